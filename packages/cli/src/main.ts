@@ -1,0 +1,132 @@
+import { availableParallelism } from 'node:os';
+import { Command, Option } from 'commander';
+import { type Logger, createLogger, selectBackend } from '@ganfleet/shared';
+import { startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { fetchGenerator, startWorker } from '@ganfleet/worker';
+import { trainLocalCluster } from './localCluster.js';
+import { sampleGenerator } from './sample.js';
+import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, trainingOptions } from './options.js';
+
+/** The `ganfleet` command line: flags become typed configs for the functions the tests call too. */
+export function buildProgram(): Command {
+  const program = new Command('ganfleet').description('Distributed GAN training on Node.js with TensorFlow.js').showHelpAfterError();
+
+  const train = program
+    .command('train')
+    .description('train end to end: a local coordinator and local worker processes, or --in-process')
+    .option('--in-process', 'train in this one process (the single-process reference trainer)')
+    .addOption(new Option('--micro-batches <m>', 'in-process: gradient accumulation over m micro-batches').argParser(int(1)).default(1))
+    .addOption(new Option('--local-workers <n>', 'worker processes to start').argParser(int(1)).default(availableParallelism()))
+    .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
+    .addOption(backendOption());
+  for (const o of [...trainingOptions({ model: 'mlp', steps: 1000, batchSize: 64 }), ...logOptions()]) train.addOption(o);
+  train.action(async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
+    const log = loggerFrom(flags);
+    await initBackend(flags.backend, log);
+    if (flags.inProcess) {
+      await trainInProcess({ ...runSettings(flags), microBatches: flags.microBatches, out: flags.out, log });
+    } else {
+      await trainLocalCluster({ ...runSettings(flags), localWorkers: flags.localWorkers, backend: flags.backend, workerLogLevel: 'warn', out: flags.out, log });
+    }
+  });
+
+  const coordinator = program
+    .command('coordinator')
+    .description('serve a training run to remote workers')
+    .addOption(new Option('--host <addr>', 'address to bind').default('0.0.0.0'))
+    .addOption(new Option('--port <n>', 'port to bind (0: any free port)').argParser(int(0)).default(8787))
+    .addOption(new Option('--min-workers <n>', 'rounds wait until this many workers are connected').argParser(int(1)).default(1))
+    .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
+    .option('--exit-when-done', 'exit once training is done instead of serving the generator')
+    .addOption(new Option('--handshake-timeout <s>', 'seconds a connection has to say hello').argParser(int(1)).default(10))
+    .addOption(backendOption());
+  for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
+  coordinator.action(async (flags: TrainingFlags & LogFlags & { host: string; port: number; minWorkers: number; out: string; exitWhenDone?: boolean; handshakeTimeout: number; backend: BackendChoice }) => {
+    const log = loggerFrom(flags);
+    // The coordinator runs the generator only to draw sample grids and export it.
+    await initBackend(flags.backend, log);
+    const handle = await startCoordinator({
+      ...runSettings(flags),
+      host: flags.host,
+      port: flags.port,
+      minWorkers: flags.minWorkers,
+      out: flags.out,
+      exitWhenDone: flags.exitWhenDone ?? false,
+      handshakeTimeoutS: flags.handshakeTimeout,
+      log,
+    });
+    const stop = (): void => void handle.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await handle.done;
+  });
+
+  const worker = program
+    .command('worker')
+    .description('join a coordinator and compute gradients')
+    .requiredOption('--connect <url>', 'coordinator address, e.g. ws://host:8787')
+    .option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)')
+    .addOption(backendOption());
+  for (const o of logOptions()) worker.addOption(o);
+  worker.action(async (flags: LogFlags & { connect: string; data?: string; backend: BackendChoice }) => {
+    const log = loggerFrom(flags);
+    const handle = await startWorker({ url: flags.connect, backend: flags.backend, log, ...(flags.data ? { dataDir: flags.data } : {}) });
+    process.once('SIGINT', () => handle.close());
+    process.once('SIGTERM', () => handle.close());
+    const { rounds, reason } = await handle.done;
+    log.info({ rounds, reason }, 'worker finished');
+  });
+
+  program
+    .command('fetch')
+    .description("download the coordinator's current generator (LayersModel)")
+    .requiredOption('--connect <url>', 'coordinator address, e.g. ws://host:8787')
+    .addOption(new Option('--out <dir>', 'where to write model.json and weights').default('generator'))
+    .action(async (flags: { connect: string; out: string }) => {
+      const { step, dir } = await fetchGenerator({ url: flags.connect, out: flags.out });
+      process.stdout.write(`generator at step ${step} written to ${dir}\n`);
+    });
+
+  program
+    .command('sample')
+    .description('draw digits from a saved generator into a PNG grid')
+    .requiredOption('--model <dir>', 'generator directory (model.json + weights)')
+    .addOption(new Option('--n <count>', 'number of samples').argParser(int(1)).default(64))
+    .addOption(new Option('--seed <n>', 'noise seed').argParser(int(0)).default(1))
+    .addOption(new Option('--out <file>', 'PNG to write').default('samples.png'))
+    .addOption(backendOption())
+    .action(async (flags: { model: string; n: number; seed: number; out: string; backend: BackendChoice }) => {
+      await initBackend(flags.backend, createLogger({ level: 'warn' }));
+      await sampleGenerator({ modelDir: flags.model, n: flags.n, seed: flags.seed, out: flags.out });
+      process.stdout.write(`${flags.n} samples written to ${flags.out}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}
+
+function loggerFrom(flags: LogFlags): Logger {
+  return createLogger({ level: flags.logLevel, pretty: flags.pretty ?? false, ...(flags.logFile ? { file: flags.logFile } : {}) });
+}
+
+async function initBackend(choice: BackendChoice, log: Logger): Promise<void> {
+  const blog = log.child({ component: 'backend' });
+  const info = await selectBackend(choice, (msg, fields) => blog.debug(fields ?? {}, msg));
+  blog.info({ backend: info.name, requested: info.requested, reason: info.reason, skipped: info.skipped }, `backend ${info.name}`);
+}
+
+function runSettings(flags: TrainingFlags) {
+  return {
+    preset: flags.model,
+    seed: flags.seed,
+    batchSize: flags.batchSize,
+    schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps },
+    adam: { learningRate: flags.lr, beta1: flags.beta1, beta2: flags.beta2, epsilon: 1e-7 },
+    bnMomentum: flags.bnMomentum,
+    sampleEvery: flags.sampleEvery,
+    ...(flags.data ? { dataDir: flags.data } : {}),
+  };
+}

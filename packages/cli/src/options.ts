@@ -1,0 +1,72 @@
+import { InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_ADAM } from '@ganfleet/coordinator';
+
+/** Flag parsers and the option groups several subcommands share. */
+
+export function int(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+export function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+}
+
+export function unit(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`expected a number in [0, 1), got "${value}"`);
+  return n;
+}
+
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export const logOptions = (): Option[] => [
+  new Option('--log-level <level>', 'pino level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  new Option('--pretty', 'human-readable logs on stderr instead of JSON lines'),
+  new Option('--log-file <path>', 'also append JSON log lines to this file'),
+];
+
+export const backendOption = (): Option => new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto');
+
+/** Model, schedule and optimizer flags: the hyper-parameters of a run. */
+export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number }): Option[] => [
+  new Option('--model <preset>', 'model preset (seed | mlp)').default(defaults.model),
+  new Option('--steps <n>', 'G steps (iterations) after D pre-training').argParser(int(0)).default(defaults.steps),
+  new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
+  new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
+  new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
+  new Option('--lr <rate>', 'Adam learning rate (both networks)').argParser(positive).default(DEFAULT_ADAM.learningRate),
+  new Option('--beta1 <b>', 'Adam beta1').argParser(unit).default(DEFAULT_ADAM.beta1),
+  new Option('--beta2 <b>', 'Adam beta2').argParser(unit).default(DEFAULT_ADAM.beta2),
+  new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
+  new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
+  new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
+  new Option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)'),
+];
+
+export interface TrainingFlags {
+  model: string;
+  steps: number;
+  batchSize: number;
+  pretrainSteps: number;
+  dSteps: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  bnMomentum: number;
+  seed: number;
+  sampleEvery: number;
+  data?: string;
+}
+
+export interface LogFlags {
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  pretty?: boolean;
+  logFile?: string;
+}

@@ -1,0 +1,53 @@
+/** Adam hyper-parameters. Defaults follow DCGAN practice (see README for why not the reference's 5e-4 / 0.9). */
+export interface AdamConfig {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  /** TensorFlow.js's default epsilon for float32. */
+  epsilon: number;
+}
+
+export const DEFAULT_ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
+
+export interface AdamSlots {
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/**
+ * Adam over plain float32 arrays, the same update rule as tf.train.adam
+ * (bias-corrected moments, epsilon added to the square root). Runs on the coordinator
+ * without any TensorFlow.js backend, so it is identical wherever the coordinator runs.
+ */
+export class Adam {
+  /** Number of updates applied so far (the `t` of the bias correction). */
+  t = 0;
+  readonly slots = new Map<string, AdamSlots>();
+
+  constructor(readonly config: AdamConfig) {}
+
+  apply(params: Map<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void {
+    this.t += 1;
+    const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = this.config;
+    const c1 = 1 - b1 ** this.t;
+    const c2 = 1 - b2 ** this.t;
+    for (const [name, g] of grads) {
+      const p = params.get(name);
+      if (!p || p.length !== g.length) throw new Error(`Adam: no parameter ${name} of length ${g.length}`);
+      let s = this.slots.get(name);
+      if (!s) {
+        s = { m: new Float32Array(g.length), v: new Float32Array(g.length) };
+        this.slots.set(name, s);
+      }
+      const { m, v } = s;
+      for (let i = 0; i < g.length; i++) {
+        const gi = g[i] as number;
+        const mi = b1 * (m[i] as number) + (1 - b1) * gi;
+        const vi = b2 * (v[i] as number) + (1 - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = (p[i] as number) - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+      }
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import { type Group, type ModelPreset, type ParamArrays, specsOf } from '@ganfleet/shared';
+import { Adam, type AdamConfig } from './adam.js';
+
+/** One worker's (or micro-batch's) contribution to a round. */
+export interface Contribution {
+  samples: number;
+  loss: number;
+  grads: ReadonlyMap<string, Float32Array>;
+  /** Batch-norm batch statistics per layer: [mean..., variance...] (G rounds). */
+  stats?: ReadonlyMap<string, Float32Array>;
+}
+
+/**
+ * All parameters of G and D, one Adam per network, and a version per parameter so each
+ * worker is sent only what changed since it last synchronised.
+ */
+export class ParamStore {
+  readonly adam: Record<Group, Adam>;
+  /** Bumped by every applied update; a parameter remembers the version that last changed it. */
+  version = 0;
+  private readonly changedAt = new Map<string, number>();
+
+  constructor(
+    readonly preset: ModelPreset,
+    readonly params: ParamArrays,
+    adam: AdamConfig,
+    /** Momentum of the batch-norm moving statistics (moving = m * moving + (1 - m) * batch). */
+    readonly bnMomentum = 0.9,
+  ) {
+    this.adam = { G: new Adam(adam), D: new Adam(adam) };
+    for (const name of params.keys()) this.changedAt.set(name, 0);
+  }
+
+  /** Names of the parameters changed after `version` (all of them for a new worker: version -1). */
+  changedSince(version: number): string[] {
+    return this.preset.params.map((s) => s.name).filter((n) => (this.changedAt.get(n) ?? 0) > version);
+  }
+
+  /**
+   * Averages contributions weighted by samples, summing in the given (slot) order so the
+   * result is reproducible, then applies the group's Adam and the batch-norm statistics.
+   */
+  apply(group: Group, contributions: readonly Contribution[]): { loss: number; samples: number } {
+    const total = contributions.reduce((n, c) => n + c.samples, 0);
+    if (total <= 0) throw new Error('cannot apply a round without samples');
+    const grads = new Map<string, Float32Array>();
+    for (const spec of specsOf(this.preset, group)) {
+      const acc = new Float32Array(this.params.get(spec.name)?.length ?? 0);
+      for (const c of contributions) {
+        const g = c.grads.get(spec.name);
+        if (!g || g.length !== acc.length) throw new Error(`contribution lacks gradient ${spec.name}`);
+        for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + c.samples * (g[i] as number);
+      }
+      for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / total;
+      grads.set(spec.name, acc);
+    }
+    this.adam[group].apply(this.params, grads);
+    this.version += 1;
+    for (const name of grads.keys()) this.changedAt.set(name, this.version);
+    if (group === 'G') this.applyBatchNormStats(contributions, total);
+    const loss = contributions.reduce((s, c) => s + c.samples * c.loss, 0) / total;
+    return { loss, samples: total };
+  }
+
+  /**
+   * Inference statistics of the saved generator: an exponential moving average of each G
+   * round's statistics pooled over all workers' batches (exact pooled mean and biased
+   * variance of the union of the batches, as if one big batch had been normalised).
+   */
+  private applyBatchNormStats(contributions: readonly Contribution[], total: number): void {
+    for (const bn of this.preset.batchNorms) {
+      const mm = this.params.get(bn.movingMean);
+      const mv = this.params.get(bn.movingVariance);
+      if (!mm || !mv) throw new Error(`missing moving statistics of ${bn.layer}`);
+      const pooled = poolBatchNormStats(contributions.map((c) => ({ samples: c.samples, stats: c.stats?.get(bn.layer) })), mm.length);
+      const m = this.bnMomentum;
+      for (let i = 0; i < mm.length; i++) {
+        mm[i] = m * (mm[i] as number) + (1 - m) * (pooled[i] as number);
+        mv[i] = m * (mv[i] as number) + (1 - m) * (pooled[mm.length + i] as number);
+      }
+      this.changedAt.set(bn.movingMean, this.version);
+      this.changedAt.set(bn.movingVariance, this.version);
+    }
+  }
+}
+
+/** Pooled [mean, variance] of several batches from their own sizes, means and biased variances. */
+export function poolBatchNormStats(parts: readonly { samples: number; stats: Float32Array | undefined }[], channels: number): Float64Array {
+  const total = parts.reduce((n, p) => n + p.samples, 0);
+  const out = new Float64Array(2 * channels);
+  for (let c = 0; c < channels; c++) {
+    let mean = 0;
+    let second = 0;
+    for (const p of parts) {
+      if (!p.stats || p.stats.length !== 2 * channels) throw new Error('missing batch-norm statistics');
+      const mu = p.stats[c] as number;
+      const v = p.stats[channels + c] as number;
+      mean += (p.samples / total) * mu;
+      second += (p.samples / total) * (v + mu * mu);
+    }
+    out[c] = mean;
+    out[channels + c] = Math.max(0, second - mean * mean);
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import { type ModelPreset, fixedNoise, generateImages, generatorArtifacts, writeGeneratorArtifacts, writeGridPng } from '@ganfleet/shared';
+
+/** Where a run writes: `DIR/samples/step-XXXXXX.png` and `DIR/generator/` (LayersModel). */
+export class RunOutputs {
+  private readonly noise: Float32Array;
+
+  constructor(
+    readonly dir: string,
+    readonly preset: ModelPreset,
+    seed: number,
+  ) {
+    this.noise = fixedNoise(preset, seed);
+  }
+
+  samplePath(iteration: number): string {
+    return join(this.dir, 'samples', `step-${String(iteration).padStart(6, '0')}.png`);
+  }
+
+  get generatorDir(): string {
+    return join(this.dir, 'generator');
+  }
+
+  /** An 8x8 grid from the run's fixed noise batch, batch norm in inference mode. */
+  async writeSamples(params: ReadonlyMap<string, Float32Array>, iteration: number): Promise<string> {
+    const [h, w] = this.preset.imageShape;
+    const images = await generateImages(this.preset, params, this.noise);
+    const path = this.samplePath(iteration);
+    await writeGridPng(path, images, this.noise.length / this.preset.noiseDim, h, w);
+    return path;
+  }
+
+  async saveGenerator(params: ReadonlyMap<string, Float32Array>, meta: Record<string, unknown>): Promise<string> {
+    await writeGeneratorArtifacts(this.generatorDir, await generatorArtifacts(this.preset, params, meta));
+    return this.generatorDir;
+  }
+}

@@ -1,0 +1,176 @@
+import type { WebSocket } from 'ws';
+import {
+  GanError,
+  type Gradients,
+  type Logger,
+  type ModelPreset,
+  assertFinite,
+  closeCodeFor,
+  decodeTensors,
+  encodeIndices,
+  encodeMessage,
+  encodeTensors,
+  isGanError,
+  parseWorkerMessage,
+  sizeOf,
+  specsOf,
+  type CoordinatorToWorker,
+  type WireDtype,
+} from '@ganfleet/shared';
+import type { Contribution } from './paramStore.js';
+import type { SlotTask } from './trainingRun.js';
+
+/** A validated reply with its timing and size, as the round loop needs it. */
+export interface Reply extends Contribution {
+  computeMs: number;
+  receivedAt: number;
+  bytes: number;
+}
+
+interface Pending {
+  task: SlotTask;
+  resolve: (r: Reply) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * One joined worker: sends it rounds, validates its replies against the round it was given,
+ * and closes it (with a close code and a logged error code) at the first bad frame.
+ */
+export class WorkerConnection {
+  /** Store version this worker's replica corresponds to. */
+  syncedVersion: number;
+  lastRoundMs = 0;
+  private pending: Pending | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    /** Join order: slots are assigned in this order, so runs are reproducible. */
+    readonly joinSeq: number,
+    readonly ws: WebSocket,
+    readonly info: { backend: string; device: string },
+    private readonly preset: ModelPreset,
+    private readonly wireDtype: WireDtype,
+    syncedVersion: number,
+    private readonly log: Logger,
+    private readonly onClosed: (w: WorkerConnection) => void,
+  ) {
+    this.syncedVersion = syncedVersion;
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    ws.on('error', (err) => this.log.warn({ err: err.message }, 'worker socket error'));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  send(msg: CoordinatorToWorker): number {
+    const bytes = encodeMessage(msg);
+    this.ws.send(bytes);
+    return bytes.byteLength;
+  }
+
+  /** Sends a round (with the parameters changed since this worker last synced) and awaits its reply. */
+  request(task: SlotTask, update: ReadonlyMap<string, Float32Array>, version: number): { bytesSent: number; reply: Promise<Reply> } {
+    if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
+    const reply = new Promise<Reply>((resolve, reject) => (this.pending = { task, resolve, reject }));
+    const shapes = new Map(this.preset.params.map((s) => [s.name, s.shape]));
+    const tensors = [...update].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
+    const bytesSent = this.send({
+      type: 'round',
+      step: task.round,
+      phase: task.phase,
+      batchSize: task.batchSize,
+      seed: task.seed,
+      ...(task.indices ? { indices: encodeIndices(task.indices) } : {}),
+      ...(tensors.length ? { update: encodeTensors(tensors, this.wireDtype) } : {}),
+    });
+    this.syncedVersion = version;
+    return { bytesSent, reply };
+  }
+
+  /** Closes with the WebSocket close code for `err.code`; the reason is truncated to fit a close frame. */
+  reject(err: GanError): void {
+    this.log.warn({ code: err.code, worker: this.id }, err.message);
+    if (!this.closed) this.ws.close(closeCodeFor(err.code), `${err.code}: ${err.message}`.slice(0, 120));
+    this.finish(err);
+  }
+
+  private onMessage(data: unknown, isBinary: boolean): void {
+    const receivedAt = performance.now();
+    try {
+      const msg = parseWorkerMessage(data, isBinary);
+      if (msg.type === 'bye') {
+        this.log.info({ worker: this.id, reason: msg.reason }, 'worker said bye');
+        this.ws.close(1000, 'bye');
+        return;
+      }
+      if (msg.type === 'error') {
+        this.log.warn({ worker: this.id, code: msg.code }, `worker reported: ${msg.message}`);
+        this.ws.close(closeCodeFor(msg.code), msg.code);
+        return;
+      }
+      if (msg.type !== 'gradients') throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined worker`);
+      const pending = this.pending;
+      if (!pending) throw new GanError('STALE_REPLY', `reply for step ${msg.step} while no round is pending`);
+      const reply = this.validate(msg, pending.task, receivedAt, frameSize(data));
+      this.pending = undefined;
+      this.lastRoundMs = reply.computeMs;
+      pending.resolve(reply);
+    } catch (err) {
+      this.reject(isGanError(err) ? err : new GanError('INTERNAL', String(err)));
+    }
+  }
+
+  private validate(msg: Gradients, task: SlotTask, receivedAt: number, bytes: number): Reply {
+    if (msg.step !== task.round || msg.phase !== task.phase) {
+      throw new GanError('STALE_REPLY', `reply for step ${msg.step}/${msg.phase}, expected ${task.round}/${task.phase}`);
+    }
+    if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
+    if (!Number.isFinite(msg.loss)) throw new GanError('NON_FINITE', `loss is ${msg.loss}`);
+    const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
+    const grads = decodeTensors(msg.grads, { expected });
+    assertFinite(grads, 'gradients');
+    let stats: Map<string, Float32Array> | undefined;
+    if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
+      if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm statistics');
+      const statSpecs = this.preset.batchNorms.map((bn) => {
+        const spec = this.preset.params.find((p) => p.name === bn.movingMean);
+        return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
+      });
+      const decoded = decodeTensors(msg.stats, { expected: statSpecs });
+      assertFinite(decoded, 'batch-norm statistics');
+      stats = new Map(decoded.map((t) => [t.name, t.values]));
+    }
+    return {
+      samples: msg.samples,
+      loss: msg.loss,
+      grads: new Map(grads.map((t) => [t.name, t.values])),
+      ...(stats ? { stats } : {}),
+      computeMs: msg.computeMs,
+      receivedAt,
+      bytes,
+    };
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.log.info({ worker: this.id, code, reason }, 'worker disconnected');
+    this.finish(new GanError('WORKER_LOST', `worker ${this.id} disconnected (${code})`));
+  }
+
+  private finish(err: GanError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending?.reject(err);
+    this.pending = undefined;
+    this.onClosed(this);
+  }
+}
+
+function frameSize(data: unknown): number {
+  if (Array.isArray(data)) return data.reduce((n: number, b: Uint8Array) => n + b.byteLength, 0);
+  return (data as ArrayBuffer | Uint8Array).byteLength;
+}

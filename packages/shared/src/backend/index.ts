@@ -1,0 +1,3 @@
+export { conv2dTransposeFast, useFastConvTranspose } from './fastOps.js';
+export { type BackendChoice, type BackendInfo, type BackendLog, selectBackend } from './selectBackend.js';
+export { registerWasmGradientPatches } from './wasmPatches.js';

@@ -1,0 +1,234 @@
+/**
+ * Tensor sets on the wire: a JSON-able manifest plus one buffer of concatenated
+ * little-endian values, the same split as tfjs io encodeWeights/decodeWeights.
+ * float16 halves parameter/gradient traffic at ~3 significant digits.
+ */
+import { GanError } from './errors.js';
+
+export type WireDtype = 'float32' | 'float16';
+
+export const WIRE_DTYPES: readonly WireDtype[] = ['float32', 'float16'];
+
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+  dtype: WireDtype;
+}
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+}
+
+export interface EncodedTensors {
+  manifest: TensorSpec[];
+  data: Uint8Array;
+}
+
+export interface DecodeOptions {
+  /** Names and shapes, in order, that the manifest must match exactly (dtype is the sender's choice). */
+  expected?: readonly Pick<TensorSpec, 'name' | 'shape'>[];
+}
+
+const BYTES_PER_VALUE: Record<WireDtype, number> = { float32: 4, float16: 2 };
+
+// float32 tensors are copied/viewed as raw host-order bytes, which equals the wire order only here.
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function requireLittleEndianHost(): void {
+  if (!HOST_IS_LITTLE_ENDIAN) throw new GanError('INTERNAL', 'the tensor codec requires a little-endian host');
+}
+
+function badTensor(message: string): GanError {
+  return new GanError('BAD_TENSOR', message);
+}
+
+function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Validates one manifest entry (from an untrusted source) and returns its element count. */
+function checkSpec(spec: unknown, where: string): number {
+  if (typeof spec !== 'object' || spec === null) throw badTensor(`${where}: not an object`);
+  const { name, shape, dtype } = spec as Record<string, unknown>;
+  if (typeof name !== 'string' || name.length === 0) throw badTensor(`${where}: name must be a non-empty string`);
+  if (!Array.isArray(shape)) throw badTensor(`${where} "${name}": shape must be an array`);
+  let count = 1;
+  for (const dim of shape as unknown[]) {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+      throw badTensor(`${where} "${name}": shape dimensions must be non-negative integers, got ${String(dim)}`);
+    }
+    count *= dim;
+  }
+  if (typeof dtype !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(dtype)) {
+    throw badTensor(`${where} "${name}": dtype must be one of ${WIRE_DTYPES.join('/')}, got ${String(dtype)}`);
+  }
+  return count;
+}
+
+/** Concatenates `tensors` into one little-endian buffer, converting to `dtype`. */
+export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
+  requireLittleEndianHost();
+  const bytesPerValue = BYTES_PER_VALUE[dtype];
+  const manifest: TensorSpec[] = [];
+  const names = new Set<string>();
+  let total = 0;
+  tensors.forEach((t, i) => {
+    const spec: TensorSpec = { name: t.name, shape: [...t.shape], dtype };
+    const count = checkSpec(spec, `tensor ${i}`);
+    if (count !== t.values.length) {
+      throw badTensor(`tensor "${t.name}": shape ${formatShape(t.shape)} needs ${count} values, got ${t.values.length}`);
+    }
+    if (names.has(t.name)) throw badTensor(`duplicate tensor name "${t.name}"`);
+    names.add(t.name);
+    manifest.push(spec);
+    total += count * bytesPerValue;
+  });
+
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const { values } of tensors) {
+    if (dtype === 'float32') {
+      data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
+    } else {
+      for (let i = 0; i < values.length; i++) {
+        const h = float32ToFloat16Bits(values[i]!);
+        data[offset + 2 * i] = h & 0xff;
+        data[offset + 2 * i + 1] = h >>> 8;
+      }
+    }
+    offset += values.length * bytesPerValue;
+  }
+  return { manifest, data };
+}
+
+/**
+ * Validates `enc` completely, then returns its tensors. float32 values at a 4-aligned
+ * offset are zero-copy views that alias `enc.data`; misaligned ones (msgpack hands out
+ * Buffer slices at arbitrary offsets) and float16 ones are copied once.
+ */
+export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
+  requireLittleEndianHost();
+  if (typeof enc !== 'object' || enc === null) throw badTensor('encoded tensors must be an object');
+  const { manifest, data } = enc as Partial<Record<keyof EncodedTensors, unknown>>;
+  if (!Array.isArray(manifest)) throw badTensor('manifest must be an array');
+  if (!(data instanceof Uint8Array)) throw badTensor('data must be a Uint8Array');
+
+  const names = new Set<string>();
+  const offsets: number[] = [];
+  let offset = 0;
+  (manifest as unknown[]).forEach((spec, i) => {
+    const count = checkSpec(spec, `manifest[${i}]`);
+    const { name, dtype } = spec as TensorSpec;
+    if (names.has(name)) throw badTensor(`duplicate tensor name "${name}"`);
+    names.add(name);
+    offsets.push(offset);
+    offset += count * BYTES_PER_VALUE[dtype];
+    // Checked as we go so absurd shapes fail here rather than in an allocation.
+    if (offset > data.byteLength) {
+      throw badTensor(`manifest describes more than the ${data.byteLength} data bytes (at "${name}")`);
+    }
+  });
+  if (offset !== data.byteLength) {
+    throw badTensor(`manifest describes ${offset} bytes but data has ${data.byteLength}`);
+  }
+  const specs = manifest as TensorSpec[];
+  if (opts.expected) checkExpected(specs, opts.expected);
+
+  return specs.map((spec, i) => {
+    const start = offsets[i]!;
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec.dtype) };
+  });
+}
+
+function checkExpected(specs: readonly TensorSpec[], expected: readonly Pick<TensorSpec, 'name' | 'shape'>[]): void {
+  if (specs.length !== expected.length) {
+    throw badTensor(`expected ${expected.length} tensors, got ${specs.length}`);
+  }
+  specs.forEach((spec, i) => {
+    const want = expected[i]!;
+    if (spec.name !== want.name) throw badTensor(`tensor ${i}: expected "${want.name}", got "${spec.name}"`);
+    const same = spec.shape.length === want.shape.length && spec.shape.every((d, j) => d === want.shape[j]);
+    if (!same) {
+      throw badTensor(`tensor "${spec.name}": expected shape ${formatShape(want.shape)}, got ${formatShape(spec.shape)}`);
+    }
+  });
+}
+
+function readValues(data: Uint8Array, start: number, count: number, dtype: WireDtype): Float32Array {
+  if (dtype === 'float16') {
+    const table = float16Table();
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      out[i] = table[data[start + 2 * i]! | (data[start + 2 * i + 1]! << 8)]!;
+    }
+    return out;
+  }
+  const byteOffset = data.byteOffset + start;
+  if (byteOffset % 4 === 0) return new Float32Array(data.buffer, byteOffset, count);
+  const out = new Float32Array(count);
+  new Uint8Array(out.buffer).set(data.subarray(start, start + count * 4));
+  return out;
+}
+
+/** Throws NON_FINITE naming the first tensor and flat index holding NaN or ±Infinity. */
+export function assertFinite(tensors: readonly NamedTensor[], what: string): void {
+  for (const { name, values } of tensors) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      // x - x is 0 for every finite x and NaN for NaN/±Infinity; cheaper than Number.isFinite here.
+      if (v - v !== 0) throw new GanError('NON_FINITE', `${what}: tensor "${name}" has ${v} at index ${i}`);
+    }
+  }
+}
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** IEEE 754 binary16 bits nearest to `x` (round half to even); overflow gives ±Infinity, NaN stays NaN. */
+function float32ToFloat16Bits(x: number): number {
+  scratchF32[0] = x;
+  const bits = scratchU32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp32 = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp32 === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+  const exp16 = exp32 - 127 + 15;
+  if (exp16 >= 0x1f) return sign | 0x7c00;
+  if (exp16 <= 0) {
+    // Below 2^-25 everything rounds to zero (2^-25 itself is a tie that goes to even zero).
+    if (exp16 < -10) return sign;
+    // Subnormal: shift the mantissa, implicit bit included, down to the 2^-24 grid.
+    const full = mant | 0x800000;
+    const shift = 14 - exp16;
+    const half = 1 << (shift - 1);
+    const rem = full & ((1 << shift) - 1);
+    let m = full >>> shift;
+    if (rem > half || (rem === half && (m & 1) !== 0)) m++; // may carry into the smallest normal: still correct
+    return sign | m;
+  }
+  let h = (exp16 << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry into the exponent rounds up to Infinity correctly
+  return sign | h;
+}
+
+let halfTable: Float32Array | undefined;
+
+/** All 65536 binary16 values as float32, built on first float16 decode. */
+function float16Table(): Float32Array {
+  if (halfTable) return halfTable;
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0) table[h] = sign * mant * 2 ** -24;
+    else if (exp === 0x1f) table[h] = mant !== 0 ? NaN : sign * Infinity;
+    else table[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+  halfTable = table;
+  return table;
+}

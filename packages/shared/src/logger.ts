@@ -1,0 +1,25 @@
+import { createWriteStream } from 'node:fs';
+import { type DestinationStream, type Logger, type LevelWithSilent, multistream, pino } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  level?: LevelWithSilent;
+  /** Human-readable lines (pino-pretty) on stderr instead of JSON lines on stdout. */
+  pretty?: boolean;
+  /** Also append JSON lines to this file. */
+  file?: string;
+  /** Where JSON lines go when not pretty (tests capture them). */
+  destination?: DestinationStream;
+}
+
+/** The one root logger of a process; components take `log.child({ component })`. */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const level = opts.level ?? 'info';
+  const streams: { level: LevelWithSilent; stream: DestinationStream }[] = [];
+  if (opts.pretty) streams.push({ level, stream: pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
+  else streams.push({ level, stream: opts.destination ?? pino.destination(1) });
+  if (opts.file) streams.push({ level, stream: createWriteStream(opts.file, { flags: 'a' }) });
+  return pino({ level, base: { pid: process.pid } }, multistream(streams));
+}

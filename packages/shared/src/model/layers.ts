@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs';
+import { conv2dTransposeFast, useFastConvTranspose } from '../backend/fastOps.js';
+import type { BatchNormStat, Init, ParamSpec, TensorMap } from './preset.js';
+
+/** Small building blocks shared by the presets. */
+
+export const BN_EPSILON = 1e-5;
+
+export function param(p: TensorMap, name: string): tf.Tensor {
+  const t = p.get(name);
+  if (!t) throw new Error(`missing parameter ${name}`);
+  return t;
+}
+
+export const truncNormal = (stddev: number): Init => ({ kind: 'truncatedNormal', stddev });
+
+export function denseSpecs(prefix: string, group: 'G' | 'D', inDim: number, outDim: number, init: Init, biasInit: Init): ParamSpec[] {
+  return [
+    { name: `${prefix}/kernel`, shape: [inDim, outDim], group, init, trainable: true },
+    { name: `${prefix}/bias`, shape: [outDim], group, init: biasInit, trainable: true },
+  ];
+}
+
+export function convSpecs(prefix: string, group: 'G' | 'D', kernelShape: number[], biasSize: number, init: Init, biasInit: Init): ParamSpec[] {
+  return [
+    { name: `${prefix}/kernel`, shape: kernelShape, group, init, trainable: true },
+    { name: `${prefix}/bias`, shape: [biasSize], group, init: biasInit, trainable: true },
+  ];
+}
+
+/** gamma, beta, moving mean, moving variance: the Keras BatchNormalization weight order. */
+export function batchNormSpecs(prefix: string, size: number): ParamSpec[] {
+  return [
+    { name: `${prefix}/gamma`, shape: [size], group: 'G', init: { kind: 'ones' }, trainable: true },
+    { name: `${prefix}/beta`, shape: [size], group: 'G', init: { kind: 'zeros' }, trainable: true },
+    { name: `${prefix}/moving_mean`, shape: [size], group: 'G', init: { kind: 'zeros' }, trainable: false },
+    { name: `${prefix}/moving_variance`, shape: [size], group: 'G', init: { kind: 'ones' }, trainable: false },
+  ];
+}
+
+export function dense(p: TensorMap, prefix: string, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(x, param(p, `${prefix}/kernel`) as tf.Tensor2D), param(p, `${prefix}/bias`));
+}
+
+/** Transposed convolution, 'same' padding; on wasm a faster equivalent formulation. */
+export function deconv(p: TensorMap, prefix: string, x: tf.Tensor4D, outChannels: number, stride: number): tf.Tensor4D {
+  const [b, h, w] = x.shape;
+  const filter = param(p, `${prefix}/kernel`) as tf.Tensor4D;
+  const outShape: [number, number, number, number] = [b, h * stride, w * stride, outChannels];
+  const y = useFastConvTranspose()
+    ? conv2dTransposeFast(x, filter, outShape, stride, 'same')
+    : tf.conv2dTranspose(x, filter, outShape, stride, 'same');
+  return tf.add(y, param(p, `${prefix}/bias`));
+}
+
+export function conv(p: TensorMap, prefix: string, x: tf.Tensor4D, stride: number): tf.Tensor4D {
+  return tf.add(tf.conv2d(x, param(p, `${prefix}/kernel`) as tf.Tensor4D, stride, 'same'), param(p, `${prefix}/bias`));
+}
+
+/**
+ * Batch norm over all axes but the last. Training mode normalises with the batch's own
+ * (biased) statistics and returns them so the coordinator can form inference statistics.
+ */
+export function batchNorm<T extends tf.Tensor>(p: TensorMap, prefix: string, x: T, training: boolean, stats: BatchNormStat[]): T {
+  const gamma = param(p, `${prefix}/gamma`);
+  const beta = param(p, `${prefix}/beta`);
+  let mean: tf.Tensor;
+  let variance: tf.Tensor;
+  if (training) {
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    const moments = tf.moments(x, axes);
+    mean = moments.mean;
+    variance = moments.variance;
+    stats.push({ layer: prefix, mean: tf.keep(mean) as tf.Tensor1D, variance: tf.keep(variance) as tf.Tensor1D });
+  } else {
+    mean = param(p, `${prefix}/moving_mean`);
+    variance = param(p, `${prefix}/moving_variance`);
+  }
+  const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPSILON)), gamma);
+  return tf.add(tf.mul(tf.sub(x, mean), scale), beta) as T;
+}

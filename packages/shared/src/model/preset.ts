@@ -1,0 +1,58 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** Which network a parameter belongs to; each group has its own Adam optimizer. */
+export type Group = 'G' | 'D';
+
+export type Init =
+  | { kind: 'truncatedNormal'; stddev: number }
+  | { kind: 'zeros' }
+  | { kind: 'ones' };
+
+/** One parameter tensor of a preset. Order in `ModelPreset.params` is the wire and checkpoint order. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  group: Group;
+  init: Init;
+  /** Batch-norm moving statistics are parameters the optimizer never touches. */
+  trainable: boolean;
+}
+
+export type TensorMap = ReadonlyMap<string, tf.Tensor>;
+
+/** Batch statistics of one batch-norm layer in a training-mode forward pass. */
+export interface BatchNormStat {
+  layer: string;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+export interface GeneratorOutput {
+  /** NHWC images in [-1, 1]. */
+  images: tf.Tensor4D;
+  /** Empty for presets without batch norm. */
+  stats: BatchNormStat[];
+}
+
+/**
+ * A GAN architecture. Networks are pure functions of a parameter map so that
+ * gradients, averaging and Adam can live outside TensorFlow.js variables;
+ * `buildGeneratorModel` gives the same generator as a LayersModel for export.
+ */
+export interface ModelPreset {
+  name: string;
+  description: string;
+  noiseDim: number;
+  imageShape: readonly [number, number, number];
+  params: readonly ParamSpec[];
+  /** Batch-norm layers: name -> parameter names of its moving mean and variance. */
+  batchNorms: readonly { layer: string; movingMean: string; movingVariance: string }[];
+  /** `training` uses batch statistics (and reports them); inference uses the moving ones. */
+  generator(p: TensorMap, z: tf.Tensor2D, training: boolean): GeneratorOutput;
+  /** Logits, shape [batch, 1]. */
+  discriminator(p: TensorMap, x: tf.Tensor4D): tf.Tensor2D;
+  /** The generator as tf.layers; weights are set by `generatorWeightNames` order. */
+  buildGeneratorModel(): tf.LayersModel;
+  /** Parameter names in the order of `buildGeneratorModel().getWeights()`. */
+  generatorWeightNames: readonly string[];
+}

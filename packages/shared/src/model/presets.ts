@@ -1,0 +1,15 @@
+import { GanError } from '../errors.js';
+import { mlpPreset } from './mlp.js';
+import type { ModelPreset } from './preset.js';
+import { seedPreset } from './seed.js';
+
+/** The preset registry: adding an architecture is one file plus one line here. */
+const PRESETS: ReadonlyMap<string, ModelPreset> = new Map([seedPreset, mlpPreset].map((p) => [p.name, p]));
+
+export const presetNames = (): string[] => [...PRESETS.keys()];
+
+export function getPreset(name: string): ModelPreset {
+  const preset = PRESETS.get(name);
+  if (!preset) throw new GanError('CONFIG_INVALID', `unknown model preset "${name}" (known: ${presetNames().join(', ')})`);
+  return preset;
+}

@@ -1,0 +1,31 @@
+import WebSocket from 'ws';
+import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage, writeGeneratorArtifacts } from '@ganfleet/shared';
+
+/** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
+export async function fetchGenerator(opts: { url: string; out: string; timeoutMs?: number }): Promise<{ step: number; dir: string }> {
+  const ws = new WebSocket(opts.url, { maxPayload: 0 });
+  const msg = await new Promise<ReturnType<typeof parseCoordinatorMessage>>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new GanError('TIMEOUT', `no answer from ${opts.url}`));
+    }, opts.timeoutMs ?? 60_000);
+    ws.on('open', () => ws.send(encodeMessage({ type: 'fetchGenerator', version: PROTOCOL_VERSION })));
+    ws.on('message', (data, isBinary) => {
+      clearTimeout(timer);
+      try {
+        resolve(parseCoordinatorMessage(data, isBinary));
+      } catch (err) {
+        reject(err);
+      }
+      ws.close(1000);
+    });
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new GanError('WORKER_LOST', `cannot reach ${opts.url}: ${err.message}`));
+    });
+  });
+  if (msg.type === 'refuse') throw new GanError(msg.code, `coordinator refused: ${msg.reason}`);
+  if (msg.type !== 'generator') throw new GanError('BAD_MESSAGE', `expected a generator, got ${msg.type}`);
+  await writeGeneratorArtifacts(opts.out, { modelJson: msg.modelJson, weights: msg.weights });
+  return { step: msg.step, dir: opts.out };
+}

@@ -1,0 +1,3 @@
+export * from './client.js';
+export * from './trainer.js';
+export * from './fetchGenerator.js';

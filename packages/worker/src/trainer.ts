@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs';
+import { type Dataset, type Group, type ModelPreset, Rng, gatherBatch, phaseGradients, toTensors } from '@ganfleet/shared';
+
+export interface GradientRequest {
+  phase: Group;
+  batchSize: number;
+  seed: number;
+  indices?: Uint32Array;
+}
+
+export interface GradientResult {
+  samples: number;
+  loss: number;
+  grads: Map<string, Float32Array>;
+  stats: Map<string, Float32Array>;
+  computeMs: number;
+}
+
+/**
+ * Holds a replica of all parameters as tensors and computes one phase's gradients on one batch.
+ * Noise comes from the request's seed and images from its indices, so the same request gives the
+ * same gradients in any process.
+ */
+export class Trainer {
+  private readonly tensors = new Map<string, tf.Tensor>();
+
+  constructor(
+    readonly preset: ModelPreset,
+    private readonly dataset: Dataset,
+  ) {}
+
+  /** Replaces the given parameters (all of them on join, the changed ones afterwards). */
+  update(params: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, t] of toTensors(this.preset, params)) {
+      this.tensors.get(name)?.dispose();
+      this.tensors.set(name, t);
+    }
+  }
+
+  async compute(req: GradientRequest): Promise<GradientResult> {
+    const started = performance.now();
+    const { preset, dataset } = this;
+    const [h, w, c] = preset.imageShape;
+    if (this.tensors.size !== preset.params.length) throw new Error('trainer has no parameters yet');
+    if (req.phase === 'D' && req.indices?.length !== req.batchSize) throw new Error('a D round needs batchSize indices');
+    const noise = new Rng(req.seed).fillNormal(new Float32Array(req.batchSize * preset.noiseDim));
+    const out = tf.tidy(() => {
+      const z = tf.tensor2d(noise, [req.batchSize, preset.noiseDim]);
+      const real = req.indices ? tf.tensor4d(gatherBatch(dataset, req.indices), [req.batchSize, h, w, c]) : undefined;
+      const r = phaseGradients(preset, this.tensors, req.phase, z, real);
+      // Keep the results past the tidy; everything else it made is released.
+      return { loss: r.loss, grads: [...r.grads], stats: [...r.stats] };
+    });
+    try {
+      // data(), not dataSync(): the only read that works on every backend (webgpu included).
+      const grads = new Map(await Promise.all(out.grads.map(async ([n, t]) => [n, (await t.data()) as Float32Array] as const)));
+      const stats = new Map(await Promise.all(out.stats.map(async ([n, t]) => [n, (await t.data()) as Float32Array] as const)));
+      const loss = (await out.loss.data())[0] as number;
+      return { samples: req.batchSize, loss, grads, stats, computeMs: performance.now() - started };
+    } finally {
+      tf.dispose([out.loss, ...out.grads.map(([, t]) => t), ...out.stats.map(([, t]) => t)]);
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([...this.tensors.values()]);
+    this.tensors.clear();
+  }
+}

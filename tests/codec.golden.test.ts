@@ -1,0 +1,117 @@
+/**
+ * Pins the wire format: each message below must encode to exactly the bytes in
+ * tests/fixtures/, and those bytes must parse back to it. A failure here means the
+ * protocol changed: bump PROTOCOL_VERSION, then regenerate with
+ *   UPDATE_GOLDEN=1 npx vitest run tests/codec.golden.test.ts
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  PROTOCOL_VERSION,
+  decodeTensors,
+  encodeTensors,
+  encodeIndices,
+  encodeMessage,
+  parseCoordinatorMessage,
+  parseWorkerMessage,
+  type Message,
+} from '@ganfleet/shared';
+
+const FIXTURES = new URL('./fixtures/', import.meta.url);
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+// Values exactly representable in float16 too, so the fixtures read back without rounding.
+const kernel = { name: 'd/dense/kernel', shape: [2, 2], values: Float32Array.from([0.5, -1.25, 3, 0]) };
+const bias = { name: 'd/dense/bias', shape: [2], values: Float32Array.from([0.125, -2]) };
+
+const cases: { file: string; message: Message; parse: (frame: Uint8Array) => Message }[] = [
+  {
+    file: 'hello.bin',
+    parse: parseWorkerMessage,
+    message: {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      token: 'golden-token',
+      backend: 'cpu',
+      device: 'test',
+      capabilities: { maxBatch: 128, wireDtypes: ['float16', 'float32'] },
+    },
+  },
+  {
+    file: 'welcome.bin',
+    parse: parseCoordinatorMessage,
+    message: {
+      type: 'welcome',
+      workerId: 'w-0',
+      run: {
+        runId: 'golden',
+        preset: 'mlp',
+        hyper: { lr: 0.0002, beta1: 0.5, optimizer: 'adam', labelSmoothing: true, batch: 64 },
+        dataset: { name: 'mnist', count: 60000, fingerprint: 'sha256:0123abcd' },
+        wireDtype: 'float16',
+      },
+      params: encodeTensors([kernel, bias], 'float16'),
+      step: 0,
+    },
+  },
+  {
+    file: 'round.bin',
+    parse: parseCoordinatorMessage,
+    message: {
+      type: 'round',
+      step: 7,
+      phase: 'D',
+      batchSize: 3,
+      seed: 0x9e3779b9,
+      indices: encodeIndices([0, 59999, 1234]),
+      update: encodeTensors([bias]),
+    },
+  },
+  {
+    file: 'gradients.bin',
+    parse: parseWorkerMessage,
+    message: {
+      type: 'gradients',
+      step: 7,
+      phase: 'D',
+      samples: 3,
+      loss: 0.6931471805599453,
+      grads: encodeTensors([kernel, bias]),
+      computeMs: 12.25,
+    },
+  },
+];
+
+const hex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes)
+    .toString('hex')
+    .replace(/(.{64})/g, '$1\n');
+
+describe.each(cases)('golden $file', ({ file, message, parse }) => {
+  const path = new URL(file, FIXTURES);
+
+  it('is reproduced byte for byte by the encoder', () => {
+    const bytes = encodeMessage(message);
+    if (UPDATE) {
+      mkdirSync(FIXTURES, { recursive: true });
+      writeFileSync(path, bytes);
+    }
+    expect(existsSync(path), `${file} missing: run UPDATE_GOLDEN=1 npx vitest run tests/codec.golden.test.ts`).toBe(true);
+    expect(hex(bytes)).toBe(hex(readFileSync(path)));
+  });
+
+  it('parses back to the message', () => {
+    expect(parse(readFileSync(path))).toEqual(message);
+  });
+});
+
+describe('golden tensor payloads', () => {
+  it('decode to the original values in both wire dtypes', () => {
+    const welcome = parseCoordinatorMessage(readFileSync(new URL('welcome.bin', FIXTURES)));
+    const gradients = parseWorkerMessage(readFileSync(new URL('gradients.bin', FIXTURES)));
+    if (welcome.type !== 'welcome' || gradients.type !== 'gradients') throw new Error('wrong fixture type');
+    for (const set of [welcome.params, gradients.grads]) {
+      expect(decodeTensors(set, { expected: [kernel, bias] })).toEqual([kernel, bias]);
+    }
+  });
+});
