@@ -19,7 +19,9 @@ export function memoryLogger(level: 'info' | 'debug' | 'warn' = 'info'): { log: 
 }
 
 export function spawnWorker(url: string, extra: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {

@@ -18,7 +18,14 @@ export interface LocalClusterConfig extends Omit<CoordinatorConfig, 'host' | 'po
  */
 export async function trainLocalCluster(config: LocalClusterConfig): Promise<TrainingRun> {
   const log: Logger = config.log;
-  const coordinator = await startCoordinator({ ...config, host: '127.0.0.1', port: 0, minWorkers: config.localWorkers, exitWhenDone: true, handshakeTimeoutS: 30 });
+  const coordinator = await startCoordinator({
+    ...config,
+    host: '127.0.0.1',
+    port: 0,
+    minWorkers: config.localWorkers,
+    exitWhenDone: true,
+    handshakeTimeoutS: 30,
+  });
   const children: ChildProcess[] = [];
   const failed = new Promise<never>((_, reject) => {
     for (let i = 0; i < config.localWorkers; i++) {

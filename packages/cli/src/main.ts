@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import { type Logger, createLogger, selectBackend } from '@ganfleet/shared';
-import { startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
+import { DEFAULT_ADAM, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { trainLocalCluster } from './localCluster.js';
 import { sampleGenerator } from './sample.js';
@@ -20,15 +20,24 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'mlp', steps: 1000, batchSize: 64 }), ...logOptions()]) train.addOption(o);
-  train.action(async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
-    const log = loggerFrom(flags);
-    await initBackend(flags.backend, log);
-    if (flags.inProcess) {
-      await trainInProcess({ ...runSettings(flags), microBatches: flags.microBatches, out: flags.out, log });
-    } else {
-      await trainLocalCluster({ ...runSettings(flags), localWorkers: flags.localWorkers, backend: flags.backend, workerLogLevel: 'warn', out: flags.out, log });
-    }
-  });
+  train.action(
+    async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
+      const log = loggerFrom(flags);
+      await initBackend(flags.backend, log);
+      if (flags.inProcess) {
+        await trainInProcess({ ...runSettings(flags), microBatches: flags.microBatches, out: flags.out, log });
+      } else {
+        await trainLocalCluster({
+          ...runSettings(flags),
+          localWorkers: flags.localWorkers,
+          backend: flags.backend,
+          workerLogLevel: 'warn',
+          out: flags.out,
+          log,
+        });
+      }
+    },
+  );
 
   const coordinator = program
     .command('coordinator')
@@ -41,25 +50,30 @@ export function buildProgram(): Command {
     .addOption(new Option('--handshake-timeout <s>', 'seconds a connection has to say hello').argParser(int(1)).default(10))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
-  coordinator.action(async (flags: TrainingFlags & LogFlags & { host: string; port: number; minWorkers: number; out: string; exitWhenDone?: boolean; handshakeTimeout: number; backend: BackendChoice }) => {
-    const log = loggerFrom(flags);
-    // The coordinator runs the generator only to draw sample grids and export it.
-    await initBackend(flags.backend, log);
-    const handle = await startCoordinator({
-      ...runSettings(flags),
-      host: flags.host,
-      port: flags.port,
-      minWorkers: flags.minWorkers,
-      out: flags.out,
-      exitWhenDone: flags.exitWhenDone ?? false,
-      handshakeTimeoutS: flags.handshakeTimeout,
-      log,
-    });
-    const stop = (): void => void handle.close().then(() => process.exit(0));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    await handle.done;
-  });
+  coordinator.action(
+    async (
+      flags: TrainingFlags &
+        LogFlags & { host: string; port: number; minWorkers: number; out: string; exitWhenDone?: boolean; handshakeTimeout: number; backend: BackendChoice },
+    ) => {
+      const log = loggerFrom(flags);
+      // The coordinator runs the generator only to draw sample grids and export it.
+      await initBackend(flags.backend, log);
+      const handle = await startCoordinator({
+        ...runSettings(flags),
+        host: flags.host,
+        port: flags.port,
+        minWorkers: flags.minWorkers,
+        out: flags.out,
+        exitWhenDone: flags.exitWhenDone ?? false,
+        handshakeTimeoutS: flags.handshakeTimeout,
+        log,
+      });
+      const stop = (): void => void handle.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await handle.done;
+    },
+  );
 
   const worker = program
     .command('worker')
@@ -119,12 +133,13 @@ async function initBackend(choice: BackendChoice, log: Logger): Promise<void> {
 }
 
 function runSettings(flags: TrainingFlags) {
+  const defaults = getPreset(flags.model).optimizer;
   return {
     preset: flags.model,
     seed: flags.seed,
     batchSize: flags.batchSize,
     schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps },
-    adam: { learningRate: flags.lr, beta1: flags.beta1, beta2: flags.beta2, epsilon: 1e-7 },
+    adam: { ...DEFAULT_ADAM, learningRate: flags.lr ?? defaults.learningRate, beta1: flags.beta1 ?? defaults.beta1, beta2: flags.beta2 ?? defaults.beta2 },
     bnMomentum: flags.bnMomentum,
     sampleEvery: flags.sampleEvery,
     ...(flags.data ? { dataDir: flags.data } : {}),

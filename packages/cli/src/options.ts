@@ -1,5 +1,4 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_ADAM } from '@ganfleet/coordinator';
 
 /** Flag parsers and the option groups several subcommands share. */
 
@@ -41,9 +40,9 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
   new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
-  new Option('--lr <rate>', 'Adam learning rate (both networks)').argParser(positive).default(DEFAULT_ADAM.learningRate),
-  new Option('--beta1 <b>', 'Adam beta1').argParser(unit).default(DEFAULT_ADAM.beta1),
-  new Option('--beta2 <b>', 'Adam beta2').argParser(unit).default(DEFAULT_ADAM.beta2),
+  new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 2e-4, mlp 1e-3)").argParser(positive),
+  new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
+  new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
@@ -56,9 +55,9 @@ export interface TrainingFlags {
   batchSize: number;
   pretrainSteps: number;
   dSteps: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
   bnMomentum: number;
   seed: number;
   sampleEvery: number;

@@ -22,13 +22,14 @@ describe('Adam', () => {
     }
     const expected = await variable.data();
     const got = params.get('w') as Float32Array;
-    let maxRel = 0;
+    let maxErr = 0;
     for (let i = 0; i < got.length; i++) {
       const e = expected[i] as number;
-      maxRel = Math.max(maxRel, Math.abs((got[i] as number) - e) / Math.max(1e-3, Math.abs(e)));
+      maxErr = Math.max(maxErr, Math.abs((got[i] as number) - e) / Math.max(1, Math.abs(e)));
     }
-    // Ours rounds once per element (double arithmetic); tfjs rounds after every float32 op.
-    expect(maxRel).toBeLessThan(1e-5);
+    // Ours rounds once per element (double arithmetic), tfjs after every float32 op: a few ulps
+    // apart (measured 4.8e-7), while one Adam step here moves a parameter by up to 2e-3.
+    expect(maxErr).toBeLessThan(2e-6);
     // And it moved: a no-op optimizer must not pass.
     expect(Math.abs((got[0] as number) - (init[0] as number))).toBeGreaterThan(1e-3);
     expect(ours.t).toBe(25);

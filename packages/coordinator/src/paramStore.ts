@@ -57,7 +57,7 @@ export class ParamStore {
     this.adam[group].apply(this.params, grads);
     this.version += 1;
     for (const name of grads.keys()) this.changedAt.set(name, this.version);
-    if (group === 'G') this.applyBatchNormStats(contributions, total);
+    if (group === 'G') this.applyBatchNormStats(contributions);
     const loss = contributions.reduce((s, c) => s + c.samples * c.loss, 0) / total;
     return { loss, samples: total };
   }
@@ -67,12 +67,15 @@ export class ParamStore {
    * round's statistics pooled over all workers' batches (exact pooled mean and biased
    * variance of the union of the batches, as if one big batch had been normalised).
    */
-  private applyBatchNormStats(contributions: readonly Contribution[], total: number): void {
+  private applyBatchNormStats(contributions: readonly Contribution[]): void {
     for (const bn of this.preset.batchNorms) {
       const mm = this.params.get(bn.movingMean);
       const mv = this.params.get(bn.movingVariance);
       if (!mm || !mv) throw new Error(`missing moving statistics of ${bn.layer}`);
-      const pooled = poolBatchNormStats(contributions.map((c) => ({ samples: c.samples, stats: c.stats?.get(bn.layer) })), mm.length);
+      const pooled = poolBatchNormStats(
+        contributions.map((c) => ({ samples: c.samples, stats: c.stats?.get(bn.layer) })),
+        mm.length,
+      );
       const m = this.bnMomentum;
       for (let i = 0; i < mm.length; i++) {
         mm[i] = m * (mm[i] as number) + (1 - m) * (pooled[i] as number);

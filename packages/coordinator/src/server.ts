@@ -64,6 +64,8 @@ export interface RoundLog extends RoundResult {
 export interface CoordinatorHandle {
   url: string;
   port: number;
+  /** Largest frame accepted from a peer (bytes), derived from the model size. */
+  maxPayload: number;
   run: TrainingRun;
   /** Resolves when training has finished and outputs are written. */
   done: Promise<TrainingRun>;
@@ -79,6 +81,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
   return {
     url: `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     port,
+    maxPayload: maxPayloadFor(preset),
     run: coordinator.run,
     done: coordinator.done,
     close: () => coordinator.close(),
@@ -119,7 +122,10 @@ class Coordinator {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => {
         const port = (this.http.address() as AddressInfo).port;
-        this.log.info({ host: this.config.host, port, preset: this.preset.name, minWorkers: this.config.minWorkers, rounds: this.run.schedule.totalRounds }, 'coordinator listening');
+        this.log.info(
+          { host: this.config.host, port, preset: this.preset.name, minWorkers: this.config.minWorkers, rounds: this.run.schedule.totalRounds },
+          'coordinator listening',
+        );
         resolve(port);
       });
     });
@@ -128,7 +134,9 @@ class Coordinator {
   async close(): Promise<void> {
     this.stopping = true;
     this.membershipChanged?.();
-    for (const w of this.workers.values()) w.ws.close(1001, 'coordinator shutting down');
+    for (const ws of this.wss.clients) ws.close(1001, 'coordinator shutting down');
+    // Give peers a moment to complete the closing handshake, then cut whoever is left.
+    await new Promise((resolve) => setTimeout(resolve, this.wss.clients.size ? 500 : 0));
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -163,7 +171,17 @@ class Coordinator {
     const wireDtype: WireDtype = msg.capabilities.wireDtypes.includes('float32') ? 'float32' : 'float16';
     const id = `w${++this.joinSeq}`;
     const store = this.run.store;
-    const worker = new WorkerConnection(id, this.joinSeq, ws, { backend: msg.backend, device: msg.device }, this.preset, wireDtype, store.version, this.log.child({ worker: id }), (w) => this.onWorkerClosed(w));
+    const worker = new WorkerConnection(
+      id,
+      this.joinSeq,
+      ws,
+      { backend: msg.backend, device: msg.device },
+      this.preset,
+      wireDtype,
+      store.version,
+      this.log.child({ worker: id }),
+      (w) => this.onWorkerClosed(w),
+    );
     const all = this.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
     worker.send({
       type: 'welcome',

@@ -93,7 +93,7 @@ export class WorkerConnection {
 
   /** Closes with the WebSocket close code for `err.code`; the reason is truncated to fit a close frame. */
   reject(err: GanError): void {
-    this.log.warn({ code: err.code, worker: this.id }, err.message);
+    this.log.warn({ code: err.code }, err.message);
     if (!this.closed) this.ws.close(closeCodeFor(err.code), `${err.code}: ${err.message}`.slice(0, 120));
     this.finish(err);
   }
@@ -103,12 +103,12 @@ export class WorkerConnection {
     try {
       const msg = parseWorkerMessage(data, isBinary);
       if (msg.type === 'bye') {
-        this.log.info({ worker: this.id, reason: msg.reason }, 'worker said bye');
+        this.log.info({ reason: msg.reason }, 'worker said bye');
         this.ws.close(1000, 'bye');
         return;
       }
       if (msg.type === 'error') {
-        this.log.warn({ worker: this.id, code: msg.code }, `worker reported: ${msg.message}`);
+        this.log.warn({ code: msg.code }, `worker reported: ${msg.message}`);
         this.ws.close(closeCodeFor(msg.code), msg.code);
         return;
       }
@@ -157,7 +157,7 @@ export class WorkerConnection {
 
   private onClose(code: number, reason: string): void {
     if (this.closed) return;
-    this.log.info({ worker: this.id, code, reason }, 'worker disconnected');
+    this.log.info({ code, reason }, 'worker disconnected');
     this.finish(new GanError('WORKER_LOST', `worker ${this.id} disconnected (${code})`));
   }
 

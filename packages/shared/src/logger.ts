@@ -18,8 +18,9 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const streams: { level: LevelWithSilent; stream: DestinationStream }[] = [];
-  if (opts.pretty) streams.push({ level, stream: pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
-  else streams.push({ level, stream: opts.destination ?? pino.destination(1) });
+  if (opts.pretty)
+    streams.push({ level, stream: pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
+  else streams.push({ level, stream: opts.destination ?? pino.destination({ dest: 1, sync: true }) });
   if (opts.file) streams.push({ level, stream: createWriteStream(opts.file, { flags: 'a' }) });
   return pino({ level, base: { pid: process.pid } }, multistream(streams));
 }

@@ -46,7 +46,15 @@ export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   const session = new WorkerSession(ws, dataset, log);
   ws.on('open', () => {
     const wireDtypes: WireDtype[] = ['float32', 'float16'];
-    ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: backend.name, device: `${hostname()} (${backend.name})`, capabilities: { wireDtypes } }));
+    ws.send(
+      encodeMessage({
+        type: 'hello',
+        version: PROTOCOL_VERSION,
+        backend: backend.name,
+        device: `${hostname()} (${backend.name})`,
+        capabilities: { wireDtypes },
+      }),
+    );
   });
   return { done: session.done, close: () => ws.close(1000, 'worker stopping') };
 }
@@ -84,7 +92,10 @@ class WorkerSession {
       case 'welcome': {
         const { run } = msg;
         if (run.dataset.fingerprint !== this.dataset.fingerprint) {
-          throw new GanError('DATASET_MISMATCH', `coordinator trains on ${run.dataset.name} (${run.dataset.fingerprint}), this worker holds ${this.dataset.name} (${this.dataset.fingerprint})`);
+          throw new GanError(
+            'DATASET_MISMATCH',
+            `coordinator trains on ${run.dataset.name} (${run.dataset.fingerprint}), this worker holds ${this.dataset.name} (${this.dataset.fingerprint})`,
+          );
         }
         this.log = this.log.child({ worker: msg.workerId });
         this.wireDtype = run.wireDtype;
@@ -113,7 +124,12 @@ class WorkerSession {
     const trainer = this.trainer;
     if (!trainer) throw new GanError('BAD_MESSAGE', 'round before welcome');
     if (msg.update) trainer.update(new Map(decodeTensors(msg.update).map((t) => [t.name, t.values])));
-    const r = await trainer.compute({ phase: msg.phase, batchSize: msg.batchSize, seed: msg.seed, ...(msg.indices ? { indices: decodeIndices(msg.indices) } : {}) });
+    const r = await trainer.compute({
+      phase: msg.phase,
+      batchSize: msg.batchSize,
+      seed: msg.seed,
+      ...(msg.indices ? { indices: decodeIndices(msg.indices) } : {}),
+    });
     const shapes = new Map(trainer.preset.params.map((s) => [s.name, s.shape]));
     const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
     const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));

@@ -16,7 +16,13 @@ export function useFastConvTranspose(): boolean {
   return tf.getBackend() === 'wasm';
 }
 
-function forwardInfo(inShape: Shape4D, filterShape: Shape4D, strides: number | [number, number], pad: ConvPad, rounding: RoundingMode | undefined): tf.backend_util.Conv2DInfo {
+function forwardInfo(
+  inShape: Shape4D,
+  filterShape: Shape4D,
+  strides: number | [number, number],
+  pad: ConvPad,
+  rounding: RoundingMode | undefined,
+): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(inShape, filterShape, strides, 1, pad, rounding, false, 'channelsLast');
 }
 
@@ -45,6 +51,19 @@ function cropNegative(x: tf.Tensor4D, top: number, bottom: number, left: number,
 }
 
 /**
+ * Views t as [a, b, 1, d] and pads that length-1 axis to `stride`: stride - 1 zeros after each
+ * of the a * b blocks of d values.
+ */
+function spread(t: tf.Tensor, a: number, b: number, d: number, stride: number): tf.Tensor4D {
+  return tf.pad(tf.reshape(t, [a, b, 1, d]), [
+    [0, 0],
+    [0, 0],
+    [0, stride - 1],
+    [0, 0],
+  ]);
+}
+
+/**
  * Transposed convolution, equal to tf.conv2dTranspose (NHWC, filter [h, w, outChannels,
  * inChannels]): zeros are inserted between input pixels (stride - 1 of them), then a stride-1
  * conv2d with the spatially flipped, channel-swapped filter runs over the result.
@@ -68,14 +87,14 @@ export function conv2dTransposeFast(
   return tf.tidy(() => {
     const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
     const [n, h, w, c] = x.shape;
-    // Zero insertion as pads on a length-1 axis: [.., w, 1, c] -> [.., w, sw, c] puts sw - 1
-    // zeros after every pixel; the trailing zeros are cancelled by the padding below.
-    let z: tf.Tensor4D = x;
-    if (sw > 1) z = tf.pad(tf.reshape(z, [n * h, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]);
-    if (sh > 1) z = tf.pad(tf.reshape(z, [n, h, 1, w * sw * c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0]]);
-    z = tf.reshape(z, [n, h * sh, w * sw, c]);
+    // Zero insertion: columns, then rows (each as whole rows of w * sw * c values).
+    let z: tf.Tensor = x;
+    if (sw > 1) z = spread(z, n * h, w, c, sw);
+    if (sh > 1) z = spread(z, n, h, w * sw * c, sh);
+    const zeroed = tf.reshape(z, [n, h * sh, w * sw, c]);
     const { top, left } = info.padInfo;
-    const padded = cropNegative(z, kh - 1 - top, outputShape[1] + top - h * sh, kw - 1 - left, outputShape[2] + left - w * sw);
+    // The trailing zeros of the last row and column count against the bottom/right padding.
+    const padded = cropNegative(zeroed, kh - 1 - top, outputShape[1] + top - h * sh, kw - 1 - left, outputShape[2] + left - w * sw);
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
     return tf.conv2d(padded.x, flipped as tf.Tensor4D, 1, padded.pad);
   });

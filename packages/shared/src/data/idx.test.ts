@@ -49,10 +49,7 @@ describe('parseIdx', () => {
 
   it('rejects a short header', () => {
     expectInvalid(() => parseIdx(Uint8Array.from([0, 0]), 'f'), /^f: too short for an IDX header \(2 bytes\)/);
-    expectInvalid(
-      () => parseIdx(idx([2, 2]).subarray(0, 9), 'f'),
-      /^f: truncated header: expected 12 bytes for 2 dimensions, got 9/,
-    );
+    expectInvalid(() => parseIdx(idx([2, 2]).subarray(0, 9), 'f'), /^f: truncated header: expected 12 bytes for 2 dimensions, got 9/);
   });
 
   it('rejects a bad magic', () => {
@@ -76,10 +73,7 @@ describe('parseIdx', () => {
 
   it('rejects truncated data, naming the file and the shape', () => {
     const b = idx([10, 28, 28]).subarray(0, 1000);
-    expectInvalid(
-      () => parseIdx(b, 'train-images-idx3-ubyte'),
-      /^train-images-idx3-ubyte: expected 7856 bytes for 10x28x28, got 1000 \(truncated\)/,
-    );
+    expectInvalid(() => parseIdx(b, 'train-images-idx3-ubyte'), /^train-images-idx3-ubyte: expected 7856 bytes for 10x28x28, got 1000 \(truncated\)/);
   });
 
   it('rejects trailing bytes', () => {
@@ -112,9 +106,7 @@ describe('readIdxFile', () => {
 
   it('names the file in validation errors of gzipped data', async () => {
     await writeFile(join(dir, 'bad.gz'), gzipSync(idx([5], [1, 2])));
-    await expect(readIdxFile(join(dir, 'bad.gz'))).rejects.toThrow(
-      /^bad\.gz: expected 13 bytes for 5, got 10 \(truncated\)/,
-    );
+    await expect(readIdxFile(join(dir, 'bad.gz'))).rejects.toThrow(/^bad\.gz: expected 13 bytes for 5, got 10 \(truncated\)/);
   });
 
   it('reports corrupt gzip data', async () => {

@@ -53,10 +53,8 @@ export function parseIdx(bytes: Uint8Array, label: string): IdxArray {
   if (view.getUint16(0) !== 0) {
     throw invalid(`bad magic: expected 00 00 at start, got ${hex(view.getUint8(0))} ${hex(view.getUint8(1))}`);
   }
-  if (type !== TYPE_UBYTE)
-    throw invalid(`unsupported data type 0x${hex(type)} (only 0x08, unsigned byte, is supported)`);
-  if (ndims < 1 || ndims > MAX_DIMS)
-    throw invalid(`unsupported number of dimensions ${ndims} (expected 1..${MAX_DIMS})`);
+  if (type !== TYPE_UBYTE) throw invalid(`unsupported data type 0x${hex(type)} (only 0x08, unsigned byte, is supported)`);
+  if (ndims < 1 || ndims > MAX_DIMS) throw invalid(`unsupported number of dimensions ${ndims} (expected 1..${MAX_DIMS})`);
 
   const headerLen = 4 + 4 * ndims;
   if (bytes.length < headerLen) {

@@ -27,13 +27,7 @@ describe('loadDataset (bundled MNIST)', () => {
   });
 
   it('has the standard sizes', () => {
-    expect([train.name, train.split, train.count, train.height, train.width]).toEqual([
-      'mnist',
-      'train',
-      60000,
-      28,
-      28,
-    ]);
+    expect([train.name, train.split, train.count, train.height, train.width]).toEqual(['mnist', 'train', 60000, 28, 28]);
     expect([test.name, test.split, test.count]).toEqual(['mnist', 'test', 10000]);
     expect(train.images.length).toBe(60000 * 28 * 28);
     expect(train.labels.length).toBe(60000);

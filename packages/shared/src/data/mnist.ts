@@ -41,10 +41,7 @@ export async function loadDataset(opts: LoadDatasetOptions): Promise<Dataset> {
   if (!(await isDirectory(dir))) throw new GanError('DATA_NOT_FOUND', `dataset directory ${dir} does not exist`);
   const imagesCandidates = candidates(prefix, 'images', 3);
   const labelsCandidates = candidates(prefix, 'labels', 1);
-  const [imagesPath, labelsPath] = await Promise.all([
-    findFirst(dir, imagesCandidates),
-    findFirst(dir, labelsCandidates),
-  ]);
+  const [imagesPath, labelsPath] = await Promise.all([findFirst(dir, imagesCandidates), findFirst(dir, labelsCandidates)]);
   if (imagesPath === undefined || labelsPath === undefined) {
     const missing = [
       ...(imagesPath === undefined ? [`images (${imagesCandidates.join(', ')})`] : []),
@@ -57,10 +54,7 @@ export async function loadDataset(opts: LoadDatasetOptions): Promise<Dataset> {
   const [count, height, width] = expectRank(imgs, 3, imagesPath);
   const [labelCount] = expectRank(lbls, 1, labelsPath);
   if (labelCount !== count) {
-    throw new GanError(
-      'DATA_INVALID',
-      `${basename(imagesPath)} has ${count} images but ${basename(labelsPath)} has ${labelCount} labels`,
-    );
+    throw new GanError('DATA_INVALID', `${basename(imagesPath)} has ${count} images but ${basename(labelsPath)} has ${labelCount} labels`);
   }
 
   const images = new Float32Array(imgs.data.length);
@@ -88,10 +82,7 @@ export function gatherBatch(ds: Dataset, indices: Uint32Array | number[], out?: 
   const needed = indices.length * size;
   const dst = out ?? new Float32Array(needed);
   if (dst.length !== needed) {
-    throw new GanError(
-      'INTERNAL',
-      `gatherBatch: output holds ${dst.length} floats, ${indices.length} images need ${needed}`,
-    );
+    throw new GanError('INTERNAL', `gatherBatch: output holds ${dst.length} floats, ${indices.length} images need ${needed}`);
   }
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b] as number;

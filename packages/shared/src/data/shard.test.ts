@@ -40,11 +40,7 @@ describe('shardIndices', () => {
 
 describe('BatchDispenser', () => {
   /** Draws round-robin over all slots and returns every batch with its epoch. */
-  function drain(
-    d: BatchDispenser,
-    draws: number,
-    batch: number,
-  ): { epoch: number; slot: number; indices: number[] }[] {
+  function drain(d: BatchDispenser, draws: number, batch: number): { epoch: number; slot: number; indices: number[] }[] {
     const out = [];
     for (let i = 0; i < draws; i++) {
       const slot = i % d.shards;

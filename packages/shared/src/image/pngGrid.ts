@@ -19,13 +19,7 @@ export interface GridOptions {
  * Encodes n images of h*w pixels in [-1, 1] (row-major, back to back) as an 8-bit grayscale PNG
  * grid. Values outside [-1, 1] are clamped; NaN renders black.
  */
-export function encodeGridPng(
-  images: Float32Array,
-  n: number,
-  h: number,
-  w: number,
-  opts: GridOptions = {},
-): Uint8Array {
+export function encodeGridPng(images: Float32Array, n: number, h: number, w: number, opts: GridOptions = {}): Uint8Array {
   const cols = opts.cols ?? Math.ceil(Math.sqrt(n));
   const pad = opts.pad ?? 2;
   const scale = opts.scale ?? 1;
@@ -72,14 +66,7 @@ export function encodeGridPng(
 }
 
 /** Writes encodeGridPng's output to `path`, creating parent directories; atomic (temp file + rename). */
-export async function writeGridPng(
-  path: string,
-  images: Float32Array,
-  n: number,
-  h: number,
-  w: number,
-  opts?: GridOptions,
-): Promise<void> {
+export async function writeGridPng(path: string, images: Float32Array, n: number, h: number, w: number, opts?: GridOptions): Promise<void> {
   const bytes = encodeGridPng(images, n, h, w, opts);
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;

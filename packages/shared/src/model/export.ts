@@ -12,7 +12,11 @@ export interface GeneratorArtifacts {
 export const WEIGHTS_FILE = 'weights.bin';
 
 /** Builds the preset's LayersModel with the given parameters and serialises it. */
-export async function generatorArtifacts(preset: ModelPreset, params: ReadonlyMap<string, Float32Array>, meta: Record<string, unknown> = {}): Promise<GeneratorArtifacts> {
+export async function generatorArtifacts(
+  preset: ModelPreset,
+  params: ReadonlyMap<string, Float32Array>,
+  meta: Record<string, unknown> = {},
+): Promise<GeneratorArtifacts> {
   const model = preset.buildGeneratorModel();
   try {
     const weights = preset.generatorWeightNames.map((name, i) => {

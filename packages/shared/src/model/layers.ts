@@ -47,9 +47,7 @@ export function deconv(p: TensorMap, prefix: string, x: tf.Tensor4D, outChannels
   const [b, h, w] = x.shape;
   const filter = param(p, `${prefix}/kernel`) as tf.Tensor4D;
   const outShape: [number, number, number, number] = [b, h * stride, w * stride, outChannels];
-  const y = useFastConvTranspose()
-    ? conv2dTransposeFast(x, filter, outShape, stride, 'same')
-    : tf.conv2dTranspose(x, filter, outShape, stride, 'same');
+  const y = useFastConvTranspose() ? conv2dTransposeFast(x, filter, outShape, stride, 'same') : tf.conv2dTranspose(x, filter, outShape, stride, 'same');
   return tf.add(y, param(p, `${prefix}/bias`));
 }
 
@@ -78,4 +76,10 @@ export function batchNorm<T extends tf.Tensor>(p: TensorMap, prefix: string, x: 
   }
   const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPSILON)), gamma);
   return tf.add(tf.mul(tf.sub(x, mean), scale), beta) as T;
+}
+
+/** tf.LayersModel.getWeights() lists all trainable weights first, then the non-trainable ones (moving statistics). */
+export function layersWeightOrder(params: readonly ParamSpec[]): string[] {
+  const g = params.filter((s) => s.group === 'G');
+  return [...g.filter((s) => s.trainable), ...g.filter((s) => !s.trainable)].map((s) => s.name);
 }

@@ -3,10 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 /** Which network a parameter belongs to; each group has its own Adam optimizer. */
 export type Group = 'G' | 'D';
 
-export type Init =
-  | { kind: 'truncatedNormal'; stddev: number }
-  | { kind: 'zeros' }
-  | { kind: 'ones' };
+export type Init = { kind: 'truncatedNormal'; stddev: number } | { kind: 'zeros' } | { kind: 'ones' };
 
 /** One parameter tensor of a preset. Order in `ModelPreset.params` is the wire and checkpoint order. */
 export interface ParamSpec {
@@ -45,6 +42,8 @@ export interface ModelPreset {
   noiseDim: number;
   imageShape: readonly [number, number, number];
   params: readonly ParamSpec[];
+  /** Adam settings used unless the user gives others (both networks). */
+  optimizer: { learningRate: number; beta1: number; beta2: number };
   /** Batch-norm layers: name -> parameter names of its moving mean and variance. */
   batchNorms: readonly { layer: string; movingMean: string; movingVariance: string }[];
   /** `training` uses batch statistics (and reports them); inference uses the moving ones. */

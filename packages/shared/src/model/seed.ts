@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BN_EPSILON, batchNorm, batchNormSpecs, conv, convSpecs, deconv, dense, denseSpecs, truncNormal } from './layers.js';
+import { layersWeightOrder, BN_EPSILON, batchNorm, batchNormSpecs, conv, convSpecs, deconv, dense, denseSpecs, truncNormal } from './layers.js';
 import type { BatchNormStat, ModelPreset, ParamSpec } from './preset.js';
 
 /**
@@ -34,6 +34,8 @@ export const seedPreset: ModelPreset = {
   noiseDim: 100,
   imageShape: [28, 28, 1],
   params,
+  // DCGAN practice (Radford et al.): the reference's 5e-4 / beta1 0.9 oscillates more with batch norm in G.
+  optimizer: { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 },
   batchNorms: bnLayers.map((layer) => ({ layer, movingMean: `${layer}/moving_mean`, movingVariance: `${layer}/moving_variance` })),
 
   generator(p, z, training) {
@@ -77,5 +79,5 @@ export const seedPreset: ModelPreset = {
       ],
     });
   },
-  generatorWeightNames: params.filter((s) => s.group === 'G').map((s) => s.name),
+  generatorWeightNames: layersWeightOrder(params),
 };

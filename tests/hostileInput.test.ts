@@ -1,0 +1,173 @@
+import { pack } from 'msgpackr';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CoordinatorToWorker,
+  PROTOCOL_VERSION,
+  type Round,
+  encodeMessage,
+  encodeTensors,
+  getPreset,
+  parseCoordinatorMessage,
+  selectBackend,
+  specsOf,
+} from '@ganfleet/shared';
+import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
+import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+
+const preset = getPreset('mlp');
+
+/** A hand-driven client: the test decides every frame it sends. */
+class RawClient {
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly inbox: CoordinatorToWorker[] = [];
+  private waiter: (() => void) | undefined;
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url, { maxPayload: 0 });
+    this.ws.on('message', (data, isBinary) => {
+      this.inbox.push(parseCoordinatorMessage(data, isBinary));
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+  }
+
+  async next(): Promise<CoordinatorToWorker> {
+    while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.waiter = resolve));
+    return this.inbox.shift() as CoordinatorToWorker;
+  }
+
+  /** Joins and returns the first round it is asked to compute. */
+  async join(): Promise<Round> {
+    await this.opened();
+    this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'fake', device: 'test', capabilities: { wireDtypes: ['float32'] } }));
+    expect((await this.next()).type).toBe('welcome');
+    const round = await this.next();
+    if (round.type !== 'round') throw new Error(`expected a round, got ${round.type}`);
+    return round;
+  }
+}
+
+function gradientsFor(round: Round, edit: (values: Float32Array, i: number) => void = () => undefined) {
+  const tensors = specsOf(preset, round.phase).map((s, i) => {
+    const values = new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01);
+    edit(values, i);
+    return { name: s.name, shape: s.shape, values };
+  });
+  return { type: 'gradients' as const, step: round.step, phase: round.phase, samples: round.batchSize, loss: 0.5, computeMs: 1, grads: encodeTensors(tensors) };
+}
+
+describe('hostile input to the coordinator', () => {
+  let coordinator: CoordinatorHandle;
+  let snapshot: Map<string, Float32Array>;
+  const { log, lines } = memoryLogger('info');
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    coordinator = await startCoordinator({
+      preset: 'mlp',
+      seed: 4,
+      batchSize: 8,
+      schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: 2 },
+      adam: DEFAULT_ADAM,
+      bnMomentum: 0.9,
+      sampleEvery: 0,
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: false,
+      handshakeTimeoutS: 2,
+      log,
+    });
+    snapshot = new Map([...coordinator.run.store.params].map(([k, v]) => [k, v.slice()]));
+  });
+
+  afterAll(async () => {
+    await coordinator.close();
+    await selectBackend('cpu');
+  });
+
+  const unchanged = () => {
+    expect(coordinator.run.store.version).toBe(0);
+    for (const [name, values] of snapshot) expect(coordinator.run.store.params.get(name), name).toEqual(values);
+  };
+
+  const loggedCode = (code: string) => expect(lines.some((l) => l.code === code && l.level === 40), `a warn line with code ${code}`).toBe(true);
+
+  const beforeJoin: [string, (ws: WebSocket) => void, number, string][] = [
+    ['garbage bytes', (ws) => ws.send(Buffer.from([0xc1, 0xff, 0x00, 0x13])), 1002, 'BAD_FRAME'],
+    ['a text frame', (ws) => ws.send('{"type":"hello"}'), 1002, 'BAD_FRAME'],
+    ['an unknown message type', (ws) => ws.send(pack({ type: 'launchMissiles' })), 1002, 'UNKNOWN_TYPE'],
+    ['valid msgpack with wrong field types', (ws) => ws.send(pack({ type: 'hello', version: PROTOCOL_VERSION, backend: 7, device: [], capabilities: {} })), 1002, 'BAD_MESSAGE'],
+    ['another protocol version', (ws) => ws.send(pack({ type: 'hello', version: 99, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } })), 1008, 'VERSION_MISMATCH'],
+  ];
+  for (const [what, send, closeCode, code] of beforeJoin) {
+    it(`closes on ${what} with ${closeCode} ${code}`, async () => {
+      const client = new RawClient(coordinator.url);
+      await client.opened();
+      send(client.ws);
+      const closed = await client.closed;
+      expect(closed.code).toBe(closeCode);
+      expect(closed.reason.startsWith(code)).toBe(true);
+      loggedCode(code);
+      unchanged();
+    });
+  }
+
+  it('closes a silent connection after the handshake timeout', async () => {
+    const client = new RawClient(coordinator.url);
+    await client.opened();
+    const closed = await client.closed;
+    expect(closed.reason).toMatch(/^TIMEOUT/);
+    unchanged();
+  });
+
+  const badReplies: [string, (r: Round) => unknown, number, string][] = [
+    ['gradients of the wrong shape', (r) => ({ ...gradientsFor(r), grads: encodeTensors([{ name: 'd/dense1/kernel', shape: [2], values: new Float32Array(2) }]) }), 1002, 'BAD_TENSOR'],
+    ['a NaN gradient', (r) => gradientsFor(r, (v, i) => i === 1 && (v[3] = Number.NaN)), 1008, 'NON_FINITE'],
+    ['an Infinity gradient', (r) => gradientsFor(r, (v, i) => i === 0 && (v[0] = Number.POSITIVE_INFINITY)), 1008, 'NON_FINITE'],
+    ['a stale step id', (r) => ({ ...gradientsFor(r), step: r.step + 7 }), 1008, 'STALE_REPLY'],
+    ['the other phase', (r) => ({ ...gradientsFor(r), phase: r.phase === 'D' ? 'G' : 'D' }), 1008, 'STALE_REPLY'],
+    ['a second hello', () => ({ type: 'hello', version: PROTOCOL_VERSION, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } }), 1002, 'BAD_MESSAGE'],
+  ];
+  for (const [what, reply, closeCode, code] of badReplies) {
+    it(`a joined worker sending ${what} is closed with ${closeCode} ${code}; no round is applied`, async () => {
+      const client = new RawClient(coordinator.url);
+      const round = await client.join();
+      client.ws.send(pack(reply(round)));
+      const closed = await client.closed;
+      expect(closed.code).toBe(closeCode);
+      expect(closed.reason.startsWith(code)).toBe(true);
+      loggedCode(code);
+      unchanged();
+    });
+  }
+
+  it('refuses a frame larger than the model allows (1009) without reading it', async () => {
+    const client = new RawClient(coordinator.url);
+    await client.join();
+    client.ws.send(new Uint8Array(coordinator.maxPayload + 1));
+    expect((await client.closed).code).toBe(1009);
+    unchanged();
+  });
+
+  it('keeps training with an honest worker afterwards', async () => {
+    const worker = spawnWorker(coordinator.url);
+    try {
+      await expect.poll(() => coordinator.run.done, { timeout: 60_000, interval: 200 }).toBe(true);
+      expect(coordinator.run.round).toBe(6);
+      for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+    } finally {
+      worker.kill();
+      await exited(worker);
+    }
+  });
+});
