@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
  * Convolution formulations for the wasm backend. Its own Conv2DBackpropInput is slow and it
  * has no Conv2DBackpropFilter at all, while its forward Conv2D (XNNPACK) is fast; so both are
  * rewritten here as one forward Conv2D plus cheap Pad/Reshape/Slice/Transpose/Reverse, every
- * tensor at rank <= 4 (the wasm Transpose and Pad kernels are fastest there).
+ * tensor at rank <= 4 (above that wasm's Slice, also the gradient of Pad, runs generic JS code).
  */
 
 export type ConvPad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -31,8 +31,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * Pads rows/columns by the given amounts; negative amounts crop instead (rows that no output
- * reads). Positive amounts are returned for the convolution to apply, which costs no copy.
+ * Splits signed row/column paddings: negative amounts (rows no output reads) are cropped off
+ * here, positive ones returned as conv2d's explicit padding, which costs no copy.
  */
 function cropNegative(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): { x: tf.Tensor4D; pad: tf.backend_util.ExplicitPadding } {
   const [n, h, w, c] = x.shape;
@@ -91,20 +91,20 @@ export function conv2dTransposeFast(
     let z: tf.Tensor = x;
     if (sw > 1) z = spread(z, n * h, w, c, sw);
     if (sh > 1) z = spread(z, n, h, w * sw * c, sh);
-    const zeroed = tf.reshape(z, [n, h * sh, w * sw, c]);
+    const zeroed: tf.Tensor4D = tf.reshape(z, [n, h * sh, w * sw, c]);
     const { top, left } = info.padInfo;
     // The trailing zeros of the last row and column count against the bottom/right padding.
     const padded = cropNegative(zeroed, kh - 1 - top, outputShape[1] + top - h * sh, kw - 1 - left, outputShape[2] + left - w * sw);
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
-    return tf.conv2d(padded.x, flipped as tf.Tensor4D, 1, padded.pad);
+    return tf.conv2d(padded.x, flipped, 1, padded.pad);
   });
 }
 
 /**
  * Gradient of conv2d(x, filter, strides, pad) w.r.t. a filter of filterShape, given dy.
- * dfilter[a, b, i, o] = sum over n, y, x of xpad[n, y*s + a, x*s + b, i] * dy[n, y, x, o], which is a
+ * dfilter[a, b, i, o] = sum over n, r, q of xpad[n, r*s + a, q*s + b, i] * dy[n, r, q, o]: a
  * forward conv2d of x transposed to [i, H, W, n] with dy transposed to [oh, ow, n, o] as its
- * filter, dilated by the stride.
+ * filter, dilated by the stride (batch and channels swap roles).
  */
 export function conv2dFilterGradFast(
   x: tf.Tensor4D,

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2dFilterGradFast, conv2dTransposeFast, type Shape4D } from './fastOps.js';
+import { conv2dFilterGradFast, conv2dTransposeFast } from './fastOps.js';
 
 /**
  * Gradients that make the wasm backend able (and fast enough) to train the conv GANs:
  * - Conv2D: stock dfilter needs Conv2DBackpropFilter, which wasm lacks; stock dx runs the slow
  *   wasm Conv2DBackpropInput. Both become forward convs (see fastOps).
  * - Conv2DBackpropInput (forward op of tf.conv2dTranspose): same filter-gradient problem.
- * - BatchMatMul: wasm's matmul with transpose flags is far slower than an explicit transpose
- *   followed by a plain matmul.
+ * - BatchMatMul: wasm's matmul with transpose flags is far slower (x^T·dy: 600 ms vs 22 ms for
+ *   3136x64 by 64x1024) than an explicit transpose followed by a plain matmul.
  * Gradients are global (not per backend), so these also run on cpu; they are exact there too.
  * Only NHWC, dilation 1 and no batch broadcasting are supported; anything else throws.
  */
@@ -18,10 +18,10 @@ function unsupported(kernel: string, what: string): Error {
   return new Error(`wasm gradient patch for ${kernel}: ${what} is not supported`);
 }
 
-function checkConvAttrs(kernel: string, dataFormat: string, dilations: number | [number, number] | undefined): void {
+function checkConvAttrs(kernel: string, dataFormat: string, dilations: number | [number, number] = 1): void {
   if (dataFormat !== 'NHWC') throw unsupported(kernel, `dataFormat ${dataFormat} (only NHWC)`);
-  const d = dilations ?? 1;
-  if (!(typeof d === 'number' ? d === 1 : d.every((v) => v === 1))) throw unsupported(kernel, `dilations ${JSON.stringify(d)} (only 1)`);
+  const ones = typeof dilations === 'number' ? dilations === 1 : dilations.every((v) => v === 1);
+  if (!ones) throw unsupported(kernel, `dilations ${JSON.stringify(dilations)} (only 1)`);
 }
 
 const conv2DGrad: tf.GradConfig = {
@@ -46,11 +46,11 @@ const conv2DBackpropInputGrad: tf.GradConfig = {
   gradFunc: (ddx, saved, attrs) => {
     const [dy, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
     const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
-    checkConvAttrs(tf.Conv2DBackpropInput, dataFormat, 1);
+    checkConvAttrs(tf.Conv2DBackpropInput, dataFormat);
     const ddx4 = ddx as tf.Tensor4D;
     return {
       dy: () => tf.conv2d(ddx4, filter, strides, pad, 'NHWC', 1, dimRoundingMode),
-      filter: () => conv2dFilterGradFast(ddx4, dy, filter.shape as Shape4D, strides, pad, dimRoundingMode),
+      filter: () => conv2dFilterGradFast(ddx4, dy, filter.shape, strides, pad, dimRoundingMode),
     };
   },
 };
@@ -73,6 +73,7 @@ function product(p: tf.Tensor, tp: boolean, q: tf.Tensor, tq: boolean): tf.Tenso
   const rows = p.shape[tp ? r - 1 : r - 2] ?? 1;
   const cols = q.shape[tq ? r - 2 : r - 1] ?? 1;
   const outSize = (p.size / ((p.shape[r - 1] ?? 1) * (p.shape[r - 2] ?? 1))) * rows * cols;
+  // Cost in element copies: 1 per transpose, 2 per repack of the right operand.
   const direct = (tp ? p.size : 0) + (tq ? q.size : 0) + 2 * q.size;
   const swapped = (tp ? 0 : p.size) + (tq ? 0 : q.size) + 2 * p.size + outSize;
   const t = transposeLast2;

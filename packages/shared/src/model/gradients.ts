@@ -43,10 +43,12 @@ export function phaseGradients(preset: ModelPreset, params: TensorMap, phase: Gr
       kept.push(s.mean, s.variance);
       if (phase === 'G') stats.set(s.layer, tf.keep(tf.concat([s.mean, s.variance])));
     }
-    const fakeLogits = preset.discriminator(p, gen.images);
-    if (phase === 'G') return generatorLoss(fakeLogits);
+    if (phase === 'G') return generatorLoss(preset.discriminator(p, gen.images));
     if (!real) throw new Error('D phase needs a real batch');
-    return discriminatorLoss(preset.discriminator(p, real), fakeLogits);
+    // One D pass over real and fake together: half the kernel launches of two passes, same loss.
+    const logits = preset.discriminator(p, tf.concat([real, gen.images]));
+    const n = real.shape[0];
+    return discriminatorLoss(tf.slice(logits, [0, 0], [n, 1]), tf.slice(logits, [n, 0], [-1, 1]));
   })(names.map((n) => params.get(n) as tf.Tensor));
   tf.dispose(kept);
   return { loss: value as tf.Scalar, grads: new Map(names.map((n, i) => [n, grads[i] as tf.Tensor])), stats };

@@ -1,0 +1,169 @@
+/**
+ * `npm run bench`: the performance record, one JSON line per measurement on stdout.
+ * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
+ * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
+ * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
+ * Flags: --quick (fewer repetitions), --only step|overhead|codec.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  type BackendChoice,
+  type Dataset,
+  type ModelPreset,
+  countParams,
+  createLogger,
+  getPreset,
+  initParams,
+  loadDataset,
+  selectBackend,
+  specsOf,
+  TensorDecoder,
+  TensorEncoder,
+} from '@ganfleet/shared';
+import { Trainer } from '@ganfleet/worker';
+import { DEFAULT_ADAM, type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const backendArg = (args.includes('--backend') ? args[args.indexOf('--backend') + 1] : 'wasm') as BackendChoice;
+const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
+
+const emit = (record: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
+const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset, batch: number, reps: number): Promise<void> {
+  const trainer = new Trainer(preset, dataset);
+  trainer.update(initParams(preset, 1));
+  const indices = Uint32Array.from({ length: batch }, (_, i) => i);
+  const time = async (phase: 'D' | 'G'): Promise<number> => {
+    const r = await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) });
+    return r.computeMs;
+  };
+  await time('D');
+  await time('G');
+  const d: number[] = [];
+  const g: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    d.push(await time('D'));
+    g.push(await time('G'));
+  }
+  trainer.dispose();
+  const dMs = median(d);
+  const gMs = median(g);
+  emit({ bench: 'step', backend, model: preset.name, batch, dStepMs: round(dMs), gStepMs: round(gMs), samplesPerSec: round((batch * 1000) / (dMs + gMs)), peakRssMiB: peakRssMiB() });
+}
+
+/** Same rounds in-process and through a coordinator with one local worker process. */
+async function overhead(presetName: string, batch: number, steps: number): Promise<void> {
+  const preset = getPreset(presetName);
+  const settings = {
+    preset: presetName,
+    seed: 1,
+    batchSize: batch,
+    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
+    adam: DEFAULT_ADAM,
+    bnMomentum: 0.9,
+    sampleEvery: 0,
+  };
+  const silent = createLogger({ level: 'silent' });
+  const timesIn: number[] = [];
+  let last = performance.now();
+  await trainInProcess({
+    ...settings,
+    microBatches: 1,
+    log: silent,
+    onRound: () => {
+      timesIn.push(performance.now() - last);
+      last = performance.now();
+    },
+  });
+  const logs: RoundLog[] = [];
+  const coordinator = await startCoordinator({ ...settings, host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, log: silent, onRound: (r) => logs.push(r) });
+  const worker = spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
+  await coordinator.done;
+  worker.kill();
+  // Skip the first rounds (process start-up, first full parameter sync) on both sides.
+  const skip = 4;
+  const inMs = timesIn.slice(skip).reduce((a, b) => a + b, 0) / (timesIn.length - skip);
+  const steady = logs.slice(skip);
+  const distMs = steady.reduce((a, r) => a + r.roundMs, 0) / steady.length;
+  const bytes = steady.reduce((a, r) => a + r.bytesIn + r.bytesOut, 0);
+  const minimum = steady.reduce((a, r) => a + minimumBytes(preset, r.phase), 0);
+  emit({
+    bench: 'distributed-overhead',
+    backend: backendArg,
+    model: presetName,
+    batch,
+    workers: 1,
+    inProcessRoundMs: round(inMs),
+    distributedRoundMs: round(distMs),
+    throughputRatio: round(inMs / distMs, 3),
+    bytesPerRound: Math.round(bytes / steady.length),
+    minimumBytesPerRound: Math.round(minimum / steady.length),
+    bytesRatio: round(bytes / minimum, 4),
+    applyMs: round(median(steady.map((r) => r.applyMs))),
+    applyShareOfRound: round(median(steady.map((r) => r.applyMs / r.roundMs)), 4),
+    peakRssMiB: peakRssMiB(),
+  });
+}
+
+/**
+ * Minimum float32 traffic of one round for one worker when phases alternate D, G: the
+ * parameters the previous round changed go down (the other phase's, plus moving statistics
+ * after a G round), this phase's gradients (plus batch-norm statistics in G) come up.
+ */
+function minimumBytes(preset: ModelPreset, phase: 'D' | 'G'): number {
+  const bnStats = preset.batchNorms.length ? countParams(preset, 'G') - specsOf(preset, 'G').reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) : 0;
+  const trainable = (g: 'D' | 'G') => specsOf(preset, g).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  const down = phase === 'D' ? trainable('G') + bnStats : trainable('D');
+  const up = trainable(phase) + (phase === 'G' ? bnStats : 0);
+  return 4 * (down + up);
+}
+
+function codec(reps: number): void {
+  const preset = getPreset('seed');
+  const params = initParams(preset, 1);
+  const tensors = specsOf(preset, 'D').map((s) => ({ name: s.name, shape: s.shape, values: params.get(s.name) as Float32Array }));
+  const floats = tensors.reduce((n, t) => n + t.values.length, 0);
+  // Reused across repetitions as the worker (encode) and coordinator (decode) reuse theirs:
+  // the first repetition touches fresh buffers (cold), the rest are the steady state.
+  const encoder = new TensorEncoder();
+  const decoder = new TensorDecoder();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    const enc = encoder.encode(tensors);
+    const encodeMs = performance.now() - t0;
+    // An odd offset, as when the bytes sit inside a received msgpack frame: the decoder must copy.
+    const framed = new Uint8Array(enc.data.byteLength + 1);
+    framed.set(enc.data, 1);
+    const t1 = performance.now();
+    decoder.decode({ manifest: enc.manifest, data: framed.subarray(1) });
+    times.push(encodeMs + (performance.now() - t1));
+  }
+  const gb = (ms: number): number => round((floats * 4) / (ms * 1e6), 3);
+  const cold = times[0] as number;
+  const ms = median(times.length > 1 ? times.slice(1) : times);
+  emit({ bench: 'codec', floats, bytes: floats * 4, encodeDecodeMs: round(ms), gbPerSec: gb(ms), coldMs: round(cold), coldGbPerSec: gb(cold) });
+}
+
+const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
+
+async function main(): Promise<void> {
+  const info = await selectBackend(backendArg);
+  const dataset = await loadDataset({ split: 'train' });
+  if (!only || only === 'codec') codec(quick ? 5 : 20);
+  if (!only || only === 'step') {
+    await stepTimes(info.name, getPreset('mlp'), dataset, 64, quick ? 5 : 20);
+    await stepTimes(info.name, getPreset('seed'), dataset, 64, quick ? 2 : 5);
+  }
+  if (!only || only === 'overhead') {
+    await overhead('mlp', 64, quick ? 20 : 100);
+    await overhead('seed', 64, quick ? 4 : 10);
+  }
+}
+
+await main();
