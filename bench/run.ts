@@ -30,7 +30,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const backendArg = (args.includes('--backend') ? args[args.indexOf('--backend') + 1] : 'wasm') as BackendChoice;
 const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 
-const emit = (record: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
+const emit = (record: Record<string, unknown>): void =>
+  void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
 const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -53,7 +54,16 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
   trainer.dispose();
   const dMs = median(d);
   const gMs = median(g);
-  emit({ bench: 'step', backend, model: preset.name, batch, dStepMs: round(dMs), gStepMs: round(gMs), samplesPerSec: round((batch * 1000) / (dMs + gMs)), peakRssMiB: peakRssMiB() });
+  emit({
+    bench: 'step',
+    backend,
+    model: preset.name,
+    batch,
+    dStepMs: round(dMs),
+    gStepMs: round(gMs),
+    samplesPerSec: round((batch * 1000) / (dMs + gMs)),
+    peakRssMiB: peakRssMiB(),
+  });
 }
 
 /** Same rounds in-process and through a coordinator with one local worker process. */
@@ -81,7 +91,16 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
     },
   });
   const logs: RoundLog[] = [];
-  const coordinator = await startCoordinator({ ...settings, host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, log: silent, onRound: (r) => logs.push(r) });
+  const coordinator = await startCoordinator({
+    ...settings,
+    host: '127.0.0.1',
+    port: 0,
+    minWorkers: 1,
+    exitWhenDone: true,
+    handshakeTimeoutS: 30,
+    log: silent,
+    onRound: (r) => logs.push(r),
+  });
   const worker = spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
   await coordinator.done;
   worker.kill();

@@ -100,14 +100,28 @@ describe('hostile input to the coordinator', () => {
     for (const [name, values] of snapshot) expect(coordinator.run.store.params.get(name), name).toEqual(values);
   };
 
-  const loggedCode = (code: string) => expect(lines.some((l) => l.code === code && l.level === 40), `a warn line with code ${code}`).toBe(true);
+  const loggedCode = (code: string) =>
+    expect(
+      lines.some((l) => l.code === code && l.level === 40),
+      `a warn line with code ${code}`,
+    ).toBe(true);
 
   const beforeJoin: [string, (ws: WebSocket) => void, number, string][] = [
     ['garbage bytes', (ws) => ws.send(Buffer.from([0xc1, 0xff, 0x00, 0x13])), 1002, 'BAD_FRAME'],
     ['a text frame', (ws) => ws.send('{"type":"hello"}'), 1002, 'BAD_FRAME'],
     ['an unknown message type', (ws) => ws.send(pack({ type: 'launchMissiles' })), 1002, 'UNKNOWN_TYPE'],
-    ['valid msgpack with wrong field types', (ws) => ws.send(pack({ type: 'hello', version: PROTOCOL_VERSION, backend: 7, device: [], capabilities: {} })), 1002, 'BAD_MESSAGE'],
-    ['another protocol version', (ws) => ws.send(pack({ type: 'hello', version: 99, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } })), 1008, 'VERSION_MISMATCH'],
+    [
+      'valid msgpack with wrong field types',
+      (ws) => ws.send(pack({ type: 'hello', version: PROTOCOL_VERSION, backend: 7, device: [], capabilities: {} })),
+      1002,
+      'BAD_MESSAGE',
+    ],
+    [
+      'another protocol version',
+      (ws) => ws.send(pack({ type: 'hello', version: 99, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } })),
+      1008,
+      'VERSION_MISMATCH',
+    ],
   ];
   for (const [what, send, closeCode, code] of beforeJoin) {
     it(`closes on ${what} with ${closeCode} ${code}`, async () => {
@@ -131,12 +145,22 @@ describe('hostile input to the coordinator', () => {
   });
 
   const badReplies: [string, (r: Round) => unknown, number, string][] = [
-    ['gradients of the wrong shape', (r) => ({ ...gradientsFor(r), grads: encodeTensors([{ name: 'd/dense1/kernel', shape: [2], values: new Float32Array(2) }]) }), 1002, 'BAD_TENSOR'],
+    [
+      'gradients of the wrong shape',
+      (r) => ({ ...gradientsFor(r), grads: encodeTensors([{ name: 'd/dense1/kernel', shape: [2], values: new Float32Array(2) }]) }),
+      1002,
+      'BAD_TENSOR',
+    ],
     ['a NaN gradient', (r) => gradientsFor(r, (v, i) => i === 1 && (v[3] = Number.NaN)), 1008, 'NON_FINITE'],
     ['an Infinity gradient', (r) => gradientsFor(r, (v, i) => i === 0 && (v[0] = Number.POSITIVE_INFINITY)), 1008, 'NON_FINITE'],
     ['a stale step id', (r) => ({ ...gradientsFor(r), step: r.step + 7 }), 1008, 'STALE_REPLY'],
     ['the other phase', (r) => ({ ...gradientsFor(r), phase: r.phase === 'D' ? 'G' : 'D' }), 1008, 'STALE_REPLY'],
-    ['a second hello', () => ({ type: 'hello', version: PROTOCOL_VERSION, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } }), 1002, 'BAD_MESSAGE'],
+    [
+      'a second hello',
+      () => ({ type: 'hello', version: PROTOCOL_VERSION, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } }),
+      1002,
+      'BAD_MESSAGE',
+    ],
   ];
   for (const [what, reply, closeCode, code] of badReplies) {
     it(`a joined worker sending ${what} is closed with ${closeCode} ${code}; no round is applied`, async () => {

@@ -48,6 +48,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .option('--exit-when-done', 'exit once training is done instead of serving the generator')
     .addOption(new Option('--handshake-timeout <s>', 'seconds a connection has to say hello').argParser(int(1)).default(10))
+    .addOption(
+      new Option('--checkpoint-every <rounds>', 'write a checkpoint every this many rounds (0: only at the end and on stop)').argParser(int(0)).default(200),
+    )
+    .addOption(new Option('--resume <dir>', "continue the run in <dir> from its newest good checkpoint (the checkpoint's settings win)"))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(

@@ -31,6 +31,12 @@ export class ParamStore {
     for (const name of params.keys()) this.changedAt.set(name, 0);
   }
 
+  /** After a restore every replica is stale: workers must receive everything again. */
+  markAllChanged(): void {
+    this.version += 1;
+    for (const name of this.changedAt.keys()) this.changedAt.set(name, this.version);
+  }
+
   /** Names of the parameters changed after `version` (all of them for a new worker: version -1). */
   changedSince(version: number): string[] {
     return this.preset.params.map((s) => s.name).filter((n) => (this.changedAt.get(n) ?? 0) > version);

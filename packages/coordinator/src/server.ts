@@ -20,6 +20,7 @@ import {
   parseWorkerMessage,
 } from '@ganfleet/shared';
 import type { AdamConfig } from './adam.js';
+import { type Checkpoint, checkpointDir, loadLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { RunOutputs } from './runOutputs.js';
 import type { ScheduleConfig } from './schedule.js';
 import { type RoundResult, TrainingRun } from './trainingRun.js';
@@ -44,6 +45,10 @@ export interface CoordinatorConfig {
   exitWhenDone: boolean;
   /** Seconds a new connection has to say hello. */
   handshakeTimeoutS: number;
+  /** Write a checkpoint under `out` every this many rounds (0: only at the end and on stop). */
+  checkpointEvery?: number;
+  /** Continue from the newest good checkpoint under this run directory; its settings win. */
+  resumeFrom?: string;
   log: Logger;
   onRound?: (r: RoundLog) => void;
 }
@@ -61,6 +66,9 @@ export interface RoundLog extends RoundResult {
   bytesIn: number;
 }
 
+/** Run settings stored in checkpoints: a resumed run continues with exactly these. */
+const RESUMED_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum'] as const;
+
 export interface CoordinatorHandle {
   url: string;
   port: number;
@@ -69,14 +77,25 @@ export interface CoordinatorHandle {
   run: TrainingRun;
   /** Resolves when training has finished and outputs are written. */
   done: Promise<TrainingRun>;
+  /** Writes a checkpoint now (between rounds); resolves to its path, or undefined without --out. */
+  checkpoint(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
 /** Starts the coordinator: binds, waits for workers, runs the rounds, saves outputs. */
-export async function startCoordinator(config: CoordinatorConfig): Promise<CoordinatorHandle> {
+export async function startCoordinator(requested: CoordinatorConfig): Promise<CoordinatorHandle> {
+  const log = requested.log.child({ component: 'coordinator' });
+  let config = requested;
+  let resumed: Checkpoint | undefined;
+  if (requested.resumeFrom) {
+    resumed = await loadLatestCheckpoint(requested.resumeFrom, log);
+    if (!resumed) throw new GanError('CHECKPOINT_CORRUPT', `no usable checkpoint under ${checkpointDir(requested.resumeFrom)}`);
+    config = { ...requested, ...(resumed.meta as Partial<CoordinatorConfig>), out: requested.out ?? requested.resumeFrom };
+    log.info({ checkpoint: resumed.path, round: resumed.snapshot.round }, 'resuming from checkpoint');
+  }
   const preset = getPreset(config.preset);
   const dataset = await loadDataset({ split: 'train', ...(config.dataDir ? { dir: config.dataDir } : {}) });
-  const coordinator = new Coordinator(config, preset, dataset);
+  const coordinator = new Coordinator(config, preset, dataset, resumed);
   const port = await coordinator.listen();
   return {
     url: `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
@@ -84,6 +103,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     maxPayload: maxPayloadFor(preset),
     run: coordinator.run,
     done: coordinator.done,
+    checkpoint: () => coordinator.checkpoint(),
     close: () => coordinator.close(),
   };
 }
@@ -95,7 +115,7 @@ class Coordinator {
   private readonly wss: WebSocketServer;
   private readonly workers = new Map<string, WorkerConnection>();
   private readonly outputs: RunOutputs | undefined;
-  private readonly runId = randomBytes(6).toString('hex');
+  private readonly runId: string;
   private readonly log: Logger;
   private joinSeq = 0;
   private membershipChanged: (() => void) | undefined;
@@ -105,9 +125,12 @@ class Coordinator {
     private readonly config: CoordinatorConfig,
     private readonly preset: ModelPreset,
     private readonly dataset: Dataset,
+    resumed: Checkpoint | undefined,
   ) {
     this.log = config.log.child({ component: 'coordinator' });
     this.run = new TrainingRun({ ...config, preset, datasetCount: dataset.count });
+    this.runId = resumed?.runId ?? randomBytes(6).toString('hex');
+    if (resumed) this.run.restore(resumed.snapshot);
     this.outputs = config.out ? new RunOutputs(config.out, preset, config.seed) : undefined;
     this.http = createServer((_req, res) => res.writeHead(404).end());
     this.wss = new WebSocketServer({ server: this.http, maxPayload: maxPayloadFor(preset) });
@@ -129,6 +152,14 @@ class Coordinator {
         resolve(port);
       });
     });
+  }
+
+  async checkpoint(): Promise<string | undefined> {
+    if (!this.config.out) return undefined;
+    const meta = Object.fromEntries(RESUMED_SETTINGS.map((k) => [k, this.config[k]]));
+    const path = await writeCheckpoint(this.config.out, this.runId, this.run.snapshot(), meta);
+    this.log.info({ round: this.run.round, path }, 'checkpoint written');
+    return path;
   }
 
   async close(): Promise<void> {
@@ -243,10 +274,12 @@ class Coordinator {
       if (ok.length < members.length) this.log.warn({ round: run.round, lost: members.length - ok.length }, 'round closed over the surviving workers');
       const result = run.complete(ok);
       this.logRound(result, ok, { started, broadcastMs, bytesOut });
+      if (this.config.checkpointEvery && run.round % this.config.checkpointEvery === 0 && !run.done) await this.checkpoint();
       if (this.outputs && result.phase === 'G' && this.config.sampleEvery > 0 && result.iteration % this.config.sampleEvery === 0 && !run.done) {
         this.log.info({ step: result.iteration, path: await this.outputs.writeSamples(store.params, result.iteration) }, 'samples written');
       }
     }
+    await this.checkpoint();
     if (this.outputs) {
       const samples = await this.outputs.writeSamples(run.store.params, run.iteration);
       const generator = await this.outputs.saveGenerator(run.store.params, { steps: run.iteration, seed: this.config.seed });

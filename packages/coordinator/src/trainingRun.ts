@@ -1,4 +1,4 @@
-import { BatchDispenser, type Group, type ModelPreset, initParams, mixSeed } from '@ganfleet/shared';
+import { BatchDispenser, type DispenserState, type Group, type ModelPreset, initParams, mixSeed } from '@ganfleet/shared';
 import type { AdamConfig } from './adam.js';
 import { type Contribution, ParamStore } from './paramStore.js';
 import { Schedule, type ScheduleConfig } from './schedule.js';
@@ -26,6 +26,13 @@ export interface SlotTask {
   indices?: Uint32Array;
 }
 
+export interface RunSnapshot {
+  round: number;
+  params: ReadonlyMap<string, Float32Array>;
+  adam: Record<Group, { t: number; slots: ReadonlyMap<string, { m: Float32Array; v: Float32Array }> }>;
+  dispenser: DispenserState;
+}
+
 export interface RoundResult {
   round: number;
   phase: Group;
@@ -45,13 +52,34 @@ export class TrainingRun {
   readonly schedule: Schedule;
   round = 0;
   private dispenser: BatchDispenser;
-  private shards: number;
 
   constructor(readonly config: RunConfig) {
     this.store = new ParamStore(config.preset, initParams(config.preset, config.seed), config.adam, config.bnMomentum);
     this.schedule = new Schedule(config.schedule);
-    this.shards = 1;
-    this.dispenser = new BatchDispenser({ count: config.datasetCount, seed: config.seed, shards: this.shards });
+    this.dispenser = new BatchDispenser({ count: config.datasetCount, seed: config.seed, shards: 1 });
+  }
+
+  /** Everything needed to continue exactly where this run is (see checkpoint.ts). */
+  snapshot(): RunSnapshot {
+    const adam = (g: Group) => ({ t: this.store.adam[g].t, slots: new Map(this.store.adam[g].slots) });
+    return { round: this.round, params: this.store.params, adam: { G: adam('G'), D: adam('D') }, dispenser: this.dispenser.state() };
+  }
+
+  /** Continues from a snapshot taken by a run with the same configuration. */
+  restore(s: RunSnapshot): void {
+    for (const [name, values] of s.params) {
+      const target = this.store.params.get(name);
+      if (!target || target.length !== values.length) throw new Error(`snapshot parameter ${name} does not fit this model`);
+      target.set(values);
+    }
+    for (const g of ['G', 'D'] as const) {
+      this.store.adam[g].t = s.adam[g].t;
+      this.store.adam[g].slots.clear();
+      for (const [name, slot] of s.adam[g].slots) this.store.adam[g].slots.set(name, { m: slot.m.slice(), v: slot.v.slice() });
+    }
+    this.dispenser = BatchDispenser.fromState(s.dispenser);
+    this.round = s.round;
+    this.store.markAllChanged();
   }
 
   get done(): boolean {
@@ -70,10 +98,7 @@ export class TrainingRun {
   plan(slots: number): SlotTask[] {
     if (slots < 1) throw new Error('a round needs at least one slot');
     const phase = this.phase;
-    if (phase === 'D' && slots !== this.shards) {
-      this.dispenser.reshard(slots);
-      this.shards = slots;
-    }
+    if (phase === 'D' && slots !== this.dispenser.shards) this.dispenser.reshard(slots);
     return Array.from({ length: slots }, (_, slot) => ({
       round: this.round,
       phase,

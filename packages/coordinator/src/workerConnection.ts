@@ -6,15 +6,15 @@ import {
   type ModelPreset,
   assertFinite,
   closeCodeFor,
-  decodeTensors,
   encodeIndices,
   encodeMessage,
-  encodeTensors,
   isGanError,
   parseWorkerMessage,
   sizeOf,
   specsOf,
   type CoordinatorToWorker,
+  TensorDecoder,
+  TensorEncoder,
   type WireDtype,
 } from '@ganfleet/shared';
 import type { Contribution } from './paramStore.js';
@@ -43,6 +43,16 @@ export class WorkerConnection {
   lastRoundMs = 0;
   private pending: Pending | undefined;
   private closed = false;
+  /** Scratch of the round's `update`; `send` packs (copies) it before `request` returns. */
+  private readonly updateEncoder = new TensorEncoder();
+  /**
+   * Per-connection arrays that replies are decoded into, overwritten by this worker's next reply.
+   * Safe because a reply is only accepted for the pending round, and the coordinator applies a
+   * round's gradients and statistics (ParamStore.apply, which copies them into its own state)
+   * before it sends this worker the next round. Separate decoders, as a reply holds both sets.
+   */
+  private readonly gradDecoder = new TensorDecoder();
+  private readonly statsDecoder = new TensorDecoder();
 
   constructor(
     readonly id: string,
@@ -85,7 +95,7 @@ export class WorkerConnection {
       batchSize: task.batchSize,
       seed: task.seed,
       ...(task.indices ? { indices: encodeIndices(task.indices) } : {}),
-      ...(tensors.length ? { update: encodeTensors(tensors, this.wireDtype) } : {}),
+      ...(tensors.length ? { update: this.updateEncoder.encode(tensors, this.wireDtype) } : {}),
     });
     this.syncedVersion = version;
     return { bytesSent, reply };
@@ -131,7 +141,7 @@ export class WorkerConnection {
     if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
     if (!Number.isFinite(msg.loss)) throw new GanError('NON_FINITE', `loss is ${msg.loss}`);
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
-    const grads = decodeTensors(msg.grads, { expected });
+    const grads = this.gradDecoder.decode(msg.grads, { expected });
     assertFinite(grads, 'gradients');
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
@@ -140,7 +150,7 @@ export class WorkerConnection {
         const spec = this.preset.params.find((p) => p.name === bn.movingMean);
         return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
       });
-      const decoded = decodeTensors(msg.stats, { expected: statSpecs });
+      const decoded = this.statsDecoder.decode(msg.stats, { expected: statSpecs });
       assertFinite(decoded, 'batch-norm statistics');
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }

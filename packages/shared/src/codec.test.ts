@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertFinite, decodeTensors, encodeTensors, type EncodedTensors, type NamedTensor } from './codec.js';
+import { assertFinite, decodeTensors, encodeTensors, type EncodedTensors, type NamedTensor, TensorDecoder, TensorEncoder } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 
 function expectGanError(fn: () => unknown, code: GanErrorCode, message?: RegExp): void {
@@ -102,6 +102,83 @@ describe('encodeTensors/decodeTensors float32', () => {
     expect(mismatches(dec[1]!.values, set[1]!.values)).toBe(0);
     const half = decodeTensors(encodeTensors(set, 'float16'));
     expect(Math.abs(half[0]!.values[123_457]! - values[123_457]!)).toBeLessThan(1e-3);
+  });
+});
+
+describe('TensorEncoder/TensorDecoder reuse', () => {
+  const scaled = (k: number): NamedTensor[] => tensors().map((t) => ({ ...t, values: t.values.map((v) => v * k + k) }));
+
+  it.each([1, 2, 3, 5])('decodes into reused arrays the same values as a fresh decode at byte offset %i', (offset) => {
+    const decoder = new TensorDecoder();
+    for (const dtype of ['float32', 'float16'] as const) {
+      const first = decoder.decode(atOffset(encodeTensors(scaled(1), dtype), offset), { expected: tensors() });
+      const enc = atOffset(encodeTensors(scaled(-3), dtype), offset);
+      const second = decoder.decode(enc, { expected: tensors() });
+      expect(second).toEqual(decodeTensors(enc, { expected: tensors() }));
+      if (dtype === 'float32') expect(second).toEqual(scaled(-3));
+      // Same arrays, overwritten: the earlier result is only valid until the next decode.
+      second.forEach((t, i) => expect(t.values).toBe(first[i]!.values));
+      expect(second[0]!.values.buffer).not.toBe(enc.data.buffer);
+    }
+  });
+
+  it('keeps the zero-copy view for 4-aligned float32', () => {
+    const decoder = new TensorDecoder();
+    const enc = atOffset(encodeTensors(tensors()), 4);
+    const dec = decoder.decode(enc);
+    expect(dec).toEqual(tensors());
+    expect(dec[0]!.values.buffer).toBe(enc.data.buffer);
+  });
+
+  it('reallocates an array whose element count changed', () => {
+    const decoder = new TensorDecoder();
+    const big = [{ name: 'k', shape: [6], values: Float32Array.from([1, 2, 3, 4, 5, 6]) }];
+    const small = [{ name: 'k', shape: [2], values: Float32Array.from([7, 8]) }];
+    const a = decoder.decode(atOffset(encodeTensors(big), 1))[0]!.values;
+    const b = decoder.decode(atOffset(encodeTensors(small), 1))[0]!.values;
+    const c = decoder.decode(atOffset(encodeTensors(big), 3))[0]!.values;
+    expect([...b]).toEqual([7, 8]);
+    expect(b).not.toBe(a);
+    expect([...c]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(c).not.toBe(b);
+  });
+
+  it('validates completely before writing into reused arrays', () => {
+    const decoder = new TensorDecoder();
+    const first = decoder.decode(atOffset(encodeTensors(tensors()), 1));
+    const bad = atOffset(encodeTensors(scaled(5)), 1);
+    expectGanError(
+      () => decoder.decode({ manifest: bad.manifest, data: bad.data.subarray(0, bad.data.byteLength - 4) }),
+      'BAD_TENSOR',
+      /more than the 36 data bytes/,
+    );
+    expectGanError(() => decoder.decode(bad, { expected: tensors().slice(1) }), 'BAD_TENSOR', /expected 3 tensors, got 4/);
+    expect(first).toEqual(tensors());
+  });
+
+  it.each(['float32', 'float16'] as const)('reuses one %s scratch across sets of different sizes without stale bytes', (dtype) => {
+    const encoder = new TensorEncoder();
+    const large: NamedTensor[] = [{ name: 'big', shape: [64], values: new Float32Array(64).fill(-7.5) }];
+    const a = encoder.encode(large, dtype);
+    expect(a.data).toEqual(encodeTensors(large, dtype).data);
+    expect(decodeTensors(a)).toEqual(large);
+    const b = encoder.encode(scaled(2), dtype);
+    expect(b.data.buffer).toBe(a.data.buffer);
+    expect(b.data.byteLength).toBe(10 * (dtype === 'float32' ? 4 : 2));
+    expect(b.manifest).toEqual(encodeTensors(scaled(2), dtype).manifest);
+    expect(b.data).toEqual(encodeTensors(scaled(2), dtype).data);
+    expect(decodeTensors(atOffset(b, 1))).toEqual(decodeTensors(encodeTensors(scaled(2), dtype)));
+    // Growing past the scratch reallocates it.
+    const huge: NamedTensor[] = [{ name: 'huge', shape: [100], values: new Float32Array(100).fill(0.25) }];
+    const c = encoder.encode(huge, dtype);
+    expect(c.data.buffer).not.toBe(a.data.buffer);
+    expect(decodeTensors(atOffset(c, 3))).toEqual(huge);
+  });
+
+  it('rejects what encodeTensors rejects', () => {
+    const encoder = new TensorEncoder();
+    expectGanError(() => encoder.encode([{ name: 'k', shape: [2, 2], values: new Float32Array(3) }]), 'BAD_TENSOR', /needs 4 values, got 3/);
+    expectGanError(() => encoder.encode([...tensors(), tensors()[0]!]), 'BAD_TENSOR', /duplicate tensor name/);
   });
 });
 

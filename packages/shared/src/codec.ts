@@ -67,8 +67,31 @@ function checkSpec(spec: unknown, where: string): number {
   return count;
 }
 
-/** Concatenates `tensors` into one little-endian buffer, converting to `dtype`. */
+/** Concatenates `tensors` into one fresh little-endian buffer, converting to `dtype`. */
 export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
+  return encodeWith(tensors, dtype, (bytes) => new Uint8Array(bytes));
+}
+
+/**
+ * `encodeTensors` into a growable scratch buffer owned by the encoder, so that steady-state
+ * encodes of same-sized sets touch no fresh memory (first-touch page faults of a new 13 MB
+ * buffer cost several times the copy itself). The returned `data` aliases the scratch and is
+ * valid only until this encoder's next `encode`: hand it to `encodeMessage` (msgpack copies
+ * it while packing) before encoding again. Use one encoder per buffer that must coexist.
+ */
+export class TensorEncoder {
+  private scratch = new Uint8Array(0);
+
+  encode(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
+    return encodeWith(tensors, dtype, (bytes) => {
+      if (bytes > this.scratch.byteLength) this.scratch = new Uint8Array(bytes);
+      return this.scratch.subarray(0, bytes);
+    });
+  }
+}
+
+/** Validates `tensors`, then writes them into `alloc(total)`, every byte of which is overwritten. */
+function encodeWith(tensors: readonly NamedTensor[], dtype: WireDtype, alloc: (bytes: number) => Uint8Array): EncodedTensors {
   requireLittleEndianHost();
   const bytesPerValue = BYTES_PER_VALUE[dtype];
   const manifest: TensorSpec[] = [];
@@ -86,7 +109,7 @@ export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype 
     total += count * bytesPerValue;
   });
 
-  const data = new Uint8Array(total);
+  const data = alloc(total);
   let offset = 0;
   for (const { values } of tensors) {
     if (dtype === 'float32') {
@@ -109,6 +132,34 @@ export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype 
  * Buffer slices at arbitrary offsets) and float16 ones are copied once.
  */
 export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
+  return decodeWith(enc, opts, (_name, count) => new Float32Array(count));
+}
+
+/**
+ * `decodeTensors` that copies (misaligned float32, and float16) into arrays it keeps per tensor
+ * name and reuses while the name's element count stays the same (a different count reallocates),
+ * so steady-state decodes touch no fresh memory. Returned `values` may alias those arrays and are
+ * valid only until this decoder's next `decode`. It retains one array per distinct name it has
+ * copied, so give untrusted input an `expected` set (which bounds the names), and use separate
+ * decoders for sets whose results must coexist. Aligned float32 stays zero-copy, as in `decodeTensors`.
+ */
+export class TensorDecoder {
+  private readonly arrays = new Map<string, Float32Array>();
+
+  decode(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
+    return decodeWith(enc, opts, (name, count) => {
+      let out = this.arrays.get(name);
+      if (out?.length !== count) {
+        out = new Float32Array(count);
+        this.arrays.set(name, out);
+      }
+      return out;
+    });
+  }
+}
+
+/** Validates `enc` completely before `alloc` (the destination of any copy) is first called. */
+function decodeWith(enc: EncodedTensors, opts: DecodeOptions, alloc: (name: string, count: number) => Float32Array): NamedTensor[] {
   requireLittleEndianHost();
   if (typeof enc !== 'object' || enc === null) throw badTensor('encoded tensors must be an object');
   const { manifest, data } = enc as Partial<Record<keyof EncodedTensors, unknown>>;
@@ -139,7 +190,7 @@ export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): Na
   return specs.map((spec, i) => {
     const start = offsets[i]!;
     const count = spec.shape.reduce((a, b) => a * b, 1);
-    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec.dtype) };
+    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec.dtype, () => alloc(spec.name, count)) };
   });
 }
 
@@ -157,10 +208,11 @@ function checkExpected(specs: readonly TensorSpec[], expected: readonly Pick<Ten
   });
 }
 
-function readValues(data: Uint8Array, start: number, count: number, dtype: WireDtype): Float32Array {
+/** The values at `start`: a view when float32 and 4-aligned, else a copy into `dest()` (of length `count`). */
+function readValues(data: Uint8Array, start: number, count: number, dtype: WireDtype, dest: () => Float32Array): Float32Array {
   if (dtype === 'float16') {
     const table = float16Table();
-    const out = new Float32Array(count);
+    const out = dest();
     for (let i = 0; i < count; i++) {
       out[i] = table[data[start + 2 * i]! | (data[start + 2 * i + 1]! << 8)]!;
     }
@@ -168,8 +220,8 @@ function readValues(data: Uint8Array, start: number, count: number, dtype: WireD
   }
   const byteOffset = data.byteOffset + start;
   if (byteOffset % 4 === 0) return new Float32Array(data.buffer, byteOffset, count);
-  const out = new Float32Array(count);
-  new Uint8Array(out.buffer).set(data.subarray(start, start + count * 4));
+  const out = dest();
+  new Uint8Array(out.buffer, out.byteOffset, count * 4).set(data.subarray(start, start + count * 4));
   return out;
 }
 

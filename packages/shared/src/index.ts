@@ -4,6 +4,7 @@ export * from './data/idx.js';
 export * from './data/mnist.js';
 export * from './data/shard.js';
 export * from './errors.js';
+export * from './eval/index.js';
 export * from './image/pngGrid.js';
 export * from './logger.js';
 export * from './model/export.js';

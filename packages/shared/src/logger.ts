@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { Writable } from 'node:stream';
 import { type DestinationStream, type Logger, type LevelWithSilent, multistream, pino } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -23,4 +24,16 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   else streams.push({ level, stream: opts.destination ?? pino.destination({ dest: 1, sync: true }) });
   if (opts.file) streams.push({ level, stream: createWriteStream(opts.file, { flags: 'a' }) });
   return pino({ level, base: { pid: process.pid } }, multistream(streams));
+}
+
+/** A logger that keeps its lines as parsed objects (for tests and for assertions on log output). */
+export function memoryLogger(level: LevelWithSilent = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: createLogger({ level, destination }), lines };
 }

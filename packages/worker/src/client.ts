@@ -13,12 +13,12 @@ import {
   decodeIndices,
   decodeTensors,
   encodeMessage,
-  encodeTensors,
   getPreset,
   isGanError,
   loadDataset,
   parseCoordinatorMessage,
   selectBackend,
+  TensorEncoder,
 } from '@ganfleet/shared';
 import { Trainer } from './trainer.js';
 
@@ -66,6 +66,9 @@ class WorkerSession {
   private rounds = 0;
   /** Frames are handled strictly in order; a round's compute is asynchronous. */
   private queue: Promise<void> = Promise.resolve();
+  /** Reused every round; each result is valid until its next encode, and encodeMessage copies it first. */
+  private readonly gradEncoder = new TensorEncoder();
+  private readonly statsEncoder = new TensorEncoder();
 
   constructor(
     private readonly ws: WebSocket,
@@ -141,8 +144,8 @@ class WorkerSession {
         samples: r.samples,
         loss: r.loss,
         computeMs: r.computeMs,
-        grads: encodeTensors(grads, this.wireDtype),
-        ...(stats.length ? { stats: encodeTensors(stats, this.wireDtype) } : {}),
+        grads: this.gradEncoder.encode(grads, this.wireDtype),
+        ...(stats.length ? { stats: this.statsEncoder.encode(stats, this.wireDtype) } : {}),
       }),
     );
     this.rounds += 1;

@@ -1,0 +1,87 @@
+import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getPreset, memoryLogger } from '@ganfleet/shared';
+import { DEFAULT_ADAM } from './adam.js';
+import { checkpointDir, loadLatestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { TrainingRun } from './trainingRun.js';
+
+function runAt(rounds: number): TrainingRun {
+  const run = new TrainingRun({
+    preset: getPreset('mlp'),
+    seed: 2,
+    batchSize: 4,
+    schedule: { pretrainSteps: 1, dStepsPerG: 1, steps: 10 },
+    adam: DEFAULT_ADAM,
+    bnMomentum: 0.9,
+    datasetCount: 100,
+  });
+  // Synthetic gradients: enough to move parameters, Adam state and the data dispenser.
+  for (let r = 0; r < rounds; r++) {
+    const tasks = run.plan(2);
+    const grads = new Map(
+      run.config.preset.params
+        .filter((s) => s.group === run.phase)
+        .map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
+    );
+    run.complete(tasks.map(() => ({ samples: 4, loss: 1, grads })));
+  }
+  return run;
+}
+
+describe('checkpoints', () => {
+  let out: string;
+  beforeEach(async () => {
+    out = await mkdtemp(join(tmpdir(), 'ganfleet-ckpt-'));
+  });
+  afterEach(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('restores parameters, both Adam states, the round and the data position exactly', async () => {
+    const original = runAt(5);
+    const path = await writeCheckpoint(out, 'run1', original.snapshot(), { preset: 'mlp' });
+    const ckpt = await readCheckpoint(path);
+    expect(ckpt.runId).toBe('run1');
+    expect(ckpt.meta).toEqual({ preset: 'mlp' });
+    const restored = runAt(0);
+    restored.restore(ckpt.snapshot);
+    expect(restored.round).toBe(5);
+    for (const [name, values] of original.store.params) expect(restored.store.params.get(name), name).toEqual(values);
+    for (const g of ['G', 'D'] as const) {
+      expect(restored.store.adam[g].t).toBe(original.store.adam[g].t);
+      for (const [name, slot] of original.store.adam[g].slots) expect(restored.store.adam[g].slots.get(name), name).toEqual(slot);
+    }
+    // The next round hands out the same batches and continues identically.
+    expect(restored.plan(2)).toEqual(original.plan(2));
+  });
+
+  it('keeps the newest three and falls back past a corrupt or truncated newest one', async () => {
+    const run = runAt(0);
+    for (let r = 1; r <= 5; r++) {
+      run.round = r;
+      await writeCheckpoint(out, 'run1', run.snapshot(), {});
+    }
+    const files = (await readdir(checkpointDir(out))).sort();
+    expect(files).toEqual(['ckpt-000000003.gfck', 'ckpt-000000004.gfck', 'ckpt-000000005.gfck']);
+
+    const newest = join(checkpointDir(out), 'ckpt-000000005.gfck');
+    const bytes = await readFile(newest);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(newest, bytes);
+    await expect(readCheckpoint(newest)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
+    await truncate(join(checkpointDir(out), 'ckpt-000000004.gfck'), 1000);
+
+    const { log, lines } = memoryLogger();
+    const latest = await loadLatestCheckpoint(out, log);
+    expect(latest?.snapshot.round).toBe(3);
+    expect(lines.filter((l) => l.code === 'CHECKPOINT_CORRUPT').map((l) => l.file)).toEqual(['ckpt-000000005.gfck', 'ckpt-000000004.gfck']);
+  });
+
+  it('says so when nothing is usable', async () => {
+    const { log } = memoryLogger();
+    expect(await loadLatestCheckpoint(out, log)).toBeUndefined();
+    await expect(readCheckpoint(join(out, 'missing.gfck'))).rejects.toThrow(/ENOENT/);
+  });
+});
