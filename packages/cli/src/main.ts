@@ -1,11 +1,12 @@
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import { type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
+import { GanError, type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
 import { DEFAULT_ADAM, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { trainLocalCluster } from './localCluster.js';
 import { sampleGenerator } from './sample.js';
-import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, trainingOptions } from './options.js';
+import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, tokenOption, trainingOptions } from './options.js';
 
 /** The `ganfleet` command line: flags become typed configs for the functions the tests call too. */
 export function buildProgram(): Command {
@@ -52,6 +53,14 @@ export function buildProgram(): Command {
       new Option('--checkpoint-every <rounds>', 'write a checkpoint every this many rounds (0: only at the end and on stop)').argParser(int(0)).default(200),
     )
     .addOption(new Option('--resume <dir>', "continue the run in <dir> from its newest good checkpoint (the checkpoint's settings win)"))
+    .addOption(tokenOption())
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
+    .addOption(new Option('--max-connections <n>', 'open connections beyond this are refused').argParser(int(1)).default(64))
+    .addOption(
+      new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: wait for all)').argParser(int(0)).default(0),
+    )
+    .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(
@@ -84,13 +93,24 @@ export function buildProgram(): Command {
     .description('join a coordinator and compute gradients')
     .requiredOption('--connect <url>', 'coordinator address, e.g. ws://host:8787')
     .option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)')
+    .addOption(tokenOption())
+    .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed coordinator)'))
+    .addOption(new Option('--give-up-after <s>', 'exit when the coordinator has been unreachable this long').argParser(int(1)).default(300))
     .addOption(backendOption());
   for (const o of logOptions()) worker.addOption(o);
-  worker.action(async (flags: LogFlags & { connect: string; data?: string; backend: BackendChoice }) => {
+  worker.action(async (flags: LogFlags & { connect: string; data?: string; token?: string; ca?: string; giveUpAfter: number; backend: BackendChoice }) => {
     const log = loggerFrom(flags);
-    const handle = await startWorker({ url: flags.connect, backend: flags.backend, log, ...(flags.data ? { dataDir: flags.data } : {}) });
-    process.once('SIGINT', () => handle.close());
-    process.once('SIGTERM', () => handle.close());
+    const handle = await startWorker({
+      url: flags.connect,
+      backend: flags.backend,
+      log,
+      giveUpAfterS: flags.giveUpAfter,
+      ...(flags.data ? { dataDir: flags.data } : {}),
+      ...(flags.token ? { token: flags.token } : {}),
+      ...(flags.ca ? { ca: await readFile(flags.ca) } : {}),
+    });
+    process.once('SIGINT', () => void handle.close());
+    process.once('SIGTERM', () => void handle.close());
     const { rounds, reason } = await handle.done;
     log.info({ rounds, reason }, 'worker finished');
   });
@@ -100,8 +120,15 @@ export function buildProgram(): Command {
     .description("download the coordinator's current generator (LayersModel)")
     .requiredOption('--connect <url>', 'coordinator address, e.g. ws://host:8787')
     .addOption(new Option('--out <dir>', 'where to write model.json and weights').default('generator'))
-    .action(async (flags: { connect: string; out: string }) => {
-      const { step, dir } = await fetchGenerator({ url: flags.connect, out: flags.out });
+    .addOption(tokenOption())
+    .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed coordinator)'))
+    .action(async (flags: { connect: string; out: string; token?: string; ca?: string }) => {
+      const { step, dir } = await fetchGenerator({
+        url: flags.connect,
+        out: flags.out,
+        ...(flags.token ? { token: flags.token } : {}),
+        ...(flags.ca ? { ca: await readFile(flags.ca) } : {}),
+      });
       process.stdout.write(`generator at step ${step} written to ${dir}\n`);
     });
 
@@ -124,6 +151,30 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   await buildProgram().parseAsync(argv);
+}
+
+interface CoordinatorFlags {
+  host: string;
+  port: number;
+  minWorkers: number;
+  out: string;
+  exitWhenDone?: boolean;
+  handshakeTimeout: number;
+  checkpointEvery: number;
+  resume?: string;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  maxConnections: number;
+  roundTimeout: number;
+  heartbeat: number;
+  backend: BackendChoice;
+}
+
+async function tlsFrom(flags: CoordinatorFlags): Promise<{ tls?: { cert: Buffer; key: Buffer } }> {
+  if (!flags.tlsCert && !flags.tlsKey) return {};
+  if (!flags.tlsCert || !flags.tlsKey) throw new GanError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
+  return { tls: { cert: await readFile(flags.tlsCert), key: await readFile(flags.tlsKey) } };
 }
 
 function loggerFrom(flags: LogFlags): Logger {

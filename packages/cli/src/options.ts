@@ -31,6 +31,9 @@ export const logOptions = (): Option[] => [
   new Option('--log-file <path>', 'also append JSON log lines to this file'),
 ];
 
+/** The shared secret; the environment variable keeps it out of shell history and `ps`. */
+export const tokenOption = (): Option => new Option('--token <secret>', 'shared secret for workers, fetch and HTTP').env('GANFLEET_TOKEN');
+
 export const backendOption = (): Option => new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto');
 
 /** Model, schedule and optimizer flags: the hyper-parameters of a run. */

@@ -4,6 +4,8 @@ import { type ModelPreset, fixedNoise, generateImages, generatorArtifacts, write
 /** Where a run writes: `DIR/samples/step-XXXXXX.png` and `DIR/generator/` (LayersModel). */
 export class RunOutputs {
   private readonly noise: Float32Array;
+  /** The most recent sample grid written, for the dashboard. */
+  latestSamplesPath: string | undefined;
 
   constructor(
     readonly dir: string,
@@ -27,6 +29,7 @@ export class RunOutputs {
     const images = await generateImages(this.preset, params, this.noise);
     const path = this.samplePath(iteration);
     await writeGridPng(path, images, this.noise.length / this.preset.noiseDim, h, w);
+    this.latestSamplesPath = path;
     return path;
   }
 

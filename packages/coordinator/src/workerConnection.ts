@@ -22,6 +22,7 @@ import type { SlotTask } from './trainingRun.js';
 
 /** A validated reply with its timing and size, as the round loop needs it. */
 export interface Reply extends Contribution {
+  worker: string;
   computeMs: number;
   receivedAt: number;
   bytes: number;
@@ -37,12 +38,50 @@ interface Pending {
  * One joined worker: sends it rounds, validates its replies against the round it was given,
  * and closes it (with a close code and a logged error code) at the first bad frame.
  */
+export interface WorkerConnectionOptions {
+  id: string;
+  /** Join order: slots are assigned in this order, so runs are reproducible. */
+  joinSeq: number;
+  ws: WebSocket;
+  info: { backend: string; device: string };
+  preset: ModelPreset;
+  wireDtype: WireDtype;
+  /** Store version of the parameters the welcome carried. */
+  syncedVersion: number;
+  /** Ping interval; three intervals without a pong and the worker counts as dead. */
+  heartbeatMs: number;
+  log: Logger;
+  onClosed: (w: WorkerConnection, reason: string) => void;
+  /** A reply for a round that --round-timeout already closed (dropped, not applied). */
+  onLateReply: (round: number) => void;
+}
+
+/**
+ * One joined worker: sends it rounds, validates its replies against the round it was given,
+ * and closes it (with a close code and a logged error code) at the first bad frame. A heartbeat
+ * notices a worker that vanished without closing its socket (power loss, cable pulled).
+ */
 export class WorkerConnection {
+  readonly id: string;
+  readonly joinSeq: number;
+  readonly ws: WebSocket;
+  readonly info: { backend: string; device: string };
+  readonly joinedAt = new Date();
   /** Store version this worker's replica corresponds to. */
   syncedVersion: number;
   lastRoundMs = 0;
+  rounds = 0;
+  /** Last round this worker was asked to compute. */
+  lastRound = -1;
   private pending: Pending | undefined;
+  /** A round closed without this worker's reply: that reply is dropped when it comes. */
+  private abandoned: number | undefined;
   private closed = false;
+  private lastPong = Date.now();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly preset: ModelPreset;
+  private readonly wireDtype: WireDtype;
+  private readonly log: Logger;
   /** Scratch of the round's `update`; `send` packs (copies) it before `request` returns. */
   private readonly updateEncoder = new TensorEncoder();
   /**
@@ -54,22 +93,41 @@ export class WorkerConnection {
   private readonly gradDecoder = new TensorDecoder();
   private readonly statsDecoder = new TensorDecoder();
 
-  constructor(
-    readonly id: string,
-    /** Join order: slots are assigned in this order, so runs are reproducible. */
-    readonly joinSeq: number,
-    readonly ws: WebSocket,
-    readonly info: { backend: string; device: string },
-    private readonly preset: ModelPreset,
-    private readonly wireDtype: WireDtype,
-    syncedVersion: number,
-    private readonly log: Logger,
-    private readonly onClosed: (w: WorkerConnection) => void,
-  ) {
-    this.syncedVersion = syncedVersion;
+  constructor(private readonly opts: WorkerConnectionOptions) {
+    ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
+    this.syncedVersion = opts.syncedVersion;
+    const ws = this.ws;
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'worker socket error'));
+    ws.on('pong', () => (this.lastPong = Date.now()));
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
+  }
+
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  /** The round loop gave up waiting for this worker's reply (--round-timeout). */
+  abandonRound(): void {
+    if (!this.pending) return;
+    this.abandoned = this.pending.task.round;
+    this.pending = undefined;
+  }
+
+  private beat(): void {
+    const silentMs = Date.now() - this.lastPong;
+    if (silentMs > 3 * this.opts.heartbeatMs) {
+      this.log.warn({ code: 'WORKER_LOST', silentMs, lastRound: this.lastRound }, 'worker unresponsive: dropping it');
+      this.ws.terminate();
+      this.finish(new GanError('WORKER_LOST', `worker ${this.id} stopped answering pings`), 'unresponsive');
+      return;
+    }
+    this.ws.ping();
   }
 
   get isOpen(): boolean {
@@ -86,6 +144,7 @@ export class WorkerConnection {
   request(task: SlotTask, update: ReadonlyMap<string, Float32Array>, version: number): { bytesSent: number; reply: Promise<Reply> } {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
     const reply = new Promise<Reply>((resolve, reject) => (this.pending = { task, resolve, reject }));
+    this.lastRound = task.round;
     const shapes = new Map(this.preset.params.map((s) => [s.name, s.shape]));
     const tensors = [...update].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
     const bytesSent = this.send({
@@ -105,7 +164,7 @@ export class WorkerConnection {
   reject(err: GanError): void {
     this.log.warn({ code: err.code }, err.message);
     if (!this.closed) this.ws.close(closeCodeFor(err.code), `${err.code}: ${err.message}`.slice(0, 120));
-    this.finish(err);
+    this.finish(err, err.code);
   }
 
   private onMessage(data: unknown, isBinary: boolean): void {
@@ -123,11 +182,18 @@ export class WorkerConnection {
         return;
       }
       if (msg.type !== 'gradients') throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined worker`);
+      if (msg.step === this.abandoned) {
+        this.abandoned = undefined;
+        this.log.info({ round: msg.step }, 'late reply dropped');
+        this.opts.onLateReply(msg.step);
+        return;
+      }
       const pending = this.pending;
       if (!pending) throw new GanError('STALE_REPLY', `reply for step ${msg.step} while no round is pending`);
       const reply = this.validate(msg, pending.task, receivedAt, frameSize(data));
       this.pending = undefined;
       this.lastRoundMs = reply.computeMs;
+      this.rounds += 1;
       pending.resolve(reply);
     } catch (err) {
       this.reject(isGanError(err) ? err : new GanError('INTERNAL', String(err)));
@@ -155,6 +221,7 @@ export class WorkerConnection {
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
     return {
+      worker: this.id,
       samples: msg.samples,
       loss: msg.loss,
       grads: new Map(grads.map((t) => [t.name, t.values])),
@@ -168,15 +235,16 @@ export class WorkerConnection {
   private onClose(code: number, reason: string): void {
     if (this.closed) return;
     this.log.info({ code, reason }, 'worker disconnected');
-    this.finish(new GanError('WORKER_LOST', `worker ${this.id} disconnected (${code})`));
+    this.finish(new GanError('WORKER_LOST', `worker ${this.id} disconnected (${code})`), reason || `closed (${code})`);
   }
 
-  private finish(err: GanError): void {
+  private finish(err: GanError, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopHeartbeat();
     this.pending?.reject(err);
     this.pending = undefined;
-    this.onClosed(this);
+    this.opts.onClosed(this, reason);
   }
 }
 

@@ -3,11 +3,12 @@ import WebSocket from 'ws';
 import {
   type BackendChoice,
   type CoordinatorToWorker,
-  type Dataset,
   GanError,
+  type GanErrorCode,
   type Logger,
   PROTOCOL_VERSION,
   type Round,
+  TensorEncoder,
   type WireDtype,
   closeCodeFor,
   decodeIndices,
@@ -15,55 +16,109 @@ import {
   encodeMessage,
   getPreset,
   isGanError,
-  loadDataset,
   parseCoordinatorMessage,
-  selectBackend,
-  TensorEncoder,
 } from '@ganfleet/shared';
-import { Trainer } from './trainer.js';
+import { TrainerThread } from './trainerThread.js';
 
 export interface WorkerConfig {
   /** ws:// or wss:// address of the coordinator. */
   url: string;
   backend: BackendChoice;
   dataDir?: string;
+  /** Shared secret (--token or GANFLEET_TOKEN). */
+  token?: string;
+  /** Extra CA certificate(s), PEM, for a coordinator with a self-signed certificate. */
+  ca?: string | Buffer;
+  /** Stop retrying after the coordinator has been unreachable this long (seconds). */
+  giveUpAfterS?: number;
   log: Logger;
 }
 
 export interface WorkerHandle {
-  /** Resolves when the coordinator says training is over (or closes the connection). */
+  /** Resolves when the coordinator says training is over; rejects on a fatal refusal or after --give-up-after. */
   done: Promise<{ rounds: number; reason: string }>;
-  close(): void;
+  close(): Promise<void>;
 }
 
-/** Connects to a coordinator, joins the run and answers rounds until told to stop. */
+/** Refusals that retrying cannot fix. */
+const FATAL: readonly GanErrorCode[] = ['UNAUTHORIZED', 'VERSION_MISMATCH', 'DATASET_MISMATCH', 'CONFIG_INVALID'];
+const BACKOFF_MS = { first: 250, max: 5000 };
+
+/**
+ * Connects to a coordinator, joins the run and answers rounds until told to stop. Gradients
+ * are computed on a separate thread; the connection comes back by itself (with backoff) when
+ * the coordinator restarts or the network drops.
+ */
 export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   const log = config.log.child({ component: 'worker' });
-  const backend = await selectBackend(config.backend, (msg, fields) => log.debug(fields ?? {}, msg));
-  log.info({ backend: backend.name, reason: backend.reason, skipped: backend.skipped }, `backend ${backend.name}`);
-  const dataset = await loadDataset({ split: 'train', ...(config.dataDir ? { dir: config.dataDir } : {}) });
-  const ws = new WebSocket(config.url, { maxPayload: 0 });
-  const session = new WorkerSession(ws, dataset, log);
-  ws.on('open', () => {
-    const wireDtypes: WireDtype[] = ['float32', 'float16'];
-    ws.send(
-      encodeMessage({
-        type: 'hello',
-        version: PROTOCOL_VERSION,
-        backend: backend.name,
-        device: `${hostname()} (${backend.name})`,
-        capabilities: { wireDtypes },
-      }),
-    );
-  });
-  return { done: session.done, close: () => ws.close(1000, 'worker stopping') };
+  const thread = new TrainerThread();
+  const { backend, dataset } = await thread.init(config.backend, config.dataDir);
+  log.info({ backend: backend.name, reason: backend.reason, skipped: backend.skipped, dataset: dataset.name }, `backend ${backend.name}`);
+  let stopped = false;
+  let current: WebSocket | undefined;
+  let rounds = 0;
+
+  const run = async (): Promise<{ rounds: number; reason: string }> => {
+    let unreachableSince = Date.now();
+    let delay = BACKOFF_MS.first;
+    for (;;) {
+      const ws = new WebSocket(config.url, { maxPayload: 0, handshakeTimeout: 10_000, ...(config.ca ? { ca: config.ca } : {}) });
+      current = ws;
+      const session = new WorkerSession(ws, thread, dataset.fingerprint, log, () => {
+        unreachableSince = Date.now();
+        delay = BACKOFF_MS.first;
+      });
+      ws.on('open', () => {
+        const wireDtypes: WireDtype[] = ['float32', 'float16'];
+        ws.send(
+          encodeMessage({
+            type: 'hello',
+            version: PROTOCOL_VERSION,
+            backend: backend.name,
+            device: `${hostname()} (${backend.name})`,
+            capabilities: { wireDtypes },
+            ...(config.token ? { token: config.token } : {}),
+          }),
+        );
+      });
+      const outcome = await session.ended;
+      rounds += session.rounds;
+      if (outcome.kind === 'finished' || stopped) return { rounds, reason: outcome.reason };
+      if (outcome.kind === 'fatal') throw outcome.error;
+      const giveUpMs = (config.giveUpAfterS ?? 300) * 1000;
+      if (Date.now() - unreachableSince > giveUpMs) {
+        throw new GanError(
+          'WORKER_LOST',
+          `coordinator at ${config.url} unreachable for ${Math.round((Date.now() - unreachableSince) / 1000)} s (--give-up-after ${giveUpMs / 1000}): ${outcome.reason}`,
+        );
+      }
+      log.warn({ retryInMs: delay, reason: outcome.reason }, 'connection lost; reconnecting');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(BACKOFF_MS.max, delay * 2);
+      if (stopped) return { rounds, reason: 'stopped' };
+    }
+  };
+  const done = run().finally(() => thread.terminate());
+  return {
+    done,
+    close: async () => {
+      stopped = true;
+      current?.close(1000, 'worker stopping');
+      await done.catch(() => undefined);
+    },
+  };
 }
 
+type Outcome = { kind: 'finished'; reason: string } | { kind: 'lost'; reason: string } | { kind: 'fatal'; reason: string; error: GanError };
+
+/** One connection: welcome, rounds, until bye, a refusal, or the socket dropping. */
 class WorkerSession {
-  readonly done: Promise<{ rounds: number; reason: string }>;
-  private trainer: Trainer | undefined;
+  readonly ended: Promise<Outcome>;
+  rounds = 0;
   private wireDtype: WireDtype = 'float32';
-  private rounds = 0;
+  private preset: ReturnType<typeof getPreset> | undefined;
+  private fatal: GanError | undefined;
+  private finished = false;
   /** Frames are handled strictly in order; a round's compute is asynchronous. */
   private queue: Promise<void> = Promise.resolve();
   /** Reused every round; each result is valid until its next encode, and encodeMessage copies it first. */
@@ -72,20 +127,23 @@ class WorkerSession {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly dataset: Dataset,
+    private readonly thread: TrainerThread,
+    private readonly fingerprint: string,
     private log: Logger,
+    private readonly onJoined: () => void,
   ) {
-    this.done = new Promise((resolve, reject) => {
+    this.ended = new Promise((resolve) => {
       ws.on('message', (data, isBinary) => {
         this.queue = this.queue.then(() => this.onMessage(data, isBinary)).catch((err: unknown) => this.fail(err));
       });
       ws.on('close', (code, reason) => {
-        this.trainer?.dispose();
-        const text = reason.toString() || String(code);
-        if (code === 1000 || code === 1001) resolve({ rounds: this.rounds, reason: text });
-        else reject(new GanError('WORKER_LOST', `coordinator closed the connection: ${text}`));
+        const text = reason.toString() || `close code ${code}`;
+        if (this.finished) resolve({ kind: 'finished', reason: text });
+        else if (this.fatal) resolve({ kind: 'fatal', reason: text, error: this.fatal });
+        else resolve({ kind: 'lost', reason: text });
       });
-      ws.on('error', (err) => reject(new GanError('WORKER_LOST', `cannot reach coordinator: ${err.message}`)));
+      // 'close' follows 'error'; the error only explains it.
+      ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     });
   }
 
@@ -94,25 +152,27 @@ class WorkerSession {
     switch (msg.type) {
       case 'welcome': {
         const { run } = msg;
-        if (run.dataset.fingerprint !== this.dataset.fingerprint) {
+        if (run.dataset.fingerprint !== this.fingerprint) {
           throw new GanError(
             'DATASET_MISMATCH',
-            `coordinator trains on ${run.dataset.name} (${run.dataset.fingerprint}), this worker holds ${this.dataset.name} (${this.dataset.fingerprint})`,
+            `coordinator trains on ${run.dataset.name} (${run.dataset.fingerprint}), this worker holds ${this.fingerprint}`,
           );
         }
         this.log = this.log.child({ worker: msg.workerId });
         this.wireDtype = run.wireDtype;
         const preset = getPreset(run.preset);
-        this.trainer = new Trainer(preset, this.dataset);
+        this.preset = preset;
         const expected = preset.params.map((s) => ({ name: s.name, shape: s.shape }));
-        this.trainer.update(new Map(decodeTensors(msg.params, { expected }).map((t) => [t.name, t.values])));
+        await this.thread.start(preset.name, new Map(decodeTensors(msg.params, { expected }).map((t) => [t.name, t.values])));
         this.log.info({ runId: run.runId, preset: run.preset, step: msg.step }, 'joined run');
+        this.onJoined();
         return;
       }
       case 'round':
         return this.onRound(msg);
       case 'bye':
         this.log.info({ rounds: this.rounds, reason: msg.reason }, 'coordinator said bye');
+        this.finished = true;
         this.ws.close(1000, msg.reason);
         return;
       case 'refuse':
@@ -124,18 +184,19 @@ class WorkerSession {
   }
 
   private async onRound(msg: Round): Promise<void> {
-    const trainer = this.trainer;
-    if (!trainer) throw new GanError('BAD_MESSAGE', 'round before welcome');
-    if (msg.update) trainer.update(new Map(decodeTensors(msg.update).map((t) => [t.name, t.values])));
-    const r = await trainer.compute({
+    const preset = this.preset;
+    if (!preset) throw new GanError('BAD_MESSAGE', 'round before welcome');
+    if (msg.update) await this.thread.update(new Map(decodeTensors(msg.update).map((t) => [t.name, t.values])));
+    const r = await this.thread.compute({
       phase: msg.phase,
       batchSize: msg.batchSize,
       seed: msg.seed,
       ...(msg.indices ? { indices: decodeIndices(msg.indices) } : {}),
     });
-    const shapes = new Map(trainer.preset.params.map((s) => [s.name, s.shape]));
+    const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
     const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
     const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(
       encodeMessage({
         type: 'gradients',
@@ -155,6 +216,7 @@ class WorkerSession {
   private fail(err: unknown): void {
     const e = isGanError(err) ? err : new GanError('INTERNAL', String(err));
     this.log.error({ code: e.code }, e.message);
+    if (FATAL.includes(e.code)) this.fatal = e;
     if (this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(encodeMessage({ type: 'error', code: e.code, message: e.message }));
       this.ws.close(closeCodeFor(e.code), `${e.code}: ${e.message}`.slice(0, 120));

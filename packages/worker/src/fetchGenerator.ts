@@ -2,14 +2,20 @@ import WebSocket from 'ws';
 import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage, writeGeneratorArtifacts } from '@ganfleet/shared';
 
 /** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
-export async function fetchGenerator(opts: { url: string; out: string; timeoutMs?: number }): Promise<{ step: number; dir: string }> {
-  const ws = new WebSocket(opts.url, { maxPayload: 0 });
+export async function fetchGenerator(opts: {
+  url: string;
+  out: string;
+  token?: string;
+  ca?: string | Buffer;
+  timeoutMs?: number;
+}): Promise<{ step: number; dir: string }> {
+  const ws = new WebSocket(opts.url, { maxPayload: 0, ...(opts.ca ? { ca: opts.ca } : {}) });
   const msg = await new Promise<ReturnType<typeof parseCoordinatorMessage>>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new GanError('TIMEOUT', `no answer from ${opts.url}`));
     }, opts.timeoutMs ?? 60_000);
-    ws.on('open', () => ws.send(encodeMessage({ type: 'fetchGenerator', version: PROTOCOL_VERSION })));
+    ws.on('open', () => ws.send(encodeMessage({ type: 'fetchGenerator', version: PROTOCOL_VERSION, ...(opts.token ? { token: opts.token } : {}) })));
     ws.on('message', (data, isBinary) => {
       clearTimeout(timer);
       try {

@@ -1,3 +1,4 @@
 export * from './client.js';
-export * from './trainer.js';
 export * from './fetchGenerator.js';
+export * from './trainer.js';
+export * from './trainerThread.js';

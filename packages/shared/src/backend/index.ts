@@ -1,3 +1,4 @@
 export { conv2dTransposeFast, useFastConvTranspose } from './fastOps.js';
-export { type BackendChoice, type BackendInfo, type BackendLog, selectBackend } from './selectBackend.js';
+export { type BackendChoice, type BackendInfo, type BackendLog, type Importer, selectBackend } from './selectBackend.js';
 export { registerWasmGradientPatches } from './wasmPatches.js';
+export { type WebGpuOptions, type WebGpuSummary, activateWebGpu, describeWebGpu } from './webgpu.js';

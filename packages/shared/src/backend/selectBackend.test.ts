@@ -12,6 +12,7 @@ import { type BackendInfo, type Importer, selectBackend } from './selectBackend.
 const GPU = '@tensorflow/tfjs-node-gpu';
 const NODE = '@tensorflow/tfjs-node';
 const WASM = '@tensorflow/tfjs-backend-wasm';
+const TFJS_WEBGPU = '@tensorflow/tfjs-backend-webgpu';
 
 function notInstalled(spec: string): Error {
   return Object.assign(new Error(`Cannot find package '${spec}' imported from /somewhere/selectBackend.js`), { code: 'ERR_MODULE_NOT_FOUND' });
@@ -29,6 +30,67 @@ function removeFakeTensorflow(): void {
   if (!tf.findBackendFactory('tensorflow')) return;
   tf.removeBackend('tensorflow');
   for (const kernel of tf.getKernelsForBackend('tensorflow')) tf.unregisterKernel(kernel.kernelName, 'tensorflow');
+}
+
+/** Adapter limits that activateWebGpu raises the device to; the fake adapter also has one it must leave alone. */
+const RAISED = {
+  maxStorageBuffersPerShaderStage: 16,
+  maxStorageBufferBindingSize: 2 ** 31,
+  maxBufferSize: 2 ** 32,
+  maxComputeWorkgroupStorageSize: 49152,
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupSizeX: 1024,
+  maxComputeWorkgroupSizeY: 1024,
+  maxComputeWorkgroupSizeZ: 64,
+  maxComputeWorkgroupsPerDimension: 65535,
+};
+
+type Listener = (event: { error: { message: string } }) => void;
+
+/** The npm 'webgpu' package (Dawn) with one fake adapter, or none; records device requests and listeners. */
+function fakeDawn(opts: { adapter?: null; fallback?: boolean }) {
+  const info = { vendor: 'fake', architecture: 'test', device: 'fake-9000', description: 'Fake GPU 9000', isFallbackAdapter: opts.fallback ?? false };
+  const deviceRequests: unknown[] = [];
+  const listeners = new Map<string, Listener>();
+  const device = {
+    limits: RAISED,
+    lost: new Promise(() => undefined),
+    addEventListener: (type: string, fn: Listener) => listeners.set(type, fn),
+  };
+  const adapter = {
+    info,
+    limits: { ...RAISED, maxTextureDimension2D: 8192 },
+    features: new Set(['timestamp-query', 'shader-f16']),
+    requestDevice: async (descriptor: unknown) => {
+      deviceRequests.push(descriptor);
+      return device;
+    },
+  };
+  const gpu = { requestAdapter: async () => (opts.adapter === null ? null : adapter) };
+  return { module: { create: () => gpu, globals: {} }, gpu, info, device, deviceRequests, listeners };
+}
+
+/** What importing tfjs-backend-webgpu does, simulated: 'webgpu' kernels (cpu's) and a WebGPUBackend class (building a cpu backend). */
+function fakeTfjsWebgpu() {
+  const cpuFactory = tf.findBackendFactory('cpu');
+  if (!cpuFactory) throw new Error('cpu backend missing');
+  const constructed: unknown[] = [];
+  function WebGPUBackend(device: unknown, info: unknown) {
+    constructed.push({ device, info });
+    return cpuFactory?.();
+  }
+  return {
+    constructed,
+    module: () => {
+      for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: 'webgpu' });
+      return { WebGPUBackend };
+    },
+  };
+}
+
+function removeFakeWebgpu(): void {
+  if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+  for (const kernel of tf.getKernelsForBackend('webgpu')) tf.unregisterKernel(kernel.kernelName, 'webgpu');
 }
 
 /** An importer where `present` modules load (fakes, or the real wasm package) and the rest are missing. */
@@ -57,6 +119,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await tf.setBackend(initialBackend);
   removeFakeTensorflow();
+  removeFakeWebgpu();
 });
 
 const names = (info: BackendInfo): string[] => info.skipped.map((s) => s.name);
@@ -99,11 +162,51 @@ describe('selectBackend', () => {
     expect(imp.calls).toEqual([GPU, NODE]);
   });
 
-  it("'webgpu' reports a present adapter as arriving in a later step, and a missing one", async () => {
-    const withAdapter = importer({ webgpu: () => ({ create: () => ({ requestAdapter: async () => ({}) }) }) });
-    await expect(selectBackend('webgpu', undefined, withAdapter.load)).rejects.toThrow(/webgpu: .*adapter is available.*later step/);
-    const noAdapter = importer({ webgpu: () => ({ create: () => ({ requestAdapter: async () => null }) }) });
-    await expect(selectBackend('webgpu', undefined, noAdapter.load)).rejects.toThrow(/webgpu: no WebGPU adapter found/);
+  it("'webgpu' says why when there is no adapter or no tfjs webgpu package", async () => {
+    const noAdapter = importer({ webgpu: () => fakeDawn({ adapter: null }).module });
+    await expect(selectBackend('webgpu', undefined, noAdapter.load)).rejects.toThrow(/webgpu: no WebGPU adapter found: Dawn needs the Vulkan loader/);
+    expect(noAdapter.calls).toEqual(['webgpu']);
+    const noTfjs = importer({ webgpu: () => fakeDawn({}).module });
+    await expect(selectBackend('webgpu', undefined, noTfjs.load)).rejects.toThrow(`webgpu: ${TFJS_WEBGPU} is not installed`);
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it("'webgpu' builds the backend on a device with the adapter's limits and fails loudly on device errors", async () => {
+    const dawn = fakeDawn({});
+    const tfjsWebgpu = fakeTfjsWebgpu();
+    const imp = importer({ webgpu: () => dawn.module, [TFJS_WEBGPU]: tfjsWebgpu.module });
+    const info = await selectBackend('webgpu', undefined, imp.load);
+    expect(info).toMatchObject({ name: 'webgpu', requested: 'webgpu', skipped: [] });
+    expect(info.reason).toBe('WebGPU (Dawn over Vulkan) on GPU Fake GPU 9000, 16 storage buffers per shader stage');
+    expect(imp.calls).toEqual(['webgpu', TFJS_WEBGPU]);
+    // Every raised limit at the adapter's value (never the spec's default of 8 storage buffers), nothing else.
+    expect(dawn.deviceRequests).toEqual([{ requiredLimits: RAISED, requiredFeatures: ['timestamp-query'] }]);
+    expect(tfjsWebgpu.constructed).toEqual([{ device: dawn.device, info: dawn.info }]);
+    expect((globalThis as unknown as { navigator: { gpu: unknown } }).navigator.gpu).toBe(dawn.gpu);
+    const onError = dawn.listeners.get('uncapturederror');
+    expect(() => onError?.({ error: { message: 'The number of storage buffers (10) exceeds the limit (8)' } })).toThrow(
+      /WebGPU error, stopping \(results would be wrong\): The number of storage buffers \(10\)/,
+    );
+
+    // Selecting it again reuses that device: nothing imported, no second device.
+    await tf.setBackend('cpu');
+    const again = importer({});
+    expect((await selectBackend('webgpu', undefined, again.load)).name).toBe('webgpu');
+    expect(again.calls).toEqual([]);
+    expect(dawn.deviceRequests).toHaveLength(1);
+  });
+
+  it('auto passes over a software adapter, which an explicit webgpu accepts', async () => {
+    const dawn = fakeDawn({ fallback: true });
+    const imp = importer({ webgpu: () => dawn.module, [TFJS_WEBGPU]: fakeTfjsWebgpu().module });
+    const auto = await selectBackend('auto', undefined, imp.load);
+    expect(auto.name).toBe('cpu');
+    expect(auto.skipped[2]).toEqual({
+      name: 'webgpu',
+      why: 'the WebGPU adapter is software rendering on the CPU (Fake GPU 9000); select webgpu explicitly to use it',
+    });
+    const explicit = await selectBackend('webgpu', undefined, imp.load);
+    expect(explicit.reason).toMatch(/^WebGPU \(Dawn over Vulkan\) on software adapter Fake GPU 9000/);
   });
 
   it("'cpu' loads nothing", async () => {

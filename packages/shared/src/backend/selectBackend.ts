@@ -3,11 +3,12 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { GanError } from '../errors.js';
 import { registerWasmGradientPatches } from './wasmPatches.js';
+import { type WebGpuOptions, activateWebGpu, describeWebGpu } from './webgpu.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
-  /** The active tfjs backend: 'tensorflow', 'wasm' or 'cpu'. */
+  /** The active tfjs backend: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
   name: string;
   requested: string;
   reason: string;
@@ -45,21 +46,9 @@ function nativeTensorflow(spec: string, what: string): Candidate {
   };
 }
 
-interface WebGpuModule {
-  create?: (options: string[]) => { requestAdapter(): Promise<unknown> };
+function webgpu(options: WebGpuOptions): Candidate {
+  return { name: 'webgpu', activate: async (importer) => describeWebGpu(await activateWebGpu(importer, options)) };
 }
-
-const webgpu: Candidate = {
-  name: 'webgpu',
-  activate: async (importer) => {
-    // Hook for the Dawn bindings (npm 'webgpu'); the tfjs webgpu backend is wired up later.
-    const mod = (await importer('webgpu')) as WebGpuModule;
-    if (typeof mod.create !== 'function') throw new Error("package 'webgpu' has no create()");
-    const adapter = await mod.create([]).requestAdapter();
-    if (adapter == null) throw new Error('no WebGPU adapter found');
-    throw new Error('a WebGPU adapter is available, but webgpu backend support arrives in a later step');
-  },
-};
 
 interface WasmModule {
   setWasmPaths: (prefix: string) => void;
@@ -93,9 +82,9 @@ const tfjsNodeGpu = nativeTensorflow('@tensorflow/tfjs-node-gpu', 'native Tensor
 const tfjsNode = nativeTensorflow('@tensorflow/tfjs-node', 'native TensorFlow on the CPU');
 
 const CANDIDATES: Record<BackendChoice, Candidate[]> = {
-  auto: [tfjsNodeGpu, tfjsNode, webgpu, wasm, cpu],
+  auto: [tfjsNodeGpu, tfjsNode, webgpu({ allowSoftwareAdapter: false }), wasm, cpu],
   tensorflow: [tfjsNodeGpu, tfjsNode],
-  webgpu: [webgpu],
+  webgpu: [webgpu({ allowSoftwareAdapter: true })],
   wasm: [wasm],
   cpu: [cpu],
 };
@@ -112,7 +101,7 @@ const defaultImporter: Importer = (spec) => import(spec);
 
 /**
  * Makes the best available backend for `choice` the active tfjs backend. 'auto' tries native
- * TensorFlow (GPU, then CPU), webgpu, wasm, then cpu; an explicit choice only its own.
+ * TensorFlow (GPU, then CPU), webgpu (on a hardware adapter), wasm, then cpu; an explicit choice only its own.
  * Throws GanError BACKEND_UNAVAILABLE when nothing fits.
  */
 export async function selectBackend(choice: BackendChoice, log?: BackendLog, importer: Importer = defaultImporter): Promise<BackendInfo> {

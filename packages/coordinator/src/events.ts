@@ -1,0 +1,19 @@
+import { EventEmitter } from 'node:events';
+import type { RoundLog } from './coordinator.js';
+
+/** What the coordinator announces; logs, metrics and the dashboard all listen here. */
+export interface CoordinatorEventMap {
+  round: [RoundLog];
+  workerJoined: [{ worker: string; backend: string; device: string }];
+  workerLeft: [{ worker: string; reason: string; lastRound: number }];
+  /** A reply that arrived after --round-timeout closed its round, or from a worker dropped mid-round. */
+  replyDropped: [{ worker: string; round: number; reason: string }];
+  /** A connection refused for a missing or wrong token. */
+  authFailed: [{ remote: string }];
+  samplesWritten: [{ step: number; path: string }];
+  paused: [{ workers: number; minWorkers: number }];
+  resumed: [{ workers: number }];
+  finished: [{ step: number }];
+}
+
+export class CoordinatorEvents extends EventEmitter<CoordinatorEventMap> {}

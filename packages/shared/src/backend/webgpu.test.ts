@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { phaseGradients } from '../model/gradients.js';
+import { initParams, toTensors } from '../model/params.js';
+import type { Group } from '../model/preset.js';
+import { getPreset } from '../model/presets.js';
+import { Rng } from '../rng.js';
+import type { Importer } from './selectBackend.js';
+import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
+
+/*
+ * The real webgpu backend against the cpu one, on whatever Vulkan device Dawn finds. Without one
+ * (no libvulkan1, no driver, or Debian 12's own lavapipe, Mesa 22.3, which Dawn rejects for lacking
+ * shaderSampledImageArrayDynamicIndexing) the tests are skipped and the reason is in their title.
+ * Mesa 24+ lavapipe (bookworm-backports) runs them on the CPU in about a minute.
+ */
+
+/** A non-literal import, so type-checking does not need the optional packages installed. */
+const load: Importer = (spec) => import(spec);
+
+/** Why there is no usable adapter, or undefined when there is one. */
+async function whyNoAdapter(): Promise<string | undefined> {
+  try {
+    const dawn = (await load('webgpu')) as { create(flags: string[]): { requestAdapter(): Promise<object | null> } };
+    return (await dawn.create([]).requestAdapter()) ? undefined : 'Dawn found no Vulkan adapter';
+  } catch (err) {
+    return `package webgpu does not load: ${String(err).split('\n')[0]}`;
+  }
+}
+
+const skip = await whyNoAdapter();
+const title = skip ? `webgpu backend (skipped: ${skip})` : 'webgpu backend';
+
+/**
+ * ||a - b|| / ||a|| over all of a phase's gradients together: per tensor, the biases before batch
+ * norm have a true gradient of zero, so their own relative error is rounding noise over noise.
+ */
+function relativeL2(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  let diff = 0;
+  let norm = 0;
+  for (const [name, va] of a) {
+    const vb = b.get(name);
+    if (!vb || vb.length !== va.length) throw new Error(`${name} missing or misshapen`);
+    for (let i = 0; i < va.length; i++) {
+      diff += ((va[i] as number) - (vb[i] as number)) ** 2;
+      norm += (va[i] as number) ** 2;
+    }
+  }
+  return Math.sqrt(diff / norm);
+}
+
+async function gradients(backend: string, presetName: string, phase: Group, batch: number): Promise<Map<string, Float32Array>> {
+  await tf.setBackend(backend);
+  const preset = getPreset(presetName);
+  const [h, w, c] = preset.imageShape;
+  const rng = new Rng(7);
+  const noise = rng.fillNormal(new Float32Array(batch * preset.noiseDim));
+  const real = Float32Array.from({ length: batch * h * w * c }, () => rng.uniform() * 2 - 1);
+  const params = toTensors(preset, initParams(preset, 3));
+  // Arrays, not the Maps phaseGradients returns: tidy keeps only tensors it can find in its result.
+  const r = tf.tidy(() => {
+    const out = phaseGradients(preset, params, phase, tf.tensor2d(noise, [batch, preset.noiseDim]), tf.tensor4d(real, [batch, h, w, c]));
+    return { loss: out.loss, grads: [...out.grads], stats: [...out.stats.values()] };
+  });
+  try {
+    return new Map(await Promise.all(r.grads.map(async ([n, t]) => [n, (await t.data()) as Float32Array] as const)));
+  } finally {
+    tf.dispose([r.loss, ...r.grads.map(([, t]) => t), ...r.stats, ...params.values()]);
+  }
+}
+
+describe.skipIf(skip !== undefined)(title, () => {
+  let summary: WebGpuSummary;
+
+  beforeAll(async () => {
+    summary = await activateWebGpu(load, { allowSoftwareAdapter: true });
+  });
+
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it("gets a device with the adapter's storage-buffer limit, which AddN of many tensors needs", async () => {
+    expect(summary.limits.maxStorageBuffersPerShaderStage).toBeGreaterThan(8);
+    // 12 inputs and the output: more storage buffers than WebGPU's default of 8 allows.
+    const n = Math.min(12, (summary.limits.maxStorageBuffersPerShaderStage as number) - 1);
+    await tf.setBackend('webgpu');
+    const sum = tf.addN(Array.from({ length: n }, (_, i) => tf.fill([4], i + 1)));
+    expect(Array.from(await sum.data())).toEqual(new Array(4).fill((n * (n + 1)) / 2));
+    sum.dispose();
+  });
+
+  // Float32 on both; only the order of summation differs (lavapipe: ~1e-6, an H100: ~3e-3).
+  it.each([
+    ['mlp', 'D', 16],
+    ['mlp', 'G', 16],
+    ['seed', 'D', 4],
+    ['seed', 'G', 4],
+  ] as const)('%s %s gradients match the cpu backend', async (preset, phase, batch) => {
+    const expected = await gradients('cpu', preset, phase, batch);
+    const actual = await gradients('webgpu', preset, phase, batch);
+    expect(relativeL2(expected, actual)).toBeLessThan(1e-2);
+  });
+});
