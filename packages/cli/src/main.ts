@@ -63,30 +63,39 @@ export function buildProgram(): Command {
     .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
-  coordinator.action(
-    async (
-      flags: TrainingFlags &
-        LogFlags & { host: string; port: number; minWorkers: number; out: string; exitWhenDone?: boolean; handshakeTimeout: number; backend: BackendChoice },
-    ) => {
-      const log = loggerFrom(flags);
-      // The coordinator runs the generator only to draw sample grids and export it.
-      await initBackend(flags.backend, log);
-      const handle = await startCoordinator({
-        ...runSettings(flags),
-        host: flags.host,
-        port: flags.port,
-        minWorkers: flags.minWorkers,
-        out: flags.out,
-        exitWhenDone: flags.exitWhenDone ?? false,
-        handshakeTimeoutS: flags.handshakeTimeout,
-        log,
-      });
-      const stop = (): void => void handle.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await handle.done;
-    },
-  );
+  coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
+    const log = loggerFrom(flags);
+    // The coordinator runs the generator only to draw sample grids and export it.
+    await initBackend(flags.backend, log);
+    const handle = await startCoordinator({
+      ...runSettings(flags),
+      host: flags.host,
+      port: flags.port,
+      minWorkers: flags.minWorkers,
+      out: flags.out,
+      exitWhenDone: flags.exitWhenDone ?? false,
+      handshakeTimeoutS: flags.handshakeTimeout,
+      checkpointEvery: flags.checkpointEvery,
+      roundTimeoutS: flags.roundTimeout,
+      heartbeatMs: flags.heartbeat,
+      maxConnections: flags.maxConnections,
+      ...(flags.resume ? { resumeFrom: flags.resume, out: flags.resume } : {}),
+      ...(flags.token ? { token: flags.token } : {}),
+      ...(await tlsFrom(flags)),
+      log,
+    });
+    // Printed once, on stderr, never logged: workers need it to join.
+    if (handle.tokenGenerated) process.stderr.write(`ganfleet: no --token given for a non-loopback bind; workers must use --token ${handle.token}\n`);
+    // A stop request checkpoints first, so `--resume` continues from here.
+    const stop = (): void =>
+      void handle
+        .checkpoint()
+        .then(() => handle.close())
+        .then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await handle.done;
+  });
 
   const worker = program
     .command('worker')
