@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 export { memoryLogger } from '@ganfleet/shared';
 
@@ -6,12 +7,46 @@ export { memoryLogger } from '@ganfleet/shared';
 export const BIN = fileURLToPath(new URL('../../packages/cli/bin/ganfleet.js', import.meta.url));
 
 export function spawnWorker(url: string, extra: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+/** A CLI process whose JSON log lines (stdout) are collected as they come. */
+export function spawnCli(args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
   });
+  return { child, lines };
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** A port that was free a moment ago (for a coordinator that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the time runs out. */
+export async function waitFor<T>(check: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@ganfleet/shared';
 import { type CoordinatorConfig, type TrainingRun, startCoordinator } from '@ganfleet/coordinator';
@@ -10,6 +12,8 @@ export interface LocalClusterConfig extends Omit<CoordinatorConfig, 'host' | 'po
   backend: string;
   /** Log level of the worker processes (their lines go to this process's stderr). */
   workerLogLevel: string;
+  /** Where the workers' output lines go instead of this process's stdout and stderr (the progress bar's log stream). */
+  workerOutput?: Writable;
 }
 
 /**
@@ -31,7 +35,10 @@ export async function trainLocalCluster(config: LocalClusterConfig): Promise<Tra
     for (let i = 0; i < config.localWorkers; i++) {
       const args = [BIN, 'worker', '--connect', coordinator.url, '--backend', config.backend, '--log-level', config.workerLogLevel];
       if (config.dataDir) args.push('--data', config.dataDir);
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      const output = config.workerOutput;
+      const child = spawn(process.execPath, args, { stdio: ['ignore', output ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit'] });
+      // Whole lines only, so lines from several workers never interleave mid-line.
+      if (output) for (const s of [child.stdout, child.stderr]) if (s) createInterface({ input: s }).on('line', (line) => output.write(`${line}\n`));
       child.on('exit', (code) => {
         if (code !== 0 && code !== null) reject(new Error(`local worker ${i + 1} exited with code ${code}`));
       });

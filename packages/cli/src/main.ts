@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { GanError, type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
-import { DEFAULT_ADAM, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { DEFAULT_ADAM, Schedule, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { trainLocalCluster } from './localCluster.js';
+import { ProgressBar, type ProgressRound } from './progress.js';
 import { sampleGenerator } from './sample.js';
 import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, tokenOption, trainingOptions } from './options.js';
 
@@ -23,19 +24,35 @@ export function buildProgram(): Command {
   for (const o of [...trainingOptions({ model: 'mlp', steps: 1000, batchSize: 64 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
-      const log = loggerFrom(flags);
+      const settings = runSettings(flags);
+      // On a terminal (and unless --pretty asks for every line there) a progress bar owns stderr's last line;
+      // then only warn+ log lines reach the terminal, above the bar, and --log-file gets them all.
+      const bar =
+        process.stderr.isTTY && !flags.pretty
+          ? new ProgressBar(process.stderr, { totalRounds: new Schedule(settings.schedule).totalRounds, steps: flags.steps })
+          : undefined;
+      const log = bar
+        ? createLogger({ level: flags.logLevel, destination: bar.logStream, ...(flags.logFile ? { file: flags.logFile } : {}) })
+        : loggerFrom(flags);
+      const onRound = bar && ((r: ProgressRound) => bar.update(r));
       await initBackend(flags.backend, log);
-      if (flags.inProcess) {
-        await trainInProcess({ ...runSettings(flags), microBatches: flags.microBatches, out: flags.out, log });
-      } else {
-        await trainLocalCluster({
-          ...runSettings(flags),
-          localWorkers: flags.localWorkers,
-          backend: flags.backend,
-          workerLogLevel: 'warn',
-          out: flags.out,
-          log,
-        });
+      try {
+        if (flags.inProcess) {
+          await trainInProcess({ ...settings, microBatches: flags.microBatches, out: flags.out, log, onRound });
+        } else {
+          await trainLocalCluster({
+            ...settings,
+            localWorkers: flags.localWorkers,
+            backend: flags.backend,
+            workerLogLevel: 'warn',
+            out: flags.out,
+            log,
+            onRound,
+            workerOutput: bar?.logStream,
+          });
+        }
+      } finally {
+        bar?.finish();
       }
     },
   );

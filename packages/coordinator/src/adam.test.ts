@@ -17,7 +17,7 @@ describe('Adam', () => {
       const g = rng.fillNormal(new Float32Array(257), step % 2 ? 0.1 : 3);
       ours.apply(params, new Map([['w', g]]));
       const gt = tf.tensor1d(g);
-      theirs.applyGradients({ [variable.name]: gt });
+      theirs.applyGradients([{ name: variable.name, tensor: gt }]);
       gt.dispose();
     }
     const expected = await variable.data();

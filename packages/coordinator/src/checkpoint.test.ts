@@ -68,7 +68,7 @@ describe('checkpoints', () => {
 
     const newest = join(checkpointDir(out), 'ckpt-000000005.gfck');
     const bytes = await readFile(newest);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
     await writeFile(newest, bytes);
     await expect(readCheckpoint(newest)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
     await truncate(join(checkpointDir(out), 'ckpt-000000004.gfck'), 1000);

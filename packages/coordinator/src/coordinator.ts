@@ -70,7 +70,7 @@ export interface WorkerStatus {
   joinedAt: string;
   lastComputeMs: number;
   rounds: number;
-  status: 'computing' | 'idle';
+  status: 'computing' | 'idle' | 'late';
 }
 
 export interface CoordinatorStatus {
@@ -139,14 +139,14 @@ export class Coordinator {
       phase: this.run.phase,
       state: this.state,
       minWorkers: this.config.minWorkers,
-      workers: this.members().map((w) => ({
+      workers: [...this.workers.values()].map((w) => ({
         id: w.id,
         backend: w.info.backend,
         device: w.info.device,
         joinedAt: w.joinedAt.toISOString(),
         lastComputeMs: w.lastRoundMs,
         rounds: w.rounds,
-        status: w.busy ? 'computing' : 'idle',
+        status: w.behind ? 'late' : w.busy ? 'computing' : 'idle',
       })),
       ...(this.lastRound ? { lastRound: this.lastRound } : {}),
     };
@@ -172,7 +172,10 @@ export class Coordinator {
       heartbeatMs: this.config.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
       log: this.log.child({ worker: id }),
       onClosed: (w, reason) => this.onWorkerClosed(w, reason),
-      onLateReply: (round) => this.events.emit('replyDropped', { worker: id, round, reason: 'late' }),
+      onLateReply: (round) => {
+        this.events.emit('replyDropped', { worker: id, round, reason: 'late' });
+        this.membershipChanged?.();
+      },
     });
     const all = this.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
     worker.send({
@@ -208,8 +211,9 @@ export class Coordinator {
     for (const w of this.workers.values()) w.stopHeartbeat();
   }
 
+  /** Workers that take part in the next round, in join order (slot order). */
   private members(): WorkerConnection[] {
-    return [...this.workers.values()].filter((w) => w.isOpen).sort((a, b) => a.joinSeq - b.joinSeq);
+    return [...this.workers.values()].filter((w) => w.isOpen && !w.behind).sort((a, b) => a.joinSeq - b.joinSeq);
   }
 
   private onWorkerClosed(w: WorkerConnection, reason: string): void {

@@ -1,10 +1,112 @@
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Coordinator } from './coordinator.js';
+import type { GeneratorArtifacts } from '@ganfleet/shared';
 import type { AuthGate } from './authGate.js';
+import type { Coordinator } from './coordinator.js';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/dashboardPage.js';
+import { LossHistory, type LossHistoryJson } from './dashboard/lossHistory.js';
+import { createMetrics } from './metrics.js';
 
-/** HTTP on the coordinator's port (everything that is not a WebSocket upgrade). */
-export function createHttpHandler(_coordinator: Coordinator, _auth: AuthGate): (req: IncomingMessage, res: ServerResponse) => void {
-  return (_req, res) => {
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+/** GET /history: the loss curves and the step of the newest sample grid (null before the first). */
+export interface HistoryResponse extends LossHistoryJson {
+  samplesStep: number | null;
+}
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/** Generator artifacts of this many recent steps stay available to `?step=` requests. */
+const GENERATOR_STEPS_KEPT = 4;
+
+/**
+ * HTTP on the coordinator's port (everything that is not a WebSocket upgrade): metrics,
+ * status, samples, the generator and the dashboard. Same token as the workers, given as
+ * `Authorization: Bearer <token>` or `?token=`.
+ */
+export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (req: IncomingMessage, res: ServerResponse) => void {
+  const metrics = createMetrics(coordinator);
+  const history = new LossHistory();
+  let samplesStep: number | null = null;
+  coordinator.events.on('round', (r) => history.record(r));
+  coordinator.events.on('samplesWritten', (s) => (samplesStep = s.step));
+  const generator = generatorCache(coordinator);
+
+  const routes: Record<string, (url: URL) => Promise<Reply> | Reply> = {
+    '/': () => ({ status: 200, type: 'text/html; charset=utf-8', body: DASHBOARD_HTML, headers: { 'content-security-policy': DASHBOARD_CSP } }),
+    '/status': () => json(coordinator.status()),
+    '/history': () => json({ ...history.toJSON(), samplesStep } satisfies HistoryResponse),
+    '/metrics': async () => ({ status: 200, type: metrics.contentType, body: await metrics.metrics() }),
+    '/samples/latest.png': async () => {
+      const path = coordinator.latestSamplesPath;
+      if (!path || samplesStep === null) return text(404, 'no samples yet');
+      return { status: 200, type: 'image/png', body: await readFile(path), headers: { 'x-ganfleet-step': String(samplesStep) } };
+    },
+    '/generator/model.json': (url) => generator(url, (a) => ({ type: 'application/json', body: a.modelJson })),
+    '/generator/weights.bin': (url) => generator(url, (a) => ({ type: 'application/octet-stream', body: a.weights })),
+  };
+
+  const respond = async (req: IncomingMessage): Promise<Reply> => {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    if (auth.blocked(remote)) return text(429, 'too many failed authentications');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!auth.accepts(tokenOf(req, url))) {
+      auth.recordFailure(remote);
+      coordinator.events.emit('authFailed', { remote });
+      return { ...text(401, 'a valid token is required'), headers: { 'www-authenticate': 'Bearer' } };
+    }
+    const route = routes[url.pathname];
+    if (!route) return text(404, 'not found');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { ...text(405, 'method not allowed'), headers: { allow: 'GET, HEAD' } };
+    return route(url);
+  };
+
+  return (req, res) => {
+    void respond(req)
+      .catch(() => text(500, 'internal error'))
+      .then((r) => {
+        res.writeHead(r.status, { 'content-type': r.type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...r.headers }).end(r.body);
+      });
+  };
+}
+
+function text(status: number, message: string): Reply {
+  return { status, type: 'text/plain; charset=utf-8', body: `${message}\n` };
+}
+
+function json(value: unknown): Reply {
+  return { status: 200, type: 'application/json', body: JSON.stringify(value) };
+}
+
+function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) return /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? '';
+  return url.searchParams.get('token') ?? undefined;
+}
+
+/**
+ * Generator artifacts are built once per step and kept for a few steps, so model.json and
+ * weights.bin fetched with the same `?step=` always match: TensorFlow.js's loadLayersModel
+ * passes model.json's query on to the weights request. Without `?step=`: the current step.
+ */
+function generatorCache(coordinator: Coordinator) {
+  const cache = new Map<number, Promise<GeneratorArtifacts>>();
+  return async (url: URL, pick: (a: GeneratorArtifacts) => { type: string; body: string | Uint8Array }): Promise<Reply> => {
+    const current = coordinator.run.iteration;
+    const asked = url.searchParams.get('step');
+    const step = asked === null ? current : Number(asked);
+    let artifacts = cache.get(step);
+    if (!artifacts) {
+      if (step !== current) return text(404, `the generator of step ${asked} is no longer available (current step: ${current})`);
+      // Read synchronously here: the step and the parameters it is built from belong together.
+      artifacts = coordinator.generator();
+      cache.set(step, artifacts);
+      artifacts.catch(() => cache.delete(step));
+      for (const old of cache.keys()) if (cache.size > GENERATOR_STEPS_KEPT) cache.delete(old);
+    }
+    return { status: 200, ...pick(await artifacts), headers: { 'x-ganfleet-step': String(step) } };
   };
 }

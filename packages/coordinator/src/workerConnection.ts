@@ -74,8 +74,8 @@ export class WorkerConnection {
   /** Last round this worker was asked to compute. */
   lastRound = -1;
   private pending: Pending | undefined;
-  /** A round closed without this worker's reply: that reply is dropped when it comes. */
-  private abandoned: number | undefined;
+  /** Rounds closed without this worker's reply: those replies are dropped when they come. */
+  private readonly abandoned = new Set<number>();
   private closed = false;
   private lastPong = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
@@ -108,6 +108,11 @@ export class WorkerConnection {
     return this.pending !== undefined;
   }
 
+  /** Still computing a round that was closed without it: it sits out until that reply arrives. */
+  get behind(): boolean {
+    return this.abandoned.size > 0;
+  }
+
   stopHeartbeat(): void {
     clearInterval(this.heartbeat);
   }
@@ -115,7 +120,7 @@ export class WorkerConnection {
   /** The round loop gave up waiting for this worker's reply (--round-timeout). */
   abandonRound(): void {
     if (!this.pending) return;
-    this.abandoned = this.pending.task.round;
+    this.abandoned.add(this.pending.task.round);
     this.pending = undefined;
   }
 
@@ -182,8 +187,7 @@ export class WorkerConnection {
         return;
       }
       if (msg.type !== 'gradients') throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined worker`);
-      if (msg.step === this.abandoned) {
-        this.abandoned = undefined;
+      if (this.abandoned.delete(msg.step)) {
         this.log.info({ round: msg.step }, 'late reply dropped');
         this.opts.onLateReply(msg.step);
         return;

@@ -1,0 +1,198 @@
+import { readFile, readdir, rm, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng, selectBackend } from '@ganfleet/shared';
+import { DEFAULT_ADAM, type RoundLog, checkpointDir, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { exited, freePort, memoryLogger, spawnCli, spawnWorker, waitFor } from './helpers/cluster.js';
+
+/**
+ * Fault injection with real processes on loopback. Every wait is bounded; every process is
+ * killed in `finally`.
+ */
+const settings = (steps: number) => ({
+  preset: 'mlp',
+  seed: 21,
+  batchSize: 8,
+  schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
+  adam: DEFAULT_ADAM,
+  bnMomentum: 0.9,
+  sampleEvery: 0,
+});
+
+let dir: string;
+beforeAll(async () => {
+  await selectBackend('wasm');
+  dir = await mkdtemp(join(tmpdir(), 'ganfleet-faults-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await selectBackend('cpu');
+});
+
+describe('worker faults', () => {
+  it('kill -9 of a worker at random points in 20 runs: every run applies each round exactly once, parameters finite', async () => {
+    const rng = new Rng(2026);
+    for (let runIndex = 0; runIndex < 20; runIndex++) {
+      const rounds: RoundLog[] = [];
+      const { log } = memoryLogger('warn');
+      const coordinator = await startCoordinator({ ...settings(10), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, log, onRound: (r) => rounds.push(r) });
+      const survivor = spawnWorker(coordinator.url);
+      const victim = spawnWorker(coordinator.url);
+      try {
+        // Wait until both are in, then kill the victim somewhere in the next ~0.6 s of rounds:
+        // before, during or after one of its gradient sends.
+        await waitFor(() => rounds.some((r) => r.workers === 2), 30_000, 'a round with both workers');
+        await new Promise((resolve) => setTimeout(resolve, rng.uniform() * 600));
+        victim.kill('SIGKILL');
+        const run = await coordinator.done;
+        expect(run.round).toBe(run.schedule.totalRounds);
+        expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: run.schedule.totalRounds }, (_, i) => i));
+        for (const [name, values] of run.store.params) expect(values.every(Number.isFinite), name).toBe(true);
+        expect(rounds.at(-1)?.workers).toBe(1);
+      } finally {
+        for (const w of [survivor, victim]) if (w.exitCode === null) w.kill('SIGKILL');
+        await Promise.all([exited(survivor), exited(victim)]);
+        await coordinator.close();
+      }
+    }
+  }, 600_000);
+
+  it('detects a frozen worker (no FIN) within the heartbeat bound and lets it rejoin when it thaws', async () => {
+    const { log, lines } = memoryLogger('info');
+    const heartbeatMs = 300;
+    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs, log });
+    const steady = spawnWorker(coordinator.url);
+    const frozen = spawnWorker(coordinator.url);
+    try {
+      await waitFor(() => coordinator.status().workers.length === 2, 30_000, 'two workers');
+      // SIGSTOP: the process and its sockets stay open but nothing answers, like a machine unplugged.
+      const stoppedAt = Date.now();
+      frozen.kill('SIGSTOP');
+      const left = await waitFor(() => lines.find((l) => l.msg === 'worker left' && l.reason === 'unresponsive'), 10_000, 'the frozen worker to be dropped');
+      const detectMs = (left.time as number) - stoppedAt;
+      // Bound: silent for more than 3 intervals, noticed at the next tick: < 4 intervals (+ scheduling slack).
+      expect(detectMs).toBeLessThan(4 * heartbeatMs + 500);
+      const roundsBefore = coordinator.run.round;
+      await waitFor(() => coordinator.run.round > roundsBefore + 5, 10_000, 'training to go on with the other worker');
+      const thawedAt = Date.now();
+      frozen.kill('SIGCONT');
+      const joined = await waitFor(() => lines.filter((l) => l.msg === 'worker joined').at(2), 15_000, 'the thawed worker to rejoin');
+      const rejoinMs = (joined.time as number) - thawedAt;
+      await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > roundsBefore + 10, 15_000, 'rounds with both workers again');
+      // Printed for the README's fault table.
+      process.stdout.write(`faults: frozen worker detected in ${detectMs} ms (heartbeat ${heartbeatMs} ms), rejoined ${rejoinMs} ms after thawing\n`);
+    } finally {
+      frozen.kill('SIGCONT');
+      for (const w of [steady, frozen]) w.kill('SIGKILL');
+      await Promise.all([exited(steady), exited(frozen)]);
+      await coordinator.close();
+    }
+  });
+
+  it('pauses below --min-workers and resumes when enough return', async () => {
+    const { log, lines } = memoryLogger('info');
+    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 2, exitWhenDone: true, handshakeTimeoutS: 30, log });
+    const a = spawnWorker(coordinator.url);
+    let b = spawnWorker(coordinator.url);
+    try {
+      await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds with two workers');
+      b.kill('SIGKILL');
+      await waitFor(() => lines.some((l) => l.msg === 'training paused: waiting for workers' && l.workers === 1), 10_000, 'the pause');
+      const pausedAt = coordinator.run.round;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(coordinator.run.round).toBe(pausedAt);
+      b = spawnWorker(coordinator.url);
+      await waitFor(() => lines.some((l) => l.msg === 'training resumed'), 30_000, 'the resume');
+      await waitFor(() => coordinator.run.round > pausedAt + 3, 10_000, 'rounds after resuming');
+    } finally {
+      for (const w of [a, b]) w.kill('SIGKILL');
+      await Promise.all([exited(a), exited(b)]);
+      await coordinator.close();
+    }
+  });
+
+  it('closes a round at --round-timeout without a straggler and drops its late reply', async () => {
+    const { log, lines } = memoryLogger('info');
+    const dropped: { worker: string; round: number }[] = [];
+    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs: 2000, roundTimeoutS: 1, log });
+    coordinator.events.on('replyDropped', (d) => dropped.push(d));
+    const fast = spawnWorker(coordinator.url);
+    const slow = spawnWorker(coordinator.url);
+    try {
+      await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > 3, 30_000, 'rounds with two workers');
+      // Frozen for 2 s: longer than the round timeout, shorter than the 6 s heartbeat bound.
+      slow.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      slow.kill('SIGCONT');
+      await waitFor(() => dropped.length > 0, 10_000, 'a dropped late reply');
+      const late = lines.find((l) => l.msg === 'round' && (l.dropped as number) > 0);
+      expect(late?.workers).toBe(1);
+      expect(lines.some((l) => l.msg === 'worker left')).toBe(false);
+      const before = coordinator.run.round;
+      await waitFor(() => coordinator.run.round > before + 3, 10_000, 'rounds after the straggler');
+      for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+    } finally {
+      slow.kill('SIGCONT');
+      for (const w of [fast, slow]) w.kill('SIGKILL');
+      await Promise.all([exited(fast), exited(slow)]);
+      await coordinator.close();
+    }
+  });
+});
+
+describe('coordinator faults', () => {
+  it('resuming from a mid-run checkpoint gives the same parameters as an uninterrupted run', async () => {
+    const out = join(dir, 'resume-equal');
+    const { log } = memoryLogger('warn');
+    const reference = await trainInProcess({ ...settings(6), microBatches: 1, log });
+    const first = await startCoordinator({ ...settings(6), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, checkpointEvery: 6, out, log });
+    const w1 = spawnWorker(first.url);
+    await first.done;
+    await exited(w1);
+    // Keep only the round-6 checkpoint, as if the coordinator had died right after writing it.
+    const files = (await readdir(checkpointDir(out))).sort();
+    expect(files[0]).toBe('ckpt-000000006.gfck');
+    for (const f of files.slice(1)) await rm(join(checkpointDir(out), f));
+
+    const second = await startCoordinator({ ...settings(6), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, resumeFrom: out, log });
+    expect(second.run.round).toBe(6);
+    const w2 = spawnWorker(second.url);
+    const run = await second.done;
+    await exited(w2);
+    for (const [name, expected] of reference.store.params) {
+      expect(Buffer.from((run.store.params.get(name) as Float32Array).buffer).equals(Buffer.from(expected.buffer)), name).toBe(true);
+    }
+  });
+
+  it('kill -9 of the coordinator mid-run: restarted with --resume (newest checkpoint corrupt), it falls back and the worker rejoins by itself', async () => {
+    const out = join(dir, 'coordinator-kill');
+    const port = await freePort();
+    const args = ['coordinator', '--host', '127.0.0.1', '--port', String(port), '--model', 'mlp', '--steps', '60', '--batch-size', '8', '--min-workers', '1', '--out', out];
+    let coordinator = spawnCli([...args, '--checkpoint-every', '10', '--backend', 'wasm']);
+    const worker = spawnWorker(`ws://127.0.0.1:${port}`, ['--give-up-after', '60']);
+    try {
+      await waitFor(() => coordinator.lines.filter((l) => l.msg === 'checkpoint written').length >= 2, 60_000, 'two checkpoints');
+      coordinator.child.kill('SIGKILL');
+      await exited(coordinator.child);
+      const files = (await readdir(checkpointDir(out))).filter((f) => f.endsWith('.gfck')).sort();
+      const newest = join(checkpointDir(out), files.at(-1) as string);
+      const bytes = await readFile(newest);
+      await writeFile(newest, bytes.subarray(0, bytes.length - 100));
+
+      coordinator = spawnCli(['coordinator', '--host', '127.0.0.1', '--port', String(port), '--resume', out, '--exit-when-done', '--backend', 'wasm']);
+      const resumed = await waitFor(() => coordinator.lines.find((l) => l.msg === 'resuming from checkpoint'), 30_000, 'the resume');
+      expect(coordinator.lines.some((l) => l.code === 'CHECKPOINT_CORRUPT' && l.file === files.at(-1))).toBe(true);
+      expect(resumed.checkpoint).toBe(join(checkpointDir(out), files.at(-2) as string));
+      await waitFor(() => coordinator.lines.some((l) => l.msg === 'worker joined'), 30_000, 'the worker to rejoin');
+      expect(await exited(coordinator.child)).toBe(0);
+      const finished = coordinator.lines.find((l) => l.msg === 'training finished');
+      expect(finished?.step).toBe(60);
+      expect(await exited(worker)).toBe(0);
+    } finally {
+      coordinator.child.kill('SIGKILL');
+      worker.kill('SIGKILL');
+      await Promise.all([exited(coordinator.child), exited(worker)]);
+    }
+  });
+});
