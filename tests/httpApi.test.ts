@@ -1,0 +1,169 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
+import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+
+const TOKEN = 'http-api-test-token';
+const STEPS = 20;
+
+/** The coordinator's HTTP API against a real run with one worker process, as a scraper or a browser uses it. */
+describe('coordinator HTTP API', () => {
+  let out: string;
+  let coordinator: CoordinatorHandle;
+  let base: string;
+  const authFailures: string[] = [];
+  const get = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'ganfleet-http-'));
+    coordinator = await startCoordinator({
+      preset: 'mlp',
+      seed: 5,
+      batchSize: 8,
+      schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: STEPS },
+      adam: DEFAULT_ADAM,
+      bnMomentum: 0.9,
+      sampleEvery: 5,
+      out,
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: false,
+      handshakeTimeoutS: 30,
+      token: TOKEN,
+      maxAuthFailuresPerMinute: 5,
+      log: memoryLogger('warn').log,
+    });
+    base = `http://127.0.0.1:${coordinator.port}`;
+    coordinator.events.on('authFailed', ({ remote }) => authFailures.push(remote));
+  });
+  afterAll(async () => {
+    await coordinator.close();
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('refuses a missing or wrong token with 401, and counts each failure', async () => {
+    for (const init of [{}, { headers: { authorization: 'Bearer nope' } }, { headers: { authorization: `Basic ${TOKEN}` } }]) {
+      const res = await fetch(`${base}/status`, init);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    expect((await fetch(`${base}/status?token=nope`)).status).toBe(401);
+    expect(authFailures).toHaveLength(4);
+    expect(authFailures.every((r) => r.endsWith('127.0.0.1'))).toBe(true);
+    const metrics = await (await get('/metrics')).text();
+    expect(metrics).toMatch(/^ganfleet_auth_failures_total 4$/m);
+  });
+
+  it('accepts the token as a bearer header or a query parameter', async () => {
+    const byHeader = await get('/status');
+    expect(byHeader.status).toBe(200);
+    expect(byHeader.headers.get('content-type')).toBe('application/json');
+    const status = await byHeader.json();
+    expect(status).toMatchObject({ runId: coordinator.status().runId, preset: 'mlp', state: 'waiting', step: 0, steps: STEPS, workers: [] });
+    expect((await fetch(`${base}/status?token=${TOKEN}`)).status).toBe(200);
+    expect((await fetch(`${base}/status`, { headers: { authorization: `bearer ${TOKEN}` } })).status).toBe(200);
+  });
+
+  it('answers unknown paths with 404 and other methods than GET with 405', async () => {
+    expect((await get('/nope')).status).toBe(404);
+    expect((await get('/status/')).status).toBe(404);
+    const post = await get('/status', { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect((await get('/metrics', { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('has no samples before the first grid is written', async () => {
+    expect((await get('/samples/latest.png')).status).toBe(404);
+    expect(await (await get('/history')).json()).toEqual({ D: [], G: [], stride: { D: 1, G: 1 }, samplesStep: null });
+  });
+
+  it('serves the dashboard as one self-contained page under a strict CSP', async () => {
+    const res = await get('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'.*script-src 'sha256-/);
+    const html = await res.text();
+    expect(html).toContain('<canvas id="loss"');
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('exports Prometheus metrics while training, and the outputs once done', async () => {
+    const worker = spawnWorker(coordinator.url, ['--token', TOKEN]);
+    try {
+      // Mid-run: the worker is connected and has computed rounds.
+      const computeOfW1 = (text: string): number => Number(/^ganfleet_worker_compute_seconds\{worker="w1"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+      let metrics = '';
+      for (let i = 0; i < 300 && !(computeOfW1(metrics) > 0); i++) {
+        metrics = await (await get('/metrics')).text();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(metrics).toMatch(/^ganfleet_workers_connected 1$/m);
+      expect(computeOfW1(metrics)).toBeGreaterThan(0);
+
+      await coordinator.done;
+      const res = await get('/metrics');
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      metrics = await res.text();
+      const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      const rounds = 2 + 2 * STEPS;
+      expect(value('ganfleet_step')).toBe(STEPS);
+      expect(value('ganfleet_rounds_total')).toBe(rounds);
+      expect(value('ganfleet_rounds_per_second')).toBeGreaterThan(0);
+      expect(value('ganfleet_bytes_in_total')).toBeGreaterThan(rounds * 1000);
+      expect(value('ganfleet_bytes_out_total')).toBeGreaterThan(0);
+      expect(value('ganfleet_straggler_lag_seconds')).toBe(0);
+      expect(value('ganfleet_loss{network="D"}')).toBeGreaterThan(0);
+      expect(value('ganfleet_loss{network="G"}')).toBeGreaterThan(0);
+      expect(metrics).toMatch(/^# TYPE ganfleet_replies_dropped_total counter$/m);
+      expect(metrics).toMatch(/^process_cpu_seconds_total \d/m);
+      expect(metrics).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+
+      const history = await (await get('/history')).json();
+      expect(history.D).toHaveLength(2 + STEPS);
+      expect(history.G).toHaveLength(STEPS);
+      expect(history.samplesStep).toBe(STEPS);
+      expect(history.G[0]).toEqual([3, expect.any(Number)]);
+    } finally {
+      if (worker.exitCode === null) worker.kill();
+      await exited(worker);
+    }
+  });
+
+  it('serves the latest sample grid', async () => {
+    const res = await get('/samples/latest.png');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(res.headers.get('x-ganfleet-step')).toBe(String(STEPS));
+    expect(Buffer.from(await res.arrayBuffer()).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  });
+
+  it('serves the generator as a matching model.json and weights.bin pair that TensorFlow.js loads', async () => {
+    const modelRes = await get('/generator/model.json');
+    expect(modelRes.headers.get('x-ganfleet-step')).toBe(String(STEPS));
+    const manifest = (await modelRes.json()) as { weightsManifest: { paths: string[]; weights: { shape: number[] }[] }[] };
+    expect(manifest.weightsManifest[0]?.paths).toEqual(['weights.bin']);
+    const floats = (manifest.weightsManifest[0]?.weights ?? []).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    const weights = await get(`/generator/weights.bin?step=${STEPS}`);
+    expect(weights.headers.get('x-ganfleet-step')).toBe(String(STEPS));
+    expect((await weights.arrayBuffer()).byteLength).toBe(floats * 4);
+    expect((await get('/generator/weights.bin?step=3')).status).toBe(404);
+
+    // As a browser would: the model URL's query (step pin and token) is passed on to the weights request.
+    const model = await tf.loadLayersModel(`${base}/generator/model.json?step=${STEPS}&token=${TOKEN}`);
+    const y = model.predict(tf.zeros([2, 100])) as tf.Tensor;
+    expect(y.shape).toEqual([2, 28, 28, 1]);
+    tf.dispose([y]);
+    model.dispose();
+  });
+
+  it('refuses an address that used up its failed attempts with 429, even with the right token', async () => {
+    expect((await fetch(`${base}/status?token=nope`)).status).toBe(401);
+    expect((await get('/status')).status).toBe(429);
+    expect(authFailures).toHaveLength(5);
+  });
+});
