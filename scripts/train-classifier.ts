@@ -7,7 +7,17 @@
 import { arch, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset, CLASSIFIER_CLASSES, Rng, buildClassifier, gatherBatch, loadDataset, mixSeed, selectBackend, writeGeneratorArtifacts } from '@ganfleet/shared';
+import {
+  type Dataset,
+  CLASSIFIER_CLASSES,
+  Rng,
+  buildClassifier,
+  gatherBatch,
+  loadDataset,
+  mixSeed,
+  selectBackend,
+  writeGeneratorArtifacts,
+} from '@ganfleet/shared';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback);
@@ -44,15 +54,22 @@ async function main(): Promise<void> {
     tf.dispose([x, y]);
     const loss = h.history['loss']?.[0] as number;
     const acc = h.history['acc']?.[0] as number;
-    console.log(`epoch ${epoch + 1} (lr ${learningRate(epoch)}): loss ${loss.toFixed(4)}, train accuracy ${acc.toFixed(4)}, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    console.log(
+      `epoch ${epoch + 1} (lr ${learningRate(epoch)}): loss ${loss.toFixed(4)}, train accuracy ${acc.toFixed(4)}, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
   }
   const trainSeconds = (performance.now() - started) / 1000;
 
-  const { x, y } = tensors(test, Uint32Array.from({ length: test.count }, (_, i) => i));
+  const { x, y } = tensors(
+    test,
+    Uint32Array.from({ length: test.count }, (_, i) => i),
+  );
   const correct = tf.tidy(() => tf.sum(tf.equal(tf.argMax(model.predict(x, { batchSize: 500 }) as tf.Tensor, 1), tf.argMax(y, 1))).dataSync()[0] as number);
   tf.dispose([x, y]);
   const testAccuracy = correct / test.count;
-  console.log(`test accuracy ${(testAccuracy * 100).toFixed(2)}% (${correct}/${test.count}); training ${trainSeconds.toFixed(0)} s on ${cpus()[0]?.model ?? arch()}`);
+  console.log(
+    `test accuracy ${(testAccuracy * 100).toFixed(2)}% (${correct}/${test.count}); training ${trainSeconds.toFixed(0)} s on ${cpus()[0]?.model ?? arch()}`,
+  );
 
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { GanError, type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
 import { DEFAULT_ADAM, Schedule, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
+import { addEvalCommand } from './evalCommand.js';
 import { trainLocalCluster } from './localCluster.js';
 import { ProgressBar, type ProgressRound } from './progress.js';
 import { sampleGenerator } from './sample.js';
@@ -172,6 +173,7 @@ export function buildProgram(): Command {
       process.stdout.write(`${flags.n} samples written to ${flags.out}\n`);
     });
 
+  addEvalCommand(program);
   return program;
 }
 

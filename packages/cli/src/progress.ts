@@ -125,7 +125,7 @@ export class ProgressBar {
 
   private draw(t: number): void {
     this.drawnAt = t;
-    this.shown = formatProgress(this.view(), this.out.columns ?? 80);
+    this.shown = formatProgress(this.view(), this.out.columns || 80);
     this.out.write(`${CLEAR_LINE}${this.shown}`);
   }
 

@@ -34,9 +34,9 @@ describe('Evaluator with the committed classifier', () => {
   afterAll(() => evaluator?.dispose());
 
   it('scores real training images as close to the test set: FID near 0, all 10 modes, Inception Score near 10', () => {
-    console.log('real', real, 'noise', noise);
     expect(real).toMatchObject({ n: N, modes: 10, featureLayer: CLASSIFIER_FEATURE_LAYER, featureDim: CLASSIFIER_FEATURE_DIM });
     expect(real.fid).toBeGreaterThanOrEqual(0);
+    // Measured: 3.6 against 857 for noise. Not 0: 2000 samples, and training images, which the classifier has seen.
     expect(real.fid).toBeLessThan(noise.fid / 100);
     expect(real.inceptionScore).toBeGreaterThan(9);
     expect(real.klUniform).toBeLessThan(0.01);

@@ -1,0 +1,275 @@
+/**
+ * One-shot check of the webgpu backend on a GPU machine, meant to run there as a bundle
+ * (scripts/build-gpu-bundle.sh) since that machine has no Node project, only what `.gpu/` carries:
+ *   1. selects the backend and records the adapter and device limits;
+ *   2. seed model D and G gradients at batch 8 against the cpu backend (relative L2);
+ *   3. seed model D and G step times (the worker's Trainer, parameters from initParams, synthetic
+ *      images) at each batch size: median ms and samples per second;
+ *   4. a short distributed run: a coordinator here, one worker process (this same script, `worker`
+ *      mode) on the backend, MNIST from --data.
+ * Every stage is bounded in time and failures are recorded, not fatal; the results are rewritten
+ * to <out>/gpu-check.json after each stage, so a run cut short still leaves what it measured.
+ *
+ * Usage: node .gpu/run.mjs [check] [--backend webgpu] [--data DIR] [--out DIR] [--batches 64,256,1024]
+ *          [--reps 10] [--check-batch 8] [--rounds-steps 10] [--dist-batch 64] [--stage-s 45] [--deadline-s 300]
+ *        node .gpu/run.mjs worker --connect URL --backend B --data DIR   (started by check)
+ * Locally: npx tsx scripts/gpu-check.ts --backend cpu --data <IDX dir> --batches 8 --reps 2 (after npx tsc -b packages/cli).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import * as tfjsWebgpu from '@tensorflow/tfjs-backend-webgpu';
+import {
+  type BackendChoice,
+  type Dataset,
+  type Group,
+  type Importer,
+  Rng,
+  activateWebGpu,
+  createLogger,
+  getPreset,
+  initParams,
+  selectBackend,
+} from '@ganfleet/shared';
+import { Trainer, startWorker } from '@ganfleet/worker';
+import { DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+
+/*
+ * In the bundle, this statically bundled copy is the one attached to the bundle's tfjs engine.
+ * selectBackend imports '@tensorflow/tfjs-backend-webgpu' by name at run time; there that name
+ * resolves to a stand-in the build script writes, which re-exports the copy published here.
+ */
+(globalThis as unknown as Record<symbol, unknown>)[Symbol.for('ganfleet.bundled.tfjs-backend-webgpu')] = tfjsWebgpu;
+
+const argv = process.argv.slice(2);
+const mode = argv[0] === 'worker' || argv[0] === 'check' ? argv.shift() : 'check';
+const flag = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
+};
+const num = (name: string, fallback: number): number => {
+  const v = Number(flag(name, String(fallback)));
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+};
+
+const backend = flag('backend', 'webgpu') as BackendChoice;
+const log = createLogger({ level: 'warn', destination: process.stderr });
+const load: Importer = (spec) => import(spec);
+
+if (mode === 'worker') {
+  const handle = await startWorker({ url: flag('connect', ''), backend, dataDir: flag('data', ''), log });
+  const { rounds } = await handle.done;
+  process.stderr.write(`worker finished after ${rounds} rounds\n`);
+  process.exit(0);
+}
+
+const outDir = resolve(flag('out', process.env.OUT ?? 'gpu-check-out'));
+const dataDir = resolve(flag('data', '.gpu/mnist'));
+const batches = flag('batches', '64,256,1024').split(',').map(Number);
+const reps = num('reps', 10);
+const checkBatch = num('check-batch', 8);
+const roundsSteps = num('rounds-steps', 10);
+const distBatch = num('dist-batch', 64);
+const stageMs = num('stage-s', 45) * 1000;
+const results: Record<string, unknown> = { startedAt: new Date().toISOString(), node: process.version, args: argv };
+
+function save(): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'gpu-check.json'), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+function finish(code: number): never {
+  results.finishedAt = new Date().toISOString();
+  save();
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  process.exit(code);
+}
+
+// A WebGPU validation error throws from its event listener (see activateWebGpu): record it, then stop.
+process.on('uncaughtException', (err) => {
+  results.fatal = String(err);
+  finish(1);
+});
+setTimeout(() => {
+  results.fatal = 'deadline reached';
+  finish(2);
+}, num('deadline-s', 300) * 1000).unref();
+
+const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Random images in [-1, 1]: timing does not depend on content, and no data files are needed. */
+function syntheticDataset(count: number): Dataset {
+  const rng = new Rng(11);
+  const images = Float32Array.from({ length: count * 28 * 28 }, () => rng.uniform() * 2 - 1);
+  return { name: 'synthetic', split: 'train', count, height: 28, width: 28, images, labels: new Uint8Array(count), fingerprint: 'synthetic' };
+}
+
+const request = (phase: Group, batch: number) => ({
+  phase,
+  batchSize: batch,
+  seed: 5,
+  ...(phase === 'D' ? { indices: Uint32Array.from({ length: batch }, (_, i) => i) } : {}),
+});
+
+async function stage(name: string, fn: () => Promise<unknown>): Promise<void> {
+  const started = performance.now();
+  try {
+    results[name] = await fn();
+  } catch (err) {
+    results[name] = { error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) };
+  }
+  process.stderr.write(`${name}: ${round((performance.now() - started) / 1000, 1)} s\n`);
+  save();
+}
+
+await stage('backend', async () => {
+  const info = await selectBackend(backend, (msg, fields) => process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`));
+  const device = info.name === 'webgpu' ? await activateWebGpu(load, { allowSoftwareAdapter: true }) : undefined;
+  return { ...info, ...(device ? { webgpu: device } : {}) };
+});
+const active = tf.getBackend();
+if (active !== backend && backend !== 'auto') finish(1);
+
+/** ||a - b|| / ||a|| over all of a phase's gradients (per tensor, pre-batch-norm biases are ~0 and meaningless). */
+function compare(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { relL2: number; maxAbsDiff: number; maxAbs: number } {
+  let diff = 0;
+  let norm = 0;
+  let maxAbsDiff = 0;
+  let maxAbs = 0;
+  for (const [name, va] of a) {
+    const vb = b.get(name);
+    if (vb?.length !== va.length) throw new Error(`gradient ${name} missing or misshapen`);
+    for (let i = 0; i < va.length; i++) {
+      const d = (va[i] as number) - (vb[i] as number);
+      diff += d * d;
+      norm += (va[i] as number) ** 2;
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(d));
+      maxAbs = Math.max(maxAbs, Math.abs(va[i] as number));
+    }
+  }
+  return { relL2: Math.sqrt(diff / norm), maxAbsDiff, maxAbs };
+}
+
+await stage('gradientCheck', async () => {
+  const preset = getPreset('seed');
+  const dataset = syntheticDataset(checkBatch);
+  const params = initParams(preset, 1);
+  const out: Record<string, unknown> = { model: preset.name, batch: checkBatch, reference: 'cpu', tolerance: 1e-2 };
+  for (const phase of ['D', 'G'] as const) {
+    const grads: Map<string, Float32Array>[] = [];
+    for (const b of ['cpu', active]) {
+      await tf.setBackend(b);
+      const trainer = new Trainer(preset, dataset);
+      trainer.update(params);
+      grads.push((await trainer.compute(request(phase, checkBatch))).grads);
+      trainer.dispose();
+    }
+    const c = compare(grads[0] as Map<string, Float32Array>, grads[1] as Map<string, Float32Array>);
+    out[phase] = { ...c, ok: c.relL2 < 1e-2 };
+  }
+  return out;
+});
+
+await stage('stepTimes', async () => {
+  await tf.setBackend(active);
+  const preset = getPreset('seed');
+  const rows: Record<string, unknown>[] = [];
+  for (const batch of batches) {
+    const started = performance.now();
+    const trainer = new Trainer(preset, syntheticDataset(batch));
+    trainer.update(initParams(preset, 1));
+    try {
+      // The first step of each phase compiles its shaders: reported, not counted.
+      const firstD = (await trainer.compute(request('D', batch))).computeMs;
+      const firstG = (await trainer.compute(request('G', batch))).computeMs;
+      const d: number[] = [];
+      const g: number[] = [];
+      while (d.length < reps && (d.length === 0 || performance.now() - started < stageMs)) {
+        d.push((await trainer.compute(request('D', batch))).computeMs);
+        g.push((await trainer.compute(request('G', batch))).computeMs);
+      }
+      const dMs = median(d);
+      const gMs = median(g);
+      rows.push({
+        batch,
+        reps: d.length,
+        dStepMs: round(dMs),
+        gStepMs: round(gMs),
+        dMinMs: round(Math.min(...d)),
+        gMinMs: round(Math.min(...g)),
+        firstDMs: round(firstD),
+        firstGMs: round(firstG),
+        samplesPerSec: round((batch * 1000) / (dMs + gMs), 1),
+      });
+    } catch (err) {
+      rows.push({ batch, error: String(err) });
+    } finally {
+      trainer.dispose();
+    }
+    process.stderr.write(`  batch ${batch}: ${JSON.stringify(rows.at(-1))}\n`);
+  }
+  return { model: preset.name, backend: active, note: 'ms per step include reading the gradients back (await data()), as the worker does', rows };
+});
+
+await stage('distributed', async () => {
+  // The coordinator's own tfjs use (samples, export) is off here; cpu keeps it off the device anyway.
+  await tf.setBackend('cpu');
+  const batch = distBatch;
+  const logs: RoundLog[] = [];
+  const coordinator = await startCoordinator({
+    preset: 'seed',
+    seed: 1,
+    batchSize: batch,
+    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: roundsSteps },
+    adam: DEFAULT_ADAM,
+    bnMomentum: 0.9,
+    sampleEvery: 0,
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    minWorkers: 1,
+    exitWhenDone: true,
+    handshakeTimeoutS: 60,
+    log,
+    onRound: (r) => logs.push(r),
+  });
+  const started = performance.now();
+  const args = [...process.execArgv, process.argv[1] as string, 'worker', '--connect', coordinator.url, '--backend', active, '--data', dataDir];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise<string>((res) => child.on('exit', (code, signal) => res(`worker exited (code ${code}, signal ${signal})`)));
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    coordinator.done.then(() => 'done'),
+    exited,
+    new Promise<string>((res) => (timer = setTimeout(() => res(`timed out after ${stageMs * 3} ms`), stageMs * 3))),
+  ]).catch((err: unknown) => `coordinator failed: ${String(err)}`);
+  clearTimeout(timer);
+  const wallS = (performance.now() - started) / 1000;
+  if (child.exitCode === null) child.kill();
+  await coordinator.close();
+  // The first rounds carry process start-up, the full parameter sync and shader compilation.
+  const steady = logs.slice(4);
+  const summary = (phase: Group) => {
+    const rs = steady.filter((r) => r.phase === phase);
+    return rs.length ? { rounds: rs.length, roundMs: round(median(rs.map((r) => r.roundMs))), workerComputeMs: round(median(rs.map((r) => r.computeMs))) } : undefined;
+  };
+  const totalMs = steady.reduce((a, r) => a + r.roundMs, 0);
+  return {
+    outcome,
+    model: 'seed',
+    batch,
+    workers: 1,
+    backend: active,
+    rounds: logs.length,
+    wallS: round(wallS, 1),
+    D: summary('D'),
+    G: summary('G'),
+    samplesPerSec: steady.length ? round((steady.length * batch * 1000) / totalMs, 1) : undefined,
+    losses: logs.map((r) => round(r.loss, 4)),
+  };
+});
+
+finish(0);
