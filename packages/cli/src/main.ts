@@ -22,7 +22,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--local-workers <n>', 'worker processes to start').argParser(int(1)).default(availableParallelism()))
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption());
-  for (const o of [...trainingOptions({ model: 'mlp', steps: 1000, batchSize: 64 }), ...logOptions()]) train.addOption(o);
+  for (const o of [...trainingOptions({ model: 'mlp', steps: 3000, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
       const settings = runSettings(flags);
@@ -80,7 +80,7 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
-  for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64 }), ...logOptions()]) coordinator.addOption(o);
+  for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
     // The coordinator runs the generator only to draw sample grids and export it.
@@ -225,6 +225,9 @@ function runSettings(flags: TrainingFlags) {
     adam: { ...DEFAULT_ADAM, learningRate: flags.lr ?? defaults.learningRate, beta1: flags.beta1 ?? defaults.beta1, beta2: flags.beta2 ?? defaults.beta2 },
     bnMomentum: flags.bnMomentum,
     sampleEvery: flags.sampleEvery,
+    evalEvery: flags.evalEvery,
+    evalSamples: flags.evalSamples,
+    evalParzen: flags.evalParzen ?? false,
     ...(flags.data ? { dataDir: flags.data } : {}),
   };
 }

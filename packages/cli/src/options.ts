@@ -37,7 +37,7 @@ export const tokenOption = (): Option => new Option('--token <secret>', 'shared 
 export const backendOption = (): Option => new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto');
 
 /** Model, schedule and optimizer flags: the hyper-parameters of a run. */
-export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number }): Option[] => [
+export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number; evalEvery: number }): Option[] => [
   new Option('--model <preset>', 'model preset (seed | mlp)').default(defaults.model),
   new Option('--steps <n>', 'G steps (iterations) after D pre-training').argParser(int(0)).default(defaults.steps),
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
@@ -50,6 +50,9 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
   new Option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)'),
+  new Option('--eval-every <k>', 'score the generator every k steps and at the end: FID, modes, IS (0: never)').argParser(int(0)).default(defaults.evalEvery),
+  new Option('--eval-samples <n>', 'generated samples per evaluation').argParser(int(100)).default(2000),
+  new Option('--eval-parzen', 'evaluations also compute the Parzen log-likelihood (slow)'),
 ];
 
 export interface TrainingFlags {
@@ -65,6 +68,9 @@ export interface TrainingFlags {
   seed: number;
   sampleEvery: number;
   data?: string;
+  evalEvery: number;
+  evalSamples: number;
+  evalParzen?: boolean;
 }
 
 export interface LogFlags {

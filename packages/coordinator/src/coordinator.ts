@@ -14,13 +14,14 @@ import {
 import type { AdamConfig } from './adam.js';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { CoordinatorEvents } from './events.js';
+import { type EvalSettings, RunEvaluation, evalSummary } from './runEvaluation.js';
 import { RunOutputs } from './runOutputs.js';
 import type { ScheduleConfig } from './schedule.js';
 import { type RoundResult, TrainingRun } from './trainingRun.js';
 import { type Reply, WorkerConnection } from './workerConnection.js';
 
 /** The training side of a coordinator's configuration (the network side is in server.ts). */
-export interface RunSettings {
+export interface RunSettings extends EvalSettings {
   preset: string;
   seed: number;
   /** Per worker batch size. */
@@ -100,6 +101,7 @@ export class Coordinator {
   readonly runId: string;
   private readonly workers = new Map<string, WorkerConnection>();
   private readonly outputs: RunOutputs | undefined;
+  private readonly evaluation: RunEvaluation;
   private readonly log: Logger;
   private joinSeq = 0;
   private membershipChanged: (() => void) | undefined;
@@ -119,6 +121,7 @@ export class Coordinator {
     this.runId = resumed?.runId ?? runId;
     if (resumed) this.run.restore(resumed.snapshot);
     this.outputs = config.out ? new RunOutputs(config.out, preset, config.seed) : undefined;
+    this.evaluation = new RunEvaluation(preset, config.seed, config);
     this.done = this.trainLoop();
     // The loop's failure is reported through `done`; avoid an unhandled rejection before anyone awaits it.
     this.done.catch(() => undefined);
@@ -277,6 +280,7 @@ export class Coordinator {
       if (this.outputs && result.phase === 'G' && this.config.sampleEvery > 0 && result.iteration % this.config.sampleEvery === 0 && !run.done) {
         await this.writeSamples(result.iteration);
       }
+      if (result.phase === 'G' && this.evaluation.due(result.iteration) && !run.done) await this.evaluate(result.iteration);
     }
     this.state = 'done';
     await this.checkpoint();
@@ -285,6 +289,8 @@ export class Coordinator {
       const generator = await this.outputs.saveGenerator(run.store.params, { steps: run.iteration, seed: this.config.seed, runId: this.runId });
       this.log.info({ step: run.iteration, generator }, 'training finished');
     } else this.log.info({ step: run.iteration }, 'training finished');
+    if (this.evaluation.enabled) await this.evaluate(run.iteration);
+    await this.evaluation.dispose();
     this.events.emit('finished', { step: run.iteration });
     for (const w of this.workers.values()) w.send({ type: 'bye', reason: 'training finished' });
     return run;
@@ -309,6 +315,12 @@ export class Coordinator {
     await Promise.race([Promise.all(tracked), deadline]);
     clearTimeout(timer);
     return results;
+  }
+
+  private async evaluate(step: number): Promise<void> {
+    const summary = evalSummary(await this.evaluation.evaluate(this.run.store.params));
+    this.log.info({ step, ...summary }, 'eval');
+    this.events.emit('evaluated', { step, ...summary });
   }
 
   private async writeSamples(step: number): Promise<void> {

@@ -14,6 +14,8 @@ export interface CoordinatorEventMap {
   paused: [{ workers: number; minWorkers: number }];
   resumed: [{ workers: number }];
   finished: [{ step: number }];
+  /** Generator quality (see runEvaluation.ts): FID, modes, IS, optionally Parzen. */
+  evaluated: [{ step: number } & Record<string, number>];
 }
 
 export class CoordinatorEvents extends EventEmitter<CoordinatorEventMap> {}

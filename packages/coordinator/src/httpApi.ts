@@ -12,7 +12,7 @@ export interface HistoryResponse extends LossHistoryJson {
   samplesStep: number | null;
 }
 
-interface Reply {
+interface HttpReply {
   status: number;
   type: string;
   body: string | Uint8Array;
@@ -35,7 +35,7 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (re
   coordinator.events.on('samplesWritten', (s) => (samplesStep = s.step));
   const generator = generatorCache(coordinator);
 
-  const routes: Record<string, (url: URL) => Promise<Reply> | Reply> = {
+  const routes: Record<string, (url: URL) => Promise<HttpReply> | HttpReply> = {
     '/': () => ({ status: 200, type: 'text/html; charset=utf-8', body: DASHBOARD_HTML, headers: { 'content-security-policy': DASHBOARD_CSP } }),
     '/status': () => json(coordinator.status()),
     '/history': () => json({ ...history.toJSON(), samplesStep } satisfies HistoryResponse),
@@ -49,14 +49,14 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (re
     '/generator/weights.bin': (url) => generator(url, (a) => ({ type: 'application/octet-stream', body: a.weights })),
   };
 
-  const respond = async (req: IncomingMessage): Promise<Reply> => {
+  const respond = async (req: IncomingMessage): Promise<HttpReply> => {
     const remote = req.socket.remoteAddress ?? 'unknown';
     if (auth.blocked(remote)) return text(429, 'too many failed authentications');
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (!auth.accepts(tokenOf(req, url))) {
       auth.recordFailure(remote);
       coordinator.events.emit('authFailed', { remote });
-      return { ...text(401, 'a valid token is required'), headers: { 'www-authenticate': 'Bearer' } };
+      return { ...text(401, 'a valid token is required: Authorization: Bearer <token>, or ?token=<token>'), headers: { 'www-authenticate': 'Bearer' } };
     }
     const route = routes[url.pathname];
     if (!route) return text(404, 'not found');
@@ -73,11 +73,11 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (re
   };
 }
 
-function text(status: number, message: string): Reply {
+function text(status: number, message: string): HttpReply {
   return { status, type: 'text/plain; charset=utf-8', body: `${message}\n` };
 }
 
-function json(value: unknown): Reply {
+function json(value: unknown): HttpReply {
   return { status: 200, type: 'application/json', body: JSON.stringify(value) };
 }
 
@@ -94,7 +94,7 @@ function tokenOf(req: IncomingMessage, url: URL): string | undefined {
  */
 function generatorCache(coordinator: Coordinator) {
   const cache = new Map<number, Promise<GeneratorArtifacts>>();
-  return async (url: URL, pick: (a: GeneratorArtifacts) => { type: string; body: string | Uint8Array }): Promise<Reply> => {
+  return async (url: URL, pick: (a: GeneratorArtifacts) => { type: string; body: string | Uint8Array }): Promise<HttpReply> => {
     const current = coordinator.run.iteration;
     const asked = url.searchParams.get('step');
     const step = asked === null ? current : Number(asked);

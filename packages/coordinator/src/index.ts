@@ -10,3 +10,4 @@ export * from './server.js';
 export * from './trainInProcess.js';
 export * from './trainingRun.js';
 export * from './workerConnection.js';
+export * from './runEvaluation.js';

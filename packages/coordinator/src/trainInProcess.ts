@@ -1,11 +1,12 @@
 import { type Logger, getPreset, loadDataset } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
 import type { AdamConfig } from './adam.js';
+import { type EvalSettings, RunEvaluation, evalSummary } from './runEvaluation.js';
 import { RunOutputs } from './runOutputs.js';
 import type { ScheduleConfig } from './schedule.js';
 import { type RoundResult, TrainingRun } from './trainingRun.js';
 
-export interface InProcessConfig {
+export interface InProcessConfig extends EvalSettings {
   preset: string;
   seed: number;
   batchSize: number;
@@ -42,6 +43,7 @@ export async function trainInProcess(config: InProcessConfig): Promise<TrainingR
   });
   const outputs = config.out ? new RunOutputs(config.out, preset, config.seed) : undefined;
   const trainer = new Trainer(preset, dataset);
+  const evaluation = new RunEvaluation(preset, config.seed, config);
   const log = config.log;
   log.info({ preset: preset.name, dataset: dataset.name, rounds: run.schedule.totalRounds, microBatches: config.microBatches }, 'in-process training started');
   try {
@@ -60,6 +62,9 @@ export async function trainInProcess(config: InProcessConfig): Promise<TrainingR
       if (outputs && iterationDone && config.sampleEvery > 0 && result.iteration % config.sampleEvery === 0 && !run.done) {
         log.info({ step: result.iteration, path: await outputs.writeSamples(run.store.params, result.iteration) }, 'samples written');
       }
+      if (iterationDone && (evaluation.due(result.iteration) || (run.done && evaluation.enabled))) {
+        log.info({ step: result.iteration, ...evalSummary(await evaluation.evaluate(run.store.params)) }, 'eval');
+      }
     }
     if (outputs) {
       const samples = await outputs.writeSamples(run.store.params, run.iteration);
@@ -69,6 +74,7 @@ export async function trainInProcess(config: InProcessConfig): Promise<TrainingR
     return run;
   } finally {
     trainer.dispose();
+    await evaluation.dispose();
   }
 }
 
