@@ -33,7 +33,7 @@ import {
   selectBackend,
 } from '@ganfleet/shared';
 import { Trainer, startWorker } from '@ganfleet/worker';
-import { DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { type CoordinatorHandle, DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
 
 /*
  * In the bundle, this statically bundled copy is the one attached to the bundle's tfjs engine.
@@ -92,10 +92,13 @@ process.on('uncaughtException', (err) => {
   results.fatal = String(err);
   finish(1);
 });
-setTimeout(() => {
-  results.fatal = 'deadline reached';
-  finish(2);
-}, num('deadline-s', 300) * 1000).unref();
+setTimeout(
+  () => {
+    results.fatal = 'deadline reached';
+    finish(2);
+  },
+  num('deadline-s', 300) * 1000,
+).unref();
 
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -219,7 +222,8 @@ await stage('distributed', async () => {
   await tf.setBackend('cpu');
   const batch = distBatch;
   const logs: RoundLog[] = [];
-  const coordinator = await startCoordinator({
+  let workers: { backend: string; device: string }[] = [];
+  const coordinator: CoordinatorHandle = await startCoordinator({
     preset: 'seed',
     seed: 1,
     batchSize: batch,
@@ -234,7 +238,11 @@ await stage('distributed', async () => {
     exitWhenDone: true,
     handshakeTimeoutS: 60,
     log,
-    onRound: (r) => logs.push(r),
+    onRound: (r) => {
+      // The worker's own report (backend, device) while it is still connected.
+      if (logs.length === 0) workers = coordinator.status().workers.map(({ backend: b, device }) => ({ backend: b, device }));
+      logs.push(r);
+    },
   });
   const started = performance.now();
   const args = [...process.execArgv, process.argv[1] as string, 'worker', '--connect', coordinator.url, '--backend', active, '--data', dataDir];
@@ -254,15 +262,16 @@ await stage('distributed', async () => {
   const steady = logs.slice(4);
   const summary = (phase: Group) => {
     const rs = steady.filter((r) => r.phase === phase);
-    return rs.length ? { rounds: rs.length, roundMs: round(median(rs.map((r) => r.roundMs))), workerComputeMs: round(median(rs.map((r) => r.computeMs))) } : undefined;
+    return rs.length
+      ? { rounds: rs.length, roundMs: round(median(rs.map((r) => r.roundMs))), workerComputeMs: round(median(rs.map((r) => r.computeMs))) }
+      : undefined;
   };
   const totalMs = steady.reduce((a, r) => a + r.roundMs, 0);
   return {
     outcome,
     model: 'seed',
     batch,
-    workers: 1,
-    backend: active,
+    workers,
     rounds: logs.length,
     wallS: round(wallS, 1),
     D: summary('D'),

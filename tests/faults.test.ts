@@ -36,7 +36,16 @@ describe('worker faults', () => {
     for (let runIndex = 0; runIndex < 20; runIndex++) {
       const rounds: RoundLog[] = [];
       const { log } = memoryLogger('warn');
-      const coordinator = await startCoordinator({ ...settings(10), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, log, onRound: (r) => rounds.push(r) });
+      const coordinator = await startCoordinator({
+        ...settings(10),
+        host: '127.0.0.1',
+        port: 0,
+        minWorkers: 1,
+        exitWhenDone: true,
+        handshakeTimeoutS: 30,
+        log,
+        onRound: (r) => rounds.push(r),
+      });
       const survivor = spawnWorker(coordinator.url);
       const victim = spawnWorker(coordinator.url);
       try {
@@ -61,7 +70,16 @@ describe('worker faults', () => {
   it('detects a frozen worker (no FIN) within the heartbeat bound and lets it rejoin when it thaws', async () => {
     const { log, lines } = memoryLogger('info');
     const heartbeatMs = 300;
-    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs, log });
+    const coordinator = await startCoordinator({
+      ...settings(100_000),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      heartbeatMs,
+      log,
+    });
     const steady = spawnWorker(coordinator.url);
     const frozen = spawnWorker(coordinator.url);
     try {
@@ -92,7 +110,15 @@ describe('worker faults', () => {
 
   it('pauses below --min-workers and resumes when enough return', async () => {
     const { log, lines } = memoryLogger('info');
-    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 2, exitWhenDone: true, handshakeTimeoutS: 30, log });
+    const coordinator = await startCoordinator({
+      ...settings(100_000),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 2,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      log,
+    });
     const a = spawnWorker(coordinator.url);
     let b = spawnWorker(coordinator.url);
     try {
@@ -115,7 +141,17 @@ describe('worker faults', () => {
   it('closes a round at --round-timeout without a straggler and drops its late reply', async () => {
     const { log, lines } = memoryLogger('info');
     const dropped: { worker: string; round: number }[] = [];
-    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs: 2000, roundTimeoutS: 1, log });
+    const coordinator = await startCoordinator({
+      ...settings(100_000),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      heartbeatMs: 2000,
+      roundTimeoutS: 1,
+      log,
+    });
     coordinator.events.on('replyDropped', (d) => dropped.push(d));
     const fast = spawnWorker(coordinator.url);
     const slow = spawnWorker(coordinator.url);
@@ -146,7 +182,17 @@ describe('coordinator faults', () => {
     const out = join(dir, 'resume-equal');
     const { log } = memoryLogger('warn');
     const reference = await trainInProcess({ ...settings(6), microBatches: 1, log });
-    const first = await startCoordinator({ ...settings(6), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, checkpointEvery: 6, out, log });
+    const first = await startCoordinator({
+      ...settings(6),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      checkpointEvery: 6,
+      out,
+      log,
+    });
     const w1 = spawnWorker(first.url);
     await first.done;
     await exited(w1);
@@ -155,7 +201,16 @@ describe('coordinator faults', () => {
     expect(files[0]).toBe('ckpt-000000006.gfck');
     for (const f of files.slice(1)) await rm(join(checkpointDir(out), f));
 
-    const second = await startCoordinator({ ...settings(6), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, resumeFrom: out, log });
+    const second = await startCoordinator({
+      ...settings(6),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      resumeFrom: out,
+      log,
+    });
     expect(second.run.round).toBe(6);
     const w2 = spawnWorker(second.url);
     const run = await second.done;
@@ -168,7 +223,23 @@ describe('coordinator faults', () => {
   it('kill -9 of the coordinator mid-run: restarted with --resume (newest checkpoint corrupt), it falls back and the worker rejoins by itself', async () => {
     const out = join(dir, 'coordinator-kill');
     const port = await freePort();
-    const args = ['coordinator', '--host', '127.0.0.1', '--port', String(port), '--model', 'mlp', '--steps', '60', '--batch-size', '8', '--min-workers', '1', '--out', out];
+    const args = [
+      'coordinator',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--model',
+      'mlp',
+      '--steps',
+      '60',
+      '--batch-size',
+      '8',
+      '--min-workers',
+      '1',
+      '--out',
+      out,
+    ];
     let coordinator = spawnCli([...args, '--checkpoint-every', '10', '--backend', 'wasm']);
     const worker = spawnWorker(`ws://127.0.0.1:${port}`, ['--give-up-after', '60']);
     try {

@@ -31,7 +31,16 @@ async function helloWith(url: string, token: string | undefined, ca?: Buffer): P
   let reply: unknown;
   ws.on('message', (data, isBinary) => (reply = parseCoordinatorMessage(data, isBinary)));
   ws.on('open', () =>
-    ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] }, ...(token ? { token } : {}) })),
+    ws.send(
+      encodeMessage({
+        type: 'hello',
+        version: PROTOCOL_VERSION,
+        backend: 'x',
+        device: 'y',
+        capabilities: { wireDtypes: ['float32'] },
+        ...(token ? { token } : {}),
+      }),
+    ),
   );
   return new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), reply })));
 }
@@ -93,7 +102,9 @@ describe('authentication and limits', () => {
     const rss = process.memoryUsage().rss;
     const code = await new Promise<number>((resolve, reject) => {
       const socket = connect(coordinator.port, '127.0.0.1', () => {
-        socket.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+        socket.write(
+          'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
       });
       let buf = Buffer.alloc(0);
       let upgraded = false;
@@ -195,9 +206,35 @@ describe('TLS', () => {
   it('serves wss:// with a self-signed certificate; a worker trusting it with --ca trains', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ganfleet-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
       const { log } = memoryLogger('warn');
-      const coordinator = await startCoordinator({ ...settings, schedule: { ...settings.schedule, steps: 3 }, exitWhenDone: true, tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) }, log });
+      const coordinator = await startCoordinator({
+        ...settings,
+        schedule: { ...settings.schedule, steps: 3 },
+        exitWhenDone: true,
+        tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) },
+        log,
+      });
       expect(coordinator.url).toMatch(/^wss:\/\//);
       // Without trusting the certificate the TLS handshake fails.
       await expect(fetchGenerator({ url: coordinator.url, out: join(dir, 'g') })).rejects.toThrow(/self[- ]signed|certificate/i);

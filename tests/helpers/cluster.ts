@@ -7,7 +7,9 @@ export { memoryLogger } from '@ganfleet/shared';
 export const BIN = fileURLToPath(new URL('../../packages/cli/bin/ganfleet.js', import.meta.url));
 
 export function spawnWorker(url: string, extra: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 /** A CLI process whose JSON log lines (stdout) are collected as they come. */

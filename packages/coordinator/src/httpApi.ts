@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GeneratorArtifacts } from '@ganfleet/shared';
+import type { GeneratorArtifacts, Logger } from '@ganfleet/shared';
 import type { AuthGate } from './authGate.js';
 import type { Coordinator } from './coordinator.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/dashboardPage.js';
@@ -27,7 +27,7 @@ const GENERATOR_STEPS_KEPT = 4;
  * status, samples, the generator and the dashboard. Same token as the workers, given as
  * `Authorization: Bearer <token>` or `?token=`.
  */
-export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpHandler(coordinator: Coordinator, auth: AuthGate, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const metrics = createMetrics(coordinator);
   const history = new LossHistory();
   let samplesStep: number | null = null;
@@ -56,6 +56,7 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (re
     if (!auth.accepts(tokenOf(req, url))) {
       auth.recordFailure(remote);
       coordinator.events.emit('authFailed', { remote });
+      log.warn({ code: 'UNAUTHORIZED', remote, path: url.pathname }, 'HTTP request without a valid token');
       return { ...text(401, 'a valid token is required: Authorization: Bearer <token>, or ?token=<token>'), headers: { 'www-authenticate': 'Bearer' } };
     }
     const route = routes[url.pathname];
@@ -66,7 +67,10 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate): (re
 
   return (req, res) => {
     void respond(req)
-      .catch(() => text(500, 'internal error'))
+      .catch((err: unknown) => {
+        log.error({ code: 'INTERNAL', err: err instanceof Error ? err.message : String(err) }, 'HTTP handler failed');
+        return text(500, 'internal error');
+      })
       .then((r) => {
         res.writeHead(r.status, { 'content-type': r.type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...r.headers }).end(r.body);
       });

@@ -101,7 +101,7 @@ class CoordinatorServer {
     private readonly auth: AuthGate,
   ) {
     this.log = config.log.child({ component: 'server' });
-    const handler = createHttpHandler(coordinator, auth);
+    const handler = createHttpHandler(coordinator, auth, this.log.child({ component: 'http' }));
     // Slow or stalled handshakes (slowloris) are cut by the header and request timeouts.
     const timeouts = { headersTimeout: config.handshakeTimeoutS * 1000, requestTimeout: config.handshakeTimeoutS * 1000, connectionsCheckingInterval: 500 };
     this.http = config.tls ? createHttpsServer({ ...config.tls, ...timeouts }, handler) : createServer(timeouts, handler);

@@ -118,7 +118,9 @@ async function register(importer: Importer): Promise<WebGpuSummary> {
   const gpu = dawn.create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter == null) {
-    throw new Error('no WebGPU adapter found: Dawn needs the Vulkan loader (libvulkan1) and a Vulkan driver (NVIDIA, or Mesa 24+ for lavapipe)');
+    throw new Error(
+      "no WebGPU adapter found: Dawn needs the Vulkan loader (libvulkan1) and a Vulkan driver (e.g. NVIDIA's; lavapipe only from Mesa newer than 22.3)",
+    );
   }
   installGlobals(gpu, dawn.globals);
   // Imported only now: the package registers its own 'webgpu' backend at import time if navigator.gpu exists (replaced below).

@@ -1,0 +1,235 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { BIN } from './helpers/cluster.js';
+
+/**
+ * Docker, Kubernetes and systemd are not available here, so the deployment files are checked
+ * statically: they parse, and every ganfleet command line in them is one the built CLI accepts.
+ */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEPLOY = join(ROOT, 'deploy');
+const read = (path: string): string => readFileSync(join(DEPLOY, path), 'utf8');
+const SUBCOMMANDS = ['train', 'coordinator', 'worker', 'fetch', 'sample'];
+
+interface Flag {
+  takesValue: boolean;
+  choices: string[] | undefined;
+}
+
+/** The built CLI's own --help of a subcommand, one line per option (wrapped descriptions joined). */
+function helpOf(command: string): string {
+  const help = execFileSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8' });
+  return help.replace(/\n {10,}(?!-)/g, ' ');
+}
+
+const flagCache = new Map<string, Map<string, Flag>>();
+function flagsOf(command: string): Map<string, Flag> {
+  const cached = flagCache.get(command);
+  if (cached) return cached;
+  const flags = new Map<string, Flag>();
+  for (const line of helpOf(command).split('\n')) {
+    const m = /^\s+(?:-\w, )?(--[a-z0-9-]+)( [<[])?/.exec(line);
+    if (!m?.[1]) continue;
+    const choices = /\(choices: ([^)]*?)(?:, default: [^)]*)?\)/.exec(line)?.[1]?.match(/"[^"]*"/g);
+    flags.set(m[1], { takesValue: Boolean(m[2]), choices: choices?.map((c) => c.slice(1, -1)) });
+  }
+  flagCache.set(command, flags);
+  return flags;
+}
+
+/** Checks `args` (subcommand first) against the CLI: known subcommand and flags, values where needed, valid choices. */
+function expectCli(args: readonly unknown[], where: string): void {
+  const [command, ...rest] = args.map(String);
+  expect(SUBCOMMANDS, `${where}: subcommand`).toContain(command);
+  const flags = flagsOf(command as string);
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] as string;
+    expect(arg, `${where}: ${arg} is not a flag`).toMatch(/^--/);
+    const flag = flags.get(arg);
+    expect(flag, `${where}: ganfleet ${command} has no ${arg}`).toBeDefined();
+    if (!flag?.takesValue) continue;
+    const value = rest[++i];
+    expect(value, `${where}: ${arg} needs a value`).toBeDefined();
+    expect(value, `${where}: ${arg} needs a value`).not.toMatch(/^--/);
+    if (flag.choices && !value?.startsWith('${')) expect(flag.choices, `${where}: ${arg} ${value}`).toContain(value);
+  }
+}
+
+/** The value of `--name` in a command line. */
+const valueOf = (args: readonly unknown[], name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : String(args[i + 1]);
+};
+
+describe('the CLI check itself', () => {
+  it('rejects what the CLI would reject', () => {
+    expect(() => expectCli(['worker', '--connect', 'ws://x:1', '--backend', 'webgpu'], 'ok')).not.toThrow();
+    expect(() => expectCli(['wroker'], 'typo')).toThrow(/subcommand/);
+    expect(() => expectCli(['worker', '--conect', 'ws://x:1'], 'typo')).toThrow(/no --conect/);
+    expect(() => expectCli(['worker', '--connect'], 'missing')).toThrow(/needs a value/);
+    expect(() => expectCli(['worker', '--backend', 'cuda'], 'choice')).toThrow(/--backend cuda/);
+    expect(() => expectCli(['coordinator', '--exit-when-done', 'yes'], 'boolean')).toThrow(/yes is not a flag/);
+  });
+});
+
+describe('Dockerfiles', () => {
+  const instructions = (file: string) =>
+    read(file)
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .filter((l) => /^[A-Z]+ /.test(l))
+      .map((l) => ({ op: l.split(' ')[0] as string, arg: l.slice(l.indexOf(' ') + 1).trim() }));
+
+  for (const file of ['Dockerfile', 'Dockerfile.gpu']) {
+    it(`${file}: installs with npm ci from files that exist, and its entrypoint is the CLI`, () => {
+      const ins = instructions(file);
+      expect(ins.filter((i) => i.op === 'FROM').at(-1)?.arg).toBe('node:20-slim');
+      expect(ins.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.arg))).toBe(true);
+      for (const copy of ins.filter((i) => i.op === 'COPY' && !i.arg.startsWith('--from'))) {
+        for (const src of copy.arg.split(/\s+/).slice(0, -1)) expect(existsSync(join(ROOT, src)), `${file}: COPY ${src}`).toBe(true);
+      }
+      const entrypoint = JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')?.arg ?? '[]') as string[];
+      expect(entrypoint[0]).toBe('node');
+      expect(entrypoint[1]).toBe('/app/packages/cli/bin/ganfleet.js');
+      expect(existsSync(join(ROOT, 'packages/cli/bin/ganfleet.js'))).toBe(true);
+      const cmd = JSON.parse(ins.find((i) => i.op === 'CMD')?.arg ?? '[]') as string[];
+      if (cmd[0] !== '--help')
+        expectCli(
+          cmd.filter((a) => a !== '--help'),
+          `${file} CMD`,
+        );
+      expect(existsSync(join(DEPLOY, `${file}.dockerignore`)), 'keeps node_modules and dist out of the context').toBe(true);
+    });
+  }
+
+  it('the GPU image has the Vulkan loader, the driver graphics capability and the optional WebGPU packages', () => {
+    const gpu = read('Dockerfile.gpu');
+    expect(gpu).toMatch(/apt-get install[^\n]*\blibvulkan1\b/);
+    expect(gpu).toMatch(/NVIDIA_DRIVER_CAPABILITIES=\S*graphics/);
+    expect(gpu).not.toMatch(/npm ci[^\n]*--omit=optional/);
+    const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> };
+    expect(Object.keys(root.optionalDependencies ?? {})).toEqual(expect.arrayContaining(['webgpu', '@tensorflow/tfjs-backend-webgpu']));
+    expect(gpu).toMatch(/tfjs-node-gpu[\s\S]*CUDA 11\.2[\s\S]*cuDNN 8\.1/);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+    services: Record<string, { command: string[]; env_file: string; build: { context: string; dockerfile: string }; deploy?: Record<string, unknown> }>;
+  };
+
+  it('has a coordinator and workers whose commands the CLI accepts, workers pointing at the coordinator service', () => {
+    const { coordinator, ...workers } = compose.services;
+    expect(coordinator).toBeDefined();
+    expectCli(coordinator?.command ?? [], 'compose coordinator');
+    expect(Object.keys(workers)).toEqual(['worker', 'worker-gpu']);
+    for (const [name, w] of Object.entries(workers)) {
+      expectCli(w.command, `compose ${name}`);
+      expect(valueOf(w.command, '--connect')).toBe(`ws://coordinator:${valueOf(coordinator?.command ?? [], '--port')}`);
+    }
+    expect(JSON.stringify(compose.services['worker-gpu']?.deploy)).toMatch(/"driver":"nvidia".*"capabilities":\["gpu"\]/);
+  });
+
+  it('takes the token from an env file whose example sets GANFLEET_TOKEN, which the CLI reads', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      expect(s.env_file, name).toBe('ganfleet.env');
+      expect(existsSync(join(DEPLOY, s.build.context, s.build.dockerfile)), `${name}: ${s.build.dockerfile}`).toBe(true);
+    }
+    expect(read('ganfleet.env.example')).toMatch(/^GANFLEET_TOKEN=/m);
+    for (const command of ['coordinator', 'worker']) expect(helpOf(command)).toContain('(env: GANFLEET_TOKEN)');
+  });
+});
+
+describe('Kubernetes manifests', () => {
+  type Doc = { kind: string; metadata: { name: string }; spec?: Record<string, unknown>; stringData?: Record<string, string> };
+  const docs: Doc[] = readdirSync(join(DEPLOY, 'k8s'))
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) =>
+      parseAllDocuments(read(join('k8s', f))).map((d) => {
+        expect(d.errors, f).toEqual([]);
+        return d.toJS() as Doc;
+      }),
+    );
+  const byKind = (kind: string): Doc[] => docs.filter((d) => d.kind === kind);
+  interface Container {
+    args: string[];
+    env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+    ports?: { name: string; containerPort: number }[];
+    resources?: { limits?: Record<string, unknown> };
+  }
+  const podOf = (d: Doc) => (d.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[] } } }).template;
+
+  it('has the expected kinds', () => {
+    expect(docs.map((d) => d.kind).sort()).toEqual(['Deployment', 'Job', 'PersistentVolumeClaim', 'Secret', 'Service']);
+  });
+
+  it('runs command lines the CLI accepts, with the token from the Secret', () => {
+    const secret = byKind('Secret')[0] as Doc;
+    for (const d of [...byKind('Deployment'), ...byKind('Job')]) {
+      for (const c of podOf(d).spec.containers) {
+        expectCli(c.args, `${d.kind} ${d.metadata.name}`);
+        const token = c.env?.find((e) => e.name === 'GANFLEET_TOKEN')?.valueFrom?.secretKeyRef;
+        expect(token?.name, d.metadata.name).toBe(secret.metadata.name);
+        expect(Object.keys(secret.stringData ?? {})).toContain(token?.key);
+      }
+    }
+  });
+
+  it('workers are an Indexed Job requesting nvidia.com/gpu and connecting to the coordinator Service', () => {
+    const job = byKind('Job')[0] as Doc;
+    expect(job.spec?.completionMode).toBe('Indexed');
+    const worker = podOf(job).spec.containers[0] as Container;
+    expect(Number(worker.resources?.limits?.['nvidia.com/gpu'])).toBeGreaterThanOrEqual(1);
+    expect(valueOf(worker.args, '--backend')).toBe('webgpu');
+
+    const service = byKind('Service')[0] as Doc;
+    const svc = service.spec as { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+    const coordinator = byKind('Deployment')[0] as Doc;
+    const pod = podOf(coordinator);
+    expect(pod.metadata.labels).toMatchObject(svc.selector);
+    const c = pod.spec.containers[0] as Container;
+    expect(c.ports?.find((p) => p.name === svc.ports[0]?.targetPort)?.containerPort).toBe(Number(valueOf(c.args, '--port')));
+    expect(valueOf(worker.args, '--connect')).toBe(`ws://${service.metadata.name}:${svc.ports[0]?.port}`);
+  });
+});
+
+describe('systemd units', () => {
+  const unit = (file: string): Map<string, string[]> => {
+    const keys = new Map<string, string[]>();
+    for (const line of read(join('systemd', file)).split('\n')) {
+      const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+      if (m?.[1] && m[2] !== undefined) keys.set(m[1], [...(keys.get(m[1]) ?? []), m[2]]);
+    }
+    return keys;
+  };
+  const env = read('systemd/ganfleet.env.example');
+
+  for (const [file, command] of [
+    ['ganfleet-coordinator.service', 'coordinator'],
+    ['ganfleet-worker@.service', 'worker'],
+  ] as const) {
+    it(`${file}: ExecStart runs the CLI with real flags, variables from its environment`, () => {
+      const u = unit(file);
+      const exec = (u.get('ExecStart')?.[0] ?? '').split(/\s+/);
+      const bin = exec.findIndex((a) => a.endsWith('/packages/cli/bin/ganfleet.js'));
+      expect(bin, 'runs packages/cli/bin/ganfleet.js').toBeGreaterThan(0);
+      expect(exec.slice(bin + 1)[0]).toBe(command);
+      expectCli(exec.slice(bin + 1), file);
+      expect(u.get('EnvironmentFile')).toEqual(['/etc/ganfleet/ganfleet.env']);
+      for (const [, name] of (u.get('ExecStart')?.[0] ?? '').matchAll(/\$\{(\w+)\}/g)) {
+        const defined = new RegExp(`^#?${name}=`, 'm').test(env) || (u.get('Environment') ?? []).some((e) => e.startsWith(`${name}=`));
+        expect(defined, `${file}: \${${name}}`).toBe(true);
+      }
+      expect(u.get('WantedBy')).toEqual(['multi-user.target']);
+    });
+  }
+
+  it('the worker unit is a template', () => {
+    expect(read('systemd/ganfleet-worker@.service')).toContain('%i');
+    expect(env).toMatch(/^GANFLEET_TOKEN=/m);
+  });
+});
