@@ -78,6 +78,7 @@ export class WorkerConnection {
   private readonly abandoned = new Set<number>();
   private closed = false;
   private lastPong = Date.now();
+  private lastBeat = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly preset: ModelPreset;
   private readonly wireDtype: WireDtype;
@@ -125,7 +126,17 @@ export class WorkerConnection {
   }
 
   private beat(): void {
-    const silentMs = Date.now() - this.lastPong;
+    const now = Date.now();
+    const lateMs = now - this.lastBeat - this.opts.heartbeatMs;
+    this.lastBeat = now;
+    // If this process was busy (evaluation, sample grids), pongs are still unread in the socket:
+    // timers run before I/O, so judging now would blame the worker for our own pause.
+    if (lateMs > this.opts.heartbeatMs) {
+      this.lastPong = now;
+      this.ws.ping();
+      return;
+    }
+    const silentMs = now - this.lastPong;
     if (silentMs > 3 * this.opts.heartbeatMs) {
       this.log.warn({ code: 'WORKER_LOST', silentMs, lastRound: this.lastRound }, 'worker unresponsive: dropping it');
       this.ws.terminate();
