@@ -108,6 +108,26 @@ describe('worker faults', () => {
     }
   });
 
+  it("does not drop workers for the coordinator's own pause (a blocked event loop)", async () => {
+    const { log, lines } = memoryLogger('info');
+    const heartbeatMs = 300;
+    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs, log });
+    const worker = spawnWorker(coordinator.url);
+    try {
+      await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds');
+      // Like a long evaluation on the coordinator: 5 heartbeat intervals without an event loop.
+      const end = Date.now() + 5 * heartbeatMs;
+      while (Date.now() < end);
+      const before = coordinator.run.round;
+      await waitFor(() => coordinator.run.round > before + 5, 10_000, 'rounds after the pause');
+      expect(lines.some((l) => l.msg === 'worker left')).toBe(false);
+    } finally {
+      worker.kill('SIGKILL');
+      await exited(worker);
+      await coordinator.close();
+    }
+  });
+
   it('pauses below --min-workers and resumes when enough return', async () => {
     const { log, lines } = memoryLogger('info');
     const coordinator = await startCoordinator({
