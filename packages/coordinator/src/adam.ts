@@ -29,8 +29,11 @@ export class Adam {
   apply(params: Map<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void {
     this.t += 1;
     const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = this.config;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
+    // Bias corrections folded into two constants: p -= (lr / c1) * m / (sqrt(v / c2) + eps).
+    const step = lr / (1 - b1 ** this.t);
+    const invC2 = 1 / (1 - b2 ** this.t);
+    const a1 = 1 - b1;
+    const a2 = 1 - b2;
     for (const [name, g] of grads) {
       const p = params.get(name);
       if (!p || p.length !== g.length) throw new Error(`Adam: no parameter ${name} of length ${g.length}`);
@@ -42,11 +45,11 @@ export class Adam {
       const { m, v } = s;
       for (let i = 0; i < g.length; i++) {
         const gi = g[i] as number;
-        const mi = b1 * (m[i] as number) + (1 - b1) * gi;
-        const vi = b2 * (v[i] as number) + (1 - b2) * gi * gi;
+        const mi = b1 * (m[i] as number) + a1 * gi;
+        const vi = b2 * (v[i] as number) + a2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        p[i] = (p[i] as number) - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+        p[i] = (p[i] as number) - (step * mi) / (Math.sqrt(vi * invC2) + eps);
       }
     }
   }

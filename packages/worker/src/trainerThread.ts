@@ -67,11 +67,12 @@ export class TrainerThread {
 }
 
 /**
- * Decoded parameters are views into a received frame (or a decoder's reused arrays); cloning a
- * view would copy its whole underlying buffer. One copy each, then the copies move to the thread.
+ * Arrays that own their whole buffer (what decodeTensors copies out of a misaligned frame) move to
+ * the thread as they are. Views into a received frame are copied first: cloning a view would copy
+ * its whole underlying buffer, and transferring it would take the frame away from its siblings.
  */
 function ownedCopies(params: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
-  return new Map([...params].map(([name, values]) => [name, values.slice()]));
+  return new Map([...params].map(([name, v]) => [name, v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice()]));
 }
 
 function buffersOf(params: Map<string, Float32Array>): ArrayBuffer[] {
