@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { GanError } from '../errors.js';
 import type { Importer } from './selectBackend.js';
@@ -113,6 +114,8 @@ function adapterName(info: DawnAdapterInfo): string {
 }
 
 async function register(importer: Importer): Promise<WebGpuSummary> {
+  // Dawn's Vulkan/Wayland probing prints an error when this is unset (headless servers, containers).
+  process.env.XDG_RUNTIME_DIR ??= tmpdir();
   const dawn = (await importer('webgpu')) as Partial<DawnModule>;
   if (typeof dawn.create !== 'function' || typeof dawn.globals !== 'object') throw new Error("package 'webgpu' has no create() and globals");
   const gpu = dawn.create([]);
