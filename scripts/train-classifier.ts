@@ -16,6 +16,7 @@ import {
   loadDataset,
   mixSeed,
   selectBackend,
+  serializeLayersModel,
   writeGeneratorArtifacts,
 } from '@ganfleet/shared';
 
@@ -71,24 +72,8 @@ async function main(): Promise<void> {
     `test accuracy ${(testAccuracy * 100).toFixed(2)}% (${correct}/${test.count}); training ${trainSeconds.toFixed(0)} s on ${cpus()[0]?.model ?? arch()}`,
   );
 
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('model serialisation produced no weights');
-  const data = artifacts.weightData;
-  const modelJson = JSON.stringify({
-    format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version['tfjs-layers']}`,
-    convertedBy: null,
-    modelTopology: artifacts.modelTopology,
-    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-    userDefinedMetadata: { ganfleet: { classifier: 'mnist', seed, epochs, batchSize: BATCH, testAccuracy, trainSeconds: Math.round(trainSeconds) } },
-  });
-  await writeGeneratorArtifacts(out, { modelJson, weights: new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data) });
+  const meta = { classifier: 'mnist', seed, epochs, batchSize: BATCH, testAccuracy, trainSeconds: Math.round(trainSeconds) };
+  await writeGeneratorArtifacts(out, await serializeLayersModel(model, meta));
   model.dispose();
   console.log(`written to ${out}`);
 }

@@ -111,7 +111,16 @@ describe('worker faults', () => {
   it("does not drop workers for the coordinator's own pause (a blocked event loop)", async () => {
     const { log, lines } = memoryLogger('info');
     const heartbeatMs = 300;
-    const coordinator = await startCoordinator({ ...settings(100_000), host: '127.0.0.1', port: 0, minWorkers: 1, exitWhenDone: true, handshakeTimeoutS: 30, heartbeatMs, log });
+    const coordinator = await startCoordinator({
+      ...settings(100_000),
+      host: '127.0.0.1',
+      port: 0,
+      minWorkers: 1,
+      exitWhenDone: true,
+      handshakeTimeoutS: 30,
+      heartbeatMs,
+      log,
+    });
     const worker = spawnWorker(coordinator.url);
     try {
       await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds');

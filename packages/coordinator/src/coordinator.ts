@@ -11,27 +11,15 @@ import {
   encodeTensors,
   generatorArtifacts,
 } from '@ganfleet/shared';
-import type { AdamConfig } from './adam.js';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { CoordinatorEvents } from './events.js';
 import { type EvalSettings, RunEvaluation, evalSummary } from './runEvaluation.js';
 import { RunOutputs } from './runOutputs.js';
-import type { ScheduleConfig } from './schedule.js';
-import { type RoundResult, TrainingRun } from './trainingRun.js';
+import { type RoundResult, TrainingRun, type TrainingSettings } from './trainingRun.js';
 import { type Reply, WorkerConnection } from './workerConnection.js';
 
 /** The training side of a coordinator's configuration (the network side is in server.ts). */
-export interface RunSettings extends EvalSettings {
-  preset: string;
-  seed: number;
-  /** Per worker batch size. */
-  batchSize: number;
-  schedule: ScheduleConfig;
-  adam: AdamConfig;
-  bnMomentum: number;
-  dataDir?: string;
-  out?: string;
-  sampleEvery: number;
+export interface RunSettings extends TrainingSettings, EvalSettings {
   /** Rounds wait (paused) until at least this many workers are connected. */
   minWorkers: number;
   /** Write a checkpoint under `out` every this many rounds (0 or absent: only at the end and on stop). */

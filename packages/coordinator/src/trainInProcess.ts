@@ -1,25 +1,12 @@
-import { type Logger, getPreset, loadDataset } from '@ganfleet/shared';
+import { getPreset, loadDataset } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
-import type { AdamConfig } from './adam.js';
 import { type EvalSettings, RunEvaluation, evalSummary } from './runEvaluation.js';
 import { RunOutputs } from './runOutputs.js';
-import type { ScheduleConfig } from './schedule.js';
-import { type RoundResult, TrainingRun } from './trainingRun.js';
+import { type RoundResult, TrainingRun, type TrainingSettings } from './trainingRun.js';
 
-export interface InProcessConfig extends EvalSettings {
-  preset: string;
-  seed: number;
-  batchSize: number;
+export interface InProcessConfig extends TrainingSettings, EvalSettings {
   /** Gradient accumulation: micro-batches per round, each of `batchSize` (what N workers compute). */
   microBatches: number;
-  schedule: ScheduleConfig;
-  adam: AdamConfig;
-  bnMomentum: number;
-  dataDir?: string;
-  out?: string;
-  /** Write a sample grid every this many iterations (0: only at the end). */
-  sampleEvery: number;
-  log: Logger;
   /** Called after every applied round (tests and progress display). */
   onRound?: (r: RoundResult) => void;
 }

@@ -1,7 +1,23 @@
-import { BatchDispenser, type DispenserState, type Group, type ModelPreset, initParams, mixSeed } from '@ganfleet/shared';
+import { BatchDispenser, type DispenserState, type Group, type Logger, type ModelPreset, initParams, mixSeed } from '@ganfleet/shared';
 import type { AdamConfig } from './adam.js';
 import { type Contribution, ParamStore } from './paramStore.js';
 import { Schedule, type ScheduleConfig } from './schedule.js';
+
+/** The settings of a run that the coordinator and the in-process trainer share. */
+export interface TrainingSettings {
+  preset: string;
+  seed: number;
+  /** Per worker (per micro-batch) batch size. */
+  batchSize: number;
+  schedule: ScheduleConfig;
+  adam: AdamConfig;
+  bnMomentum: number;
+  dataDir?: string;
+  out?: string;
+  /** Write a sample grid every this many steps (0: only at the end). */
+  sampleEvery: number;
+  log: Logger;
+}
 
 export interface RunConfig {
   preset: ModelPreset;

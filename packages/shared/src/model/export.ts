@@ -27,28 +27,32 @@ export async function generatorArtifacts(
     });
     model.setWeights(weights);
     tf.dispose(weights);
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('model serialisation produced no weights');
-    const data = artifacts.weightData;
-    const weightsBytes = new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data);
-    const modelJson = JSON.stringify({
-      format: 'layers-model',
-      generatedBy: `TensorFlow.js tfjs-layers v${tf.version['tfjs-layers']}`,
-      convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
-      userDefinedMetadata: { ganfleet: { preset: preset.name, noiseDim: preset.noiseDim, batchNorm: 'inference uses moving statistics', ...meta } },
-    });
-    return { modelJson, weights: weightsBytes };
+    return await serializeLayersModel(model, { preset: preset.name, noiseDim: preset.noiseDim, batchNorm: 'inference uses moving statistics', ...meta });
   } finally {
     model.dispose();
   }
+}
+
+/** Any LayersModel as `model.json` text plus one weights buffer, with `meta` under userDefinedMetadata.ganfleet. */
+export async function serializeLayersModel(model: tf.LayersModel, meta: Record<string, unknown>): Promise<GeneratorArtifacts> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('model serialisation produced no weights');
+  const data = artifacts.weightData;
+  const modelJson = JSON.stringify({
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version['tfjs-layers']}`,
+    convertedBy: null,
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
+    userDefinedMetadata: { ganfleet: meta },
+  });
+  return { modelJson, weights: new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data) };
 }
 
 /** Writes `model.json` and the weights into `dir` (weights first, so a reader never sees a manifest without them). */
