@@ -20,11 +20,17 @@ export function buildProgram(): Command {
     .option('--in-process', 'train in this one process (the single-process reference trainer)')
     .addOption(new Option('--micro-batches <m>', 'in-process: gradient accumulation over m micro-batches').argParser(int(1)).default(1))
     .addOption(new Option('--local-workers <n>', 'worker processes to start').argParser(int(1)).default(availableParallelism()))
+    .addOption(
+      new Option('--wire-dtype <dtype>', 'local cluster: encoding of parameters and gradients on the wire').choices(['float32', 'float16']).default('float32'),
+    )
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'mlp', steps: 3000, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
-    async (flags: TrainingFlags & LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; backend: BackendChoice }) => {
+    async (
+      flags: TrainingFlags &
+        LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; wireDtype: 'float32' | 'float16'; backend: BackendChoice },
+    ) => {
       const settings = runSettings(flags);
       // On a terminal (and unless --pretty asks for every line there) a progress bar owns stderr's last line;
       // then only warn+ log lines reach the terminal, above the bar, and --log-file gets them all.
@@ -44,6 +50,7 @@ export function buildProgram(): Command {
           await trainLocalCluster({
             ...settings,
             localWorkers: flags.localWorkers,
+            wireDtype: flags.wireDtype,
             backend: flags.backend,
             workerLogLevel: 'warn',
             out: flags.out,
@@ -78,6 +85,11 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: wait for all)').argParser(int(0)).default(0),
     )
+    .addOption(
+      new Option('--wire-dtype <dtype>', 'encoding of parameters and gradients on the wire (float16 halves the bytes)')
+        .choices(['float32', 'float16'])
+        .default('float32'),
+    )
     .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
   for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
@@ -97,6 +109,7 @@ export function buildProgram(): Command {
       roundTimeoutS: flags.roundTimeout,
       heartbeatMs: flags.heartbeat,
       maxConnections: flags.maxConnections,
+      wireDtype: flags.wireDtype,
       ...(flags.resume ? { resumeFrom: flags.resume, out: flags.resume } : {}),
       ...(flags.token ? { token: flags.token } : {}),
       ...(await tlsFrom(flags)),
@@ -196,6 +209,7 @@ interface CoordinatorFlags {
   maxConnections: number;
   roundTimeout: number;
   heartbeat: number;
+  wireDtype: 'float32' | 'float16';
   backend: BackendChoice;
 }
 

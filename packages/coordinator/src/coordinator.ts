@@ -28,6 +28,8 @@ export interface RunSettings extends TrainingSettings, EvalSettings {
   roundTimeoutS?: number;
   /** Ping interval; a worker silent for 3 intervals is dropped (default 1000 ms). */
   heartbeatMs?: number;
+  /** Encoding of parameters and gradients on the wire (default float32; float16 halves the bytes). */
+  wireDtype?: WireDtype;
   log: Logger;
   onRound?: (r: RoundLog) => void;
 }
@@ -149,7 +151,9 @@ export class Coordinator {
 
   /** Admits a worker that said a valid, authorised hello: welcome with all parameters, then it joins the next round. */
   admit(ws: WebSocket, hello: Hello): void {
-    const wireDtype: WireDtype = hello.capabilities.wireDtypes.includes('float32') ? 'float32' : 'float16';
+    // The configured encoding when the worker can decode it, else the other one it offers.
+    const wanted = this.config.wireDtype ?? 'float32';
+    const wireDtype: WireDtype = hello.capabilities.wireDtypes.includes(wanted) ? wanted : (hello.capabilities.wireDtypes[0] ?? 'float32');
     const id = `w${++this.joinSeq}`;
     const store = this.run.store;
     const worker = new WorkerConnection({
