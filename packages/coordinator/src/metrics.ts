@@ -77,6 +77,20 @@ export function createMetrics(coordinator: Coordinator): Registry {
     registers,
   });
 
+  const quality = new Gauge({
+    name: 'ganfleet_eval',
+    help: 'Latest generator evaluation (--eval-every): fid (MNIST-classifier features), modes, inception_score, kl_uniform, parzen',
+    labelNames: ['metric'] as const,
+    registers,
+  });
+
+  coordinator.events.on('evaluated', (e) => {
+    quality.set({ metric: 'fid' }, e.fid ?? Number.NaN);
+    quality.set({ metric: 'modes' }, e.modes ?? Number.NaN);
+    quality.set({ metric: 'inception_score' }, e.inceptionScore ?? Number.NaN);
+    quality.set({ metric: 'kl_uniform' }, e.klUniform ?? Number.NaN);
+    if (e.parzen !== undefined) quality.set({ metric: 'parzen' }, e.parzen);
+  });
   coordinator.events.on('round', (r) => {
     rounds.inc();
     const now = performance.now();
