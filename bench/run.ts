@@ -3,9 +3,10 @@
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
- * Flags: --quick (fewer repetitions), --only step|overhead|codec.
+ * Flags: --quick (fewer repetitions and sizes), --only step|overhead|scaling|codec, --backend NAME.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   type BackendChoice,
@@ -169,6 +170,45 @@ function codec(reps: number): void {
   emit({ bench: 'codec', floats, bytes: floats * 4, encodeDecodeMs: round(ms), gbPerSec: gb(ms), coldMs: round(cold), coldGbPerSec: gb(cold) });
 }
 
+/** Samples per second of a coordinator with N local worker processes (each batch `batch`). */
+async function scaling(presetName: string, batch: number, steps: number, workers: number): Promise<void> {
+  const logs: RoundLog[] = [];
+  const silent = createLogger({ level: 'silent' });
+  const coordinator = await startCoordinator({
+    preset: presetName,
+    seed: 1,
+    batchSize: batch,
+    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
+    adam: DEFAULT_ADAM,
+    bnMomentum: 0.9,
+    sampleEvery: 0,
+    host: '127.0.0.1',
+    port: 0,
+    minWorkers: workers,
+    exitWhenDone: true,
+    handshakeTimeoutS: 60,
+    log: silent,
+    onRound: (r) => logs.push(r),
+  });
+  const children = Array.from({ length: workers }, () =>
+    spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' }),
+  );
+  await coordinator.done;
+  for (const c of children) c.kill();
+  const steady = logs.slice(4);
+  const ms = steady.reduce((a, r) => a + r.roundMs, 0);
+  emit({
+    bench: 'scaling',
+    backend: backendArg,
+    model: presetName,
+    batchPerWorker: batch,
+    workers,
+    roundMs: round(ms / steady.length),
+    samplesPerSec: round((steady.reduce((a, r) => a + r.samples, 0) * 1000) / ms),
+    cores: availableParallelism(),
+  });
+}
+
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
 async function main(): Promise<void> {
@@ -176,12 +216,16 @@ async function main(): Promise<void> {
   const dataset = await loadDataset({ split: 'train' });
   if (!only || only === 'codec') codec(quick ? 5 : 20);
   if (!only || only === 'step') {
-    await stepTimes(info.name, getPreset('mlp'), dataset, 64, quick ? 5 : 20);
-    await stepTimes(info.name, getPreset('seed'), dataset, 64, quick ? 2 : 5);
+    for (const batch of quick ? [64] : [32, 64, 128, 256]) await stepTimes(info.name, getPreset('mlp'), dataset, batch, quick ? 5 : 20);
+    for (const batch of quick ? [64] : [32, 64, 128]) await stepTimes(info.name, getPreset('seed'), dataset, batch, quick ? 2 : 5);
   }
   if (!only || only === 'overhead') {
     await overhead('mlp', 64, quick ? 20 : 100);
     await overhead('seed', 64, quick ? 4 : 10);
+  }
+  if (!only || only === 'scaling') {
+    for (const workers of [1, 2, 4]) await scaling('mlp', 64, quick ? 20 : 100, workers);
+    for (const workers of [1, 2, 4]) await scaling('seed', 64, quick ? 3 : 6, workers);
   }
 }
 
