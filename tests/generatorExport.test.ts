@@ -50,9 +50,10 @@ describe('saved generator', () => {
         // Plain TensorFlow.js, as in a browser: no ganfleet code involved in loading.
         const model = await tf.loadLayersModel(`http://127.0.0.1:${(server.address() as AddressInfo).port}/model.json`);
         const preset = getPreset(name);
-        const noise = fixedNoise(preset, 9, 6);
-        const y = model.predict(tf.tensor2d(noise, [6, 100])) as tf.Tensor;
-        expect(y.shape).toEqual([6, 28, 28, 1]);
+        // 300 rows: more than one of generateImages' chunks.
+        const noise = fixedNoise(preset, 9, 300);
+        const y = model.predict(tf.tensor2d(noise, [300, 100])) as tf.Tensor;
+        expect(y.shape).toEqual([300, 28, 28, 1]);
         const got = await y.data();
         const expected = await generateImages(preset, run.store.params, noise);
         let maxErr = 0;
