@@ -43,7 +43,7 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
   new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
-  new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 2e-4, mlp 1e-3)").argParser(positive),
+  new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 5e-4, mlp 1e-3)").argParser(positive),
   new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),

@@ -1,4 +1,4 @@
-/** Adam hyper-parameters. Defaults follow DCGAN practice (see README for why not the reference's 5e-4 / 0.9). */
+/** Adam hyper-parameters. */
 export interface AdamConfig {
   learningRate: number;
   beta1: number;
@@ -7,6 +7,7 @@ export interface AdamConfig {
   epsilon: number;
 }
 
+/** Library and test default (DCGAN practice); the CLI starts from each preset's own `optimizer`. */
 export const DEFAULT_ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
 
 export interface AdamSlots {
