@@ -18,5 +18,7 @@ process.stdout.write('| step | wall time | FID | modes | IS | KL(hist ‖ unifor
 for (const r of rows) {
   const minutes = ((r.time as number) - start) / 60000;
   const parzen = typeof r.parzen === 'number' ? `${cell(r.parzen)} ± ${cell(r.parzenStderr)}` : '—';
-  process.stdout.write(`| ${r.step} | ${minutes.toFixed(0)} min | ${cell(r.fid)} | ${r.modes}/10 | ${cell(r.inceptionScore, 2)} | ${cell(r.klUniform, 3)} | ${parzen} |\n`);
+  process.stdout.write(
+    `| ${r.step} | ${minutes.toFixed(0)} min | ${cell(r.fid)} | ${r.modes}/10 | ${cell(r.inceptionScore, 2)} | ${cell(r.klUniform, 3)} | ${parzen} |\n`,
+  );
 }

@@ -1,10 +1,11 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFile, readdir, rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend } from '@ganfleet/shared';
 import { DEFAULT_ADAM, type RoundLog, checkpointDir, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
-import { exited, freePort, memoryLogger, spawnCli, spawnWorker, waitFor } from './helpers/cluster.js';
+import { LOOPBACK, exited, freePort, memoryLogger, spawnCli, spawnWorker, waitFor, withCluster } from './helpers/cluster.js';
 
 /**
  * Fault injection with real processes on loopback. Every wait is bounded; every process is
@@ -36,53 +37,26 @@ describe('worker faults', () => {
     for (let runIndex = 0; runIndex < 20; runIndex++) {
       const rounds: RoundLog[] = [];
       const { log } = memoryLogger('warn');
-      const coordinator = await startCoordinator({
-        ...settings(10),
-        host: '127.0.0.1',
-        port: 0,
-        minWorkers: 1,
-        exitWhenDone: true,
-        handshakeTimeoutS: 30,
-        log,
-        onRound: (r) => rounds.push(r),
-      });
-      const survivor = spawnWorker(coordinator.url);
-      const victim = spawnWorker(coordinator.url);
-      try {
-        // Wait until both are in, then kill the victim somewhere in the next ~0.6 s of rounds:
+      await withCluster({ ...settings(10), ...LOOPBACK, minWorkers: 1, log, onRound: (r) => rounds.push(r) }, 2, async ({ coordinator, workers }) => {
+        // Wait until both are in, then kill the second somewhere in the next ~0.6 s of rounds:
         // before, during or after one of its gradient sends.
         await waitFor(() => rounds.some((r) => r.workers === 2), 30_000, 'a round with both workers');
         await new Promise((resolve) => setTimeout(resolve, rng.uniform() * 600));
-        victim.kill('SIGKILL');
+        workers[1]?.kill('SIGKILL');
         const run = await coordinator.done;
         expect(run.round).toBe(run.schedule.totalRounds);
         expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: run.schedule.totalRounds }, (_, i) => i));
         for (const [name, values] of run.store.params) expect(values.every(Number.isFinite), name).toBe(true);
         expect(rounds.at(-1)?.workers).toBe(1);
-      } finally {
-        for (const w of [survivor, victim]) if (w.exitCode === null) w.kill('SIGKILL');
-        await Promise.all([exited(survivor), exited(victim)]);
-        await coordinator.close();
-      }
+      });
     }
   }, 600_000);
 
   it('detects a frozen worker (no FIN) within the heartbeat bound and lets it rejoin when it thaws', async () => {
     const { log, lines } = memoryLogger('info');
     const heartbeatMs = 300;
-    const coordinator = await startCoordinator({
-      ...settings(100_000),
-      host: '127.0.0.1',
-      port: 0,
-      minWorkers: 1,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
-      heartbeatMs,
-      log,
-    });
-    const steady = spawnWorker(coordinator.url);
-    const frozen = spawnWorker(coordinator.url);
-    try {
+    await withCluster({ ...settings(100_000), ...LOOPBACK, minWorkers: 1, heartbeatMs, log }, 2, async ({ coordinator, workers }) => {
+      const frozen = workers[1] as ChildProcess;
       await waitFor(() => coordinator.status().workers.length === 2, 30_000, 'two workers');
       // SIGSTOP: the process and its sockets stay open but nothing answers, like a machine unplugged.
       const stoppedAt = Date.now();
@@ -100,29 +74,13 @@ describe('worker faults', () => {
       await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > roundsBefore + 10, 15_000, 'rounds with both workers again');
       // Printed for the README's fault table.
       process.stdout.write(`faults: frozen worker detected in ${detectMs} ms (heartbeat ${heartbeatMs} ms), rejoined ${rejoinMs} ms after thawing\n`);
-    } finally {
-      frozen.kill('SIGCONT');
-      for (const w of [steady, frozen]) w.kill('SIGKILL');
-      await Promise.all([exited(steady), exited(frozen)]);
-      await coordinator.close();
-    }
+    });
   });
 
   it("does not drop workers for the coordinator's own pause (a blocked event loop)", async () => {
     const { log, lines } = memoryLogger('info');
     const heartbeatMs = 300;
-    const coordinator = await startCoordinator({
-      ...settings(100_000),
-      host: '127.0.0.1',
-      port: 0,
-      minWorkers: 1,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
-      heartbeatMs,
-      log,
-    });
-    const worker = spawnWorker(coordinator.url);
-    try {
+    await withCluster({ ...settings(100_000), ...LOOPBACK, minWorkers: 1, heartbeatMs, log }, 1, async ({ coordinator }) => {
       await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds');
       // Like a long evaluation on the coordinator: 5 heartbeat intervals without an event loop.
       const end = Date.now() + 5 * heartbeatMs;
@@ -130,61 +88,31 @@ describe('worker faults', () => {
       const before = coordinator.run.round;
       await waitFor(() => coordinator.run.round > before + 5, 10_000, 'rounds after the pause');
       expect(lines.some((l) => l.msg === 'worker left')).toBe(false);
-    } finally {
-      worker.kill('SIGKILL');
-      await exited(worker);
-      await coordinator.close();
-    }
+    });
   });
 
   it('pauses below --min-workers and resumes when enough return', async () => {
     const { log, lines } = memoryLogger('info');
-    const coordinator = await startCoordinator({
-      ...settings(100_000),
-      host: '127.0.0.1',
-      port: 0,
-      minWorkers: 2,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
-      log,
-    });
-    const a = spawnWorker(coordinator.url);
-    let b = spawnWorker(coordinator.url);
-    try {
+    await withCluster({ ...settings(100_000), ...LOOPBACK, minWorkers: 2, log }, 2, async ({ coordinator, workers, spawn }) => {
       await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds with two workers');
-      b.kill('SIGKILL');
+      workers[1]?.kill('SIGKILL');
       await waitFor(() => lines.some((l) => l.msg === 'training paused: waiting for workers' && l.workers === 1), 10_000, 'the pause');
       const pausedAt = coordinator.run.round;
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(coordinator.run.round).toBe(pausedAt);
-      b = spawnWorker(coordinator.url);
+      spawn();
       await waitFor(() => lines.some((l) => l.msg === 'training resumed'), 30_000, 'the resume');
       await waitFor(() => coordinator.run.round > pausedAt + 3, 10_000, 'rounds after resuming');
-    } finally {
-      for (const w of [a, b]) w.kill('SIGKILL');
-      await Promise.all([exited(a), exited(b)]);
-      await coordinator.close();
-    }
+    });
   });
 
   it('closes a round at --round-timeout without a straggler and drops its late reply', async () => {
     const { log, lines } = memoryLogger('info');
     const dropped: { worker: string; round: number }[] = [];
-    const coordinator = await startCoordinator({
-      ...settings(100_000),
-      host: '127.0.0.1',
-      port: 0,
-      minWorkers: 1,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
-      heartbeatMs: 2000,
-      roundTimeoutS: 1,
-      log,
-    });
-    coordinator.events.on('replyDropped', (d) => dropped.push(d));
-    const fast = spawnWorker(coordinator.url);
-    const slow = spawnWorker(coordinator.url);
-    try {
+    const config = { ...settings(100_000), ...LOOPBACK, minWorkers: 1, heartbeatMs: 2000, roundTimeoutS: 1, log };
+    await withCluster(config, 2, async ({ coordinator, workers }) => {
+      coordinator.events.on('replyDropped', (d) => dropped.push(d));
+      const slow = workers[1] as ChildProcess;
       await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > 3, 30_000, 'rounds with two workers');
       // Frozen for 2 s: longer than the round timeout, shorter than the 6 s heartbeat bound.
       slow.kill('SIGSTOP');
@@ -197,12 +125,7 @@ describe('worker faults', () => {
       const before = coordinator.run.round;
       await waitFor(() => coordinator.run.round > before + 3, 10_000, 'rounds after the straggler');
       for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
-    } finally {
-      slow.kill('SIGCONT');
-      for (const w of [fast, slow]) w.kill('SIGKILL');
-      await Promise.all([exited(fast), exited(slow)]);
-      await coordinator.close();
-    }
+    });
   });
 });
 
@@ -213,11 +136,8 @@ describe('coordinator faults', () => {
     const reference = await trainInProcess({ ...settings(6), microBatches: 1, log });
     const first = await startCoordinator({
       ...settings(6),
-      host: '127.0.0.1',
-      port: 0,
+      ...LOOPBACK,
       minWorkers: 1,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
       checkpointEvery: 6,
       out,
       log,
@@ -232,11 +152,8 @@ describe('coordinator faults', () => {
 
     const second = await startCoordinator({
       ...settings(6),
-      host: '127.0.0.1',
-      port: 0,
+      ...LOOPBACK,
       minWorkers: 1,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
       resumeFrom: out,
       log,
     });

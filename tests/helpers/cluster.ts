@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type CoordinatorConfig, type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 export { memoryLogger } from '@ganfleet/shared';
 
 /** The built CLI, as a user runs it (integration tests use real processes). */
@@ -50,5 +51,41 @@ export async function waitFor<T>(check: () => T | undefined | false, timeoutMs: 
     if (value !== undefined && value !== false) return value;
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Loopback defaults for a coordinator started by a test. */
+export const LOOPBACK = { host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 30 } as const;
+
+export interface Cluster {
+  coordinator: CoordinatorHandle;
+  /** Every worker process started so far, in order. */
+  workers: ChildProcess[];
+  /** Starts one more worker process. */
+  spawn(): ChildProcess;
+}
+
+/**
+ * A coordinator in this process plus `workers` real worker processes; after `body`, whatever
+ * happened, every worker (stopped ones too) is killed and the coordinator closed.
+ */
+export async function withCluster<T>(config: CoordinatorConfig, workers: number, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+  const coordinator = await startCoordinator(config);
+  const children: ChildProcess[] = [];
+  const spawnOne = (): ChildProcess => {
+    const child = spawnWorker(coordinator.url);
+    children.push(child);
+    return child;
+  };
+  for (let i = 0; i < workers; i++) spawnOne();
+  try {
+    return await body({ coordinator, workers: children, spawn: spawnOne });
+  } finally {
+    for (const child of children) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+    await Promise.all(children.map(exited));
+    await coordinator.close();
   }
 }
