@@ -67,10 +67,9 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
   });
 }
 
-/** Same rounds in-process and through a coordinator with one local worker process. */
-async function overhead(presetName: string, batch: number, steps: number): Promise<void> {
-  const preset = getPreset(presetName);
-  const settings = {
+/** The run every distributed bench measures: 2 pre-training rounds, then `steps` D/G pairs, no outputs. */
+function runSettings(presetName: string, batch: number, steps: number) {
+  return {
     preset: presetName,
     seed: 1,
     batchSize: batch,
@@ -79,6 +78,16 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
     bnMomentum: 0.9,
     sampleEvery: 0,
   };
+}
+
+function spawnWorker(url: string) {
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
+}
+
+/** Same rounds in-process and through a coordinator with one local worker process. */
+async function overhead(presetName: string, batch: number, steps: number): Promise<void> {
+  const preset = getPreset(presetName);
+  const settings = runSettings(presetName, batch, steps);
   const silent = createLogger({ level: 'silent' });
   const timesIn: number[] = [];
   let last = performance.now();
@@ -102,7 +111,7 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
     log: silent,
     onRound: (r) => logs.push(r),
   });
-  const worker = spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
+  const worker = spawnWorker(coordinator.url);
   await coordinator.done;
   worker.kill();
   // Skip the first rounds (process start-up, first full parameter sync) on both sides.
@@ -175,13 +184,7 @@ async function scaling(presetName: string, batch: number, steps: number, workers
   const logs: RoundLog[] = [];
   const silent = createLogger({ level: 'silent' });
   const coordinator = await startCoordinator({
-    preset: presetName,
-    seed: 1,
-    batchSize: batch,
-    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
-    adam: DEFAULT_ADAM,
-    bnMomentum: 0.9,
-    sampleEvery: 0,
+    ...runSettings(presetName, batch, steps),
     host: '127.0.0.1',
     port: 0,
     minWorkers: workers,
@@ -190,9 +193,7 @@ async function scaling(presetName: string, batch: number, steps: number, workers
     log: silent,
     onRound: (r) => logs.push(r),
   });
-  const children = Array.from({ length: workers }, () =>
-    spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' }),
-  );
+  const children = Array.from({ length: workers }, () => spawnWorker(coordinator.url));
   await coordinator.done;
   for (const c of children) c.kill();
   const steady = logs.slice(4);

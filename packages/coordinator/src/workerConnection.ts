@@ -81,6 +81,8 @@ export class WorkerConnection {
   private lastBeat = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly preset: ModelPreset;
+  /** Parameter shapes by name, for encoding updates. */
+  private readonly shapes: ReadonlyMap<string, number[]>;
   private readonly wireDtype: WireDtype;
   private readonly log: Logger;
   /** Scratch of the round's `update`; `send` packs (copies) it before `request` returns. */
@@ -97,6 +99,7 @@ export class WorkerConnection {
   constructor(private readonly opts: WorkerConnectionOptions) {
     ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
     this.syncedVersion = opts.syncedVersion;
+    this.shapes = new Map(this.preset.params.map((s) => [s.name, s.shape]));
     const ws = this.ws;
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
@@ -161,8 +164,7 @@ export class WorkerConnection {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
     const reply = new Promise<Reply>((resolve, reject) => (this.pending = { task, resolve, reject }));
     this.lastRound = task.round;
-    const shapes = new Map(this.preset.params.map((s) => [s.name, s.shape]));
-    const tensors = [...update].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
+    const tensors = [...update].map(([name, values]) => ({ name, shape: this.shapes.get(name) as number[], values }));
     const bytesSent = this.send({
       type: 'round',
       step: task.round,

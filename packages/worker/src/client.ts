@@ -117,6 +117,8 @@ class WorkerSession {
   rounds = 0;
   private wireDtype: WireDtype = 'float32';
   private preset: ReturnType<typeof getPreset> | undefined;
+  /** The preset's parameter shapes by name, set on welcome. */
+  private shapes: ReadonlyMap<string, number[]> = new Map();
   private fatal: GanError | undefined;
   private finished = false;
   /** Frames are handled strictly in order; a round's compute is asynchronous. */
@@ -162,6 +164,7 @@ class WorkerSession {
         this.wireDtype = run.wireDtype;
         const preset = getPreset(run.preset);
         this.preset = preset;
+        this.shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
         const expected = preset.params.map((s) => ({ name: s.name, shape: s.shape }));
         await this.thread.start(preset.name, new Map(decodeTensors(msg.params, { expected }).map((t) => [t.name, t.values])));
         this.log.info({ runId: run.runId, preset: run.preset, step: msg.step }, 'joined run');
@@ -193,8 +196,7 @@ class WorkerSession {
       seed: msg.seed,
       ...(msg.indices ? { indices: decodeIndices(msg.indices) } : {}),
     });
-    const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
-    const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
+    const grads = [...r.grads].map(([name, values]) => ({ name, shape: this.shapes.get(name) as number[], values }));
     const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(
