@@ -3,7 +3,8 @@
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
- * Flags: --quick (fewer repetitions and sizes), --only step|overhead|scaling|codec, --backend NAME.
+ * Flags: --quick (fewer repetitions and sizes), --only step|profile|overhead|scaling|codec, --backend NAME,
+ * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -21,14 +22,18 @@ import {
   specsOf,
   TensorDecoder,
   TensorEncoder,
+  useWebGpuKernels,
+  type WebGpuKernelSet,
 } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
 import { DEFAULT_ADAM, type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { profilePhase } from './profile.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const backendArg = (args.includes('--backend') ? args[args.indexOf('--backend') + 1] : 'wasm') as BackendChoice;
+const kernelSet = (args.includes('--webgpu-kernels') ? args[args.indexOf('--webgpu-kernels') + 1] : 'ganfleet') as WebGpuKernelSet;
 const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 
 const emit = (record: Record<string, unknown>): void =>
@@ -58,6 +63,7 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
   emit({
     bench: 'step',
     backend,
+    ...(backend === 'webgpu' ? { kernelSet } : {}),
     model: preset.name,
     batch,
     dStepMs: round(dMs),
@@ -212,13 +218,35 @@ async function scaling(presetName: string, batch: number, steps: number, workers
 
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
+/** One line per model, phase and batch: dispatches per step and the ten heaviest kernels. */
+async function profile(backend: string, preset: ModelPreset, dataset: Dataset, batch: number, reps: number): Promise<void> {
+  for (const phase of ['D', 'G'] as const) {
+    const p = await profilePhase(preset, dataset, phase, batch, reps);
+    emit({
+      bench: 'profile',
+      backend,
+      ...(backend === 'webgpu' ? { kernelSet } : {}),
+      model: p.model,
+      phase,
+      batch,
+      kernelsPerStep: p.kernelsPerStep,
+      kernelMsPerStep: round(p.kernelMsPerStep),
+      top: p.kernels.slice(0, 10).map((k) => ({ kernel: k.kernel, calls: k.calls, ms: round(k.ms, 2), share: round(k.share, 3) })),
+    });
+  }
+}
+
 async function main(): Promise<void> {
   const info = await selectBackend(backendArg);
+  if (info.name === 'webgpu' && kernelSet === 'stock') useWebGpuKernels('stock');
   const dataset = await loadDataset({ split: 'train' });
   if (!only || only === 'codec') codec(quick ? 5 : 20);
   if (!only || only === 'step') {
     for (const batch of quick ? [64] : [32, 64, 128, 256]) await stepTimes(info.name, getPreset('mlp'), dataset, batch, quick ? 5 : 20);
     for (const batch of quick ? [64] : [32, 64, 128]) await stepTimes(info.name, getPreset('seed'), dataset, batch, quick ? 2 : 5);
+  }
+  if (!only || only === 'profile') {
+    for (const name of ['mlp', 'seed']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
   }
   if (!only || only === 'overhead') {
     await overhead('mlp', 64, quick ? 20 : 100);

@@ -5,13 +5,16 @@
  *   2. seed model D and G gradients at batch 8 against the cpu backend (relative L2);
  *   3. seed model D and G step times (the worker's Trainer, parameters from initParams, synthetic
  *      images) at each batch size: median ms and samples per second;
- *   4. a short distributed run: a coordinator here, one worker process (this same script, `worker`
+ *   4. on webgpu, a profile per kernel (GPU timestamps) of each phase at each --profile-batches
+ *      size, with ganfleet's kernels and with tfjs's stock ones, and the stock kernels' step times;
+ *   5. a short distributed run: a coordinator here, one worker process (this same script, `worker`
  *      mode) on the backend, MNIST from --data.
  * Every stage is bounded in time and failures are recorded, not fatal; the results are rewritten
  * to <out>/gpu-check.json after each stage, so a run cut short still leaves what it measured.
  *
  * Usage: node .gpu/run.mjs [check] [--backend webgpu] [--data DIR] [--out DIR] [--batches 64,256,1024]
- *          [--reps 10] [--check-batch 8] [--rounds-steps 10] [--dist-batch 64] [--stage-s 45] [--deadline-s 300]
+ *          [--reps 10] [--check-batch 8] [--rounds-steps 10] [--dist-batch 64] [--stage-s 45] [--deadline-s 420]
+ *          [--profile-batches 64,1024]
  *        node .gpu/run.mjs worker --connect URL --backend B --data DIR   (started by check)
  * Locally: npx tsx scripts/gpu-check.ts --backend cpu --data <IDX dir> --batches 8 --reps 2 (after npx tsc -b packages/cli).
  */
@@ -31,9 +34,12 @@ import {
   getPreset,
   initParams,
   selectBackend,
+  useWebGpuKernels,
+  type WebGpuKernelSet,
 } from '@ganfleet/shared';
 import { Trainer, startWorker } from '@ganfleet/worker';
 import { type CoordinatorHandle, DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { profilePhase } from '../bench/profile.js';
 
 /*
  * In the bundle, this statically bundled copy is the one attached to the bundle's tfjs engine.
@@ -68,6 +74,7 @@ if (mode === 'worker') {
 const outDir = resolve(flag('out', process.env.OUT ?? 'gpu-check-out'));
 const dataDir = resolve(flag('data', '.gpu/mnist'));
 const batches = flag('batches', '64,256,1024').split(',').map(Number);
+const profileBatches = flag('profile-batches', '64,1024').split(',').map(Number);
 const reps = num('reps', 10);
 const checkBatch = num('check-batch', 8);
 const roundsSteps = num('rounds-steps', 10);
@@ -97,7 +104,7 @@ setTimeout(
     results.fatal = 'deadline reached';
     finish(2);
   },
-  num('deadline-s', 300) * 1000,
+  num('deadline-s', 420) * 1000,
 ).unref();
 
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
@@ -176,8 +183,9 @@ await stage('gradientCheck', async () => {
   return out;
 });
 
-await stage('stepTimes', async () => {
+async function stepTimes(kernelSet: WebGpuKernelSet): Promise<unknown> {
   await tf.setBackend(active);
+  if (active === 'webgpu') useWebGpuKernels(kernelSet);
   const preset = getPreset('seed');
   const rows: Record<string, unknown>[] = [];
   for (const batch of batches) {
@@ -212,10 +220,46 @@ await stage('stepTimes', async () => {
     } finally {
       trainer.dispose();
     }
-    process.stderr.write(`  batch ${batch}: ${JSON.stringify(rows.at(-1))}\n`);
+    process.stderr.write(`  ${kernelSet} batch ${batch}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  return { model: preset.name, backend: active, note: 'ms per step include reading the gradients back (await data()), as the worker does', rows };
-});
+  if (active === 'webgpu') useWebGpuKernels('ganfleet');
+  return {
+    model: preset.name,
+    backend: active,
+    ...(active === 'webgpu' ? { kernelSet } : {}),
+    note: 'ms per step include reading the gradients back (await data()), as the worker does',
+    rows,
+  };
+}
+
+await stage('stepTimes', () => stepTimes('ganfleet'));
+
+if (active === 'webgpu') {
+  await stage('profile', async () => {
+    const preset = getPreset('seed');
+    const rows: Record<string, unknown>[] = [];
+    for (const kernelSet of ['ganfleet', 'stock'] as const) {
+      useWebGpuKernels(kernelSet);
+      for (const batch of profileBatches) {
+        for (const phase of ['D', 'G'] as const) {
+          const p = await profilePhase(preset, syntheticDataset(batch), phase, batch, 2);
+          rows.push({
+            kernelSet,
+            batch,
+            phase,
+            kernelsPerStep: p.kernelsPerStep,
+            kernelMsPerStep: round(p.kernelMsPerStep),
+            top: p.kernels.slice(0, 12).map((k) => ({ ...k, ms: round(k.ms, 3), share: round(k.share, 3) })),
+          });
+          process.stderr.write(`  profile ${kernelSet} ${phase} batch ${batch}: ${round(p.kernelMsPerStep)} ms in ${p.kernelsPerStep} kernels\n`);
+        }
+      }
+    }
+    useWebGpuKernels('ganfleet');
+    return { model: preset.name, note: "GPU time per kernel from timestamp queries, each kernel timed alone; 0 without 'timestamp-query'", rows };
+  });
+  await stage('stepTimesStockKernels', () => stepTimes('stock'));
+}
 
 await stage('distributed', async () => {
   // The coordinator's own tfjs use (samples, export) is off here; cpu keeps it off the device anyway.

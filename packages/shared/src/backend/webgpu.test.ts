@@ -7,6 +7,9 @@ import { getPreset } from '../model/presets.js';
 import { Rng } from '../rng.js';
 import type { Importer } from './selectBackend.js';
 import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
+import { splitCount, useWebGpuKernels } from './webgpuKernels.js';
+
+type Shape4D = [number, number, number, number];
 
 /*
  * The real webgpu backend against the cpu one, on whatever Vulkan device Dawn finds. Without one
@@ -103,5 +106,85 @@ describe.skipIf(skip !== undefined)(title, () => {
     const expected = await gradients('cpu', preset, phase, batch);
     const actual = await gradients('webgpu', preset, phase, batch);
     expect(relativeL2(expected, actual)).toBeLessThan(1e-2);
+  });
+});
+
+describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
+  beforeAll(async () => {
+    await activateWebGpu(load, { allowSoftwareAdapter: true });
+  });
+
+  afterAll(async () => {
+    useWebGpuKernels('ganfleet');
+    await tf.setBackend('cpu');
+  });
+
+  async function filterGrad(backend: string, xShape: Shape4D, filterShape: Shape4D, strides: number, pad: 'same' | 'valid'): Promise<Float32Array> {
+    await tf.setBackend(backend);
+    const rng = new Rng(11);
+    const x = tf.tensor4d(rng.fillNormal(new Float32Array(xShape.reduce((a, b) => a * b))), xShape);
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, 1, pad);
+    const dy = tf.tensor4d(rng.fillNormal(new Float32Array(info.outShape.reduce((a, b) => a * b))), info.outShape);
+    const attrs = { strides, pad, dataFormat: 'NHWC', filterShape };
+    const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    try {
+      return (await dw.data()) as Float32Array;
+    } finally {
+      tf.dispose([x, dy, dw]);
+    }
+  }
+
+  function relErr(a: Float32Array, b: Float32Array): number {
+    return relativeL2(new Map([['w', a]]), new Map([['w', b]]));
+  }
+
+  // Shapes of the seed model's convs (5x5 'same' at strides 1 and 2, the 1x1 output conv), a
+  // 'valid' one with a ragged edge, and a batch whose K (batch × out pixels) splits into chunks
+  // that end mid-image.
+  it.each([
+    [[3, 28, 28, 1], [5, 5, 1, 32], 1, 'same'],
+    [[3, 14, 14, 32], [5, 5, 32, 64], 1, 'same'],
+    [[2, 28, 28, 16], [1, 1, 16, 1], 1, 'same'],
+    [[2, 14, 14, 32], [5, 5, 32, 16], 2, 'same'],
+    [[2, 13, 11, 3], [3, 4, 3, 5], 2, 'valid'],
+    [[40, 9, 7, 2], [3, 3, 2, 3], 1, 'same'],
+  ] as [Shape4D, Shape4D, number, 'same' | 'valid'][])(
+    'Conv2DBackpropFilter x %j filter %j stride %i %s matches cpu',
+    async (xShape, filterShape, strides, pad) => {
+      const expected = await filterGrad('cpu', xShape, filterShape, strides, pad);
+      const actual = await filterGrad('webgpu', xShape, filterShape, strides, pad);
+      expect(actual.length).toBe(expected.length);
+      expect(relErr(expected, actual)).toBeLessThan(1e-5);
+    },
+  );
+
+  it('replaces the stock kernel, which the stock set brings back, with the same result', async () => {
+    const args: [Shape4D, Shape4D, number, 'same'] = [[2, 14, 14, 8], [5, 5, 8, 4], 1, 'same'];
+    const ours = await filterGrad('webgpu', ...args);
+    const kernel = tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu');
+    useWebGpuKernels('stock');
+    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')).not.toBe(kernel);
+    const stock = await filterGrad('webgpu', ...args);
+    useWebGpuKernels('ganfleet');
+    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')).toBe(kernel);
+    expect(relErr(stock, ours)).toBeLessThan(1e-5);
+  });
+
+  it('leaves no tensor behind', async () => {
+    await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
+    const before = tf.memory().numTensors;
+    const bytes = (tf.memory() as { numBytesInGPU?: number }).numBytesInGPU;
+    for (let i = 0; i < 5; i++) await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
+    expect(tf.memory().numTensors).toBe(before);
+    expect((tf.memory() as { numBytesInGPU?: number }).numBytesInGPU).toBe(bytes);
+  });
+});
+
+describe('splitCount', () => {
+  it('splits long sums into chunks of at least 128 products and stops near 2^19 threads', () => {
+    expect(splitCount(800, 2048 * 784)).toBe(656); // seed D conv1 at batch 1024: 800 filter elements
+    expect(splitCount(51200, 2048 * 196)).toBe(11);
+    expect(splitCount(16, 100)).toBe(1);
+    expect(splitCount(1, 1000)).toBe(8);
   });
 });

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { GanError } from '../errors.js';
 import type { Importer } from './selectBackend.js';
+import { useWebGpuKernels } from './webgpuKernels.js';
 
 /*
  * The tfjs 'webgpu' backend in Node, over Dawn's Node bindings (npm 'webgpu', a prebuilt
@@ -106,7 +107,7 @@ export async function activateWebGpu(importer: Importer, options: WebGpuOptions)
 /** One line for logs and BackendInfo.reason. */
 export function describeWebGpu(s: WebGpuSummary): string {
   const kind = s.adapter.isFallbackAdapter ? 'software adapter' : 'GPU';
-  return `WebGPU (Dawn over Vulkan) on ${kind} ${adapterName(s.adapter)}, ${s.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage`;
+  return `WebGPU (Dawn over Vulkan) on ${kind} ${adapterName(s.adapter)}, ${s.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage, ganfleet's conv filter-gradient kernel`;
 }
 
 function adapterName(info: DawnAdapterInfo): string {
@@ -129,6 +130,7 @@ async function register(importer: Importer): Promise<WebGpuSummary> {
   // Imported only now: the package registers its own 'webgpu' backend at import time if navigator.gpu exists (replaced below).
   const { WebGPUBackend } = (await importer('@tensorflow/tfjs-backend-webgpu')) as TfjsWebGpuModule;
   if (typeof WebGPUBackend !== 'function') throw new Error("package '@tensorflow/tfjs-backend-webgpu' has no WebGPUBackend");
+  useWebGpuKernels('ganfleet');
 
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) {
