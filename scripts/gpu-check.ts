@@ -307,7 +307,15 @@ await stage('distributed', async () => {
   const summary = (phase: Group) => {
     const rs = steady.filter((r) => r.phase === phase);
     return rs.length
-      ? { rounds: rs.length, roundMs: round(median(rs.map((r) => r.roundMs))), workerComputeMs: round(median(rs.map((r) => r.computeMs))) }
+      ? {
+          rounds: rs.length,
+          roundMs: round(median(rs.map((r) => r.roundMs))),
+          workerComputeMs: round(median(rs.map((r) => r.computeMs))),
+          // The rest of a round: the coordinator's Adam, its broadcast, and the transfers and copies on both sides.
+          applyMs: round(median(rs.map((r) => r.applyMs))),
+          broadcastMs: round(median(rs.map((r) => r.broadcastMs))),
+          dataPathMs: round(median(rs.map((r) => r.roundMs - r.computeMs - r.applyMs - r.broadcastMs))),
+        }
       : undefined;
   };
   const totalMs = steady.reduce((a, r) => a + r.roundMs, 0);
