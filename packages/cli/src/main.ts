@@ -236,7 +236,15 @@ function runSettings(flags: TrainingFlags) {
     seed: flags.seed,
     batchSize: flags.batchSize,
     schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps },
-    adam: { ...DEFAULT_ADAM, learningRate: flags.lr ?? defaults.learningRate, beta1: flags.beta1 ?? defaults.beta1, beta2: flags.beta2 ?? defaults.beta2 },
+    adam: {
+      ...DEFAULT_ADAM,
+      learningRate: flags.lr ?? defaults.learningRate,
+      beta1: flags.beta1 ?? defaults.beta1,
+      beta2: flags.beta2 ?? defaults.beta2,
+      ...(flags.lrD !== undefined || flags.lrG !== undefined
+        ? { networkLearningRates: { ...(flags.lrD !== undefined ? { D: flags.lrD } : {}), ...(flags.lrG !== undefined ? { G: flags.lrG } : {}) } }
+        : {}),
+    },
     bnMomentum: flags.bnMomentum,
     sampleEvery: flags.sampleEvery,
     evalEvery: flags.evalEvery,

@@ -44,6 +44,8 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
   new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
   new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 5e-4, mlp 1e-3)").argParser(positive),
+  new Option('--lr-d <rate>', 'Adam learning rate of D alone (default: --lr)').argParser(positive),
+  new Option('--lr-g <rate>', 'Adam learning rate of G alone (default: --lr)').argParser(positive),
   new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
@@ -62,6 +64,8 @@ export interface TrainingFlags {
   pretrainSteps: number;
   dSteps: number;
   lr?: number;
+  lrD?: number;
+  lrG?: number;
   beta1?: number;
   beta2?: number;
   bnMomentum: number;

@@ -1,6 +1,11 @@
 /** Adam hyper-parameters. */
 export interface AdamConfig {
   learningRate: number;
+  /**
+   * A network's own learning rate in place of learningRate (e.g. a slower D, the two-timescale
+   * update rule); each network has its own Adam either way.
+   */
+  networkLearningRates?: { G?: number; D?: number };
   beta1: number;
   beta2: number;
   /** TensorFlow.js's default epsilon for float32. */

@@ -28,7 +28,8 @@ export class ParamStore {
     /** Momentum of the batch-norm moving statistics (moving = m * moving + (1 - m) * batch). */
     readonly bnMomentum = 0.9,
   ) {
-    this.adam = { G: new Adam(adam), D: new Adam(adam) };
+    const forNetwork = (g: Group): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
+    this.adam = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
     for (const name of params.keys()) this.changedAt.set(name, 0);
   }
 
