@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { GanError, type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
-import { DEFAULT_ADAM, Schedule, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { type AdamConfig, DEFAULT_ADAM, Schedule, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { addEvalCommand } from './evalCommand.js';
 import { trainLocalCluster } from './localCluster.js';
@@ -229,6 +229,14 @@ async function initBackend(choice: BackendChoice, log: Logger): Promise<void> {
   blog.info({ backend: info.name, requested: info.requested, reason: info.reason, skipped: info.skipped }, `backend ${info.name}`);
 }
 
+/** --lr-d and --lr-g where given; without either, the settings carry no per-network entry. */
+function networkLearningRates(flags: TrainingFlags): Pick<AdamConfig, 'networkLearningRates'> {
+  const rates: NonNullable<AdamConfig['networkLearningRates']> = {};
+  if (flags.lrD !== undefined) rates.D = flags.lrD;
+  if (flags.lrG !== undefined) rates.G = flags.lrG;
+  return Object.keys(rates).length > 0 ? { networkLearningRates: rates } : {};
+}
+
 function runSettings(flags: TrainingFlags) {
   const defaults = getPreset(flags.model).optimizer;
   return {
@@ -241,9 +249,7 @@ function runSettings(flags: TrainingFlags) {
       learningRate: flags.lr ?? defaults.learningRate,
       beta1: flags.beta1 ?? defaults.beta1,
       beta2: flags.beta2 ?? defaults.beta2,
-      ...(flags.lrD !== undefined || flags.lrG !== undefined
-        ? { networkLearningRates: { ...(flags.lrD !== undefined ? { D: flags.lrD } : {}), ...(flags.lrG !== undefined ? { G: flags.lrG } : {}) } }
-        : {}),
+      ...networkLearningRates(flags),
     },
     bnMomentum: flags.bnMomentum,
     sampleEvery: flags.sampleEvery,
