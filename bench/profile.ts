@@ -22,11 +22,35 @@ export interface PhaseProfile {
   model: string;
   phase: Group;
   batch: number;
-  /** Kernel dispatches per step (what a GPU pays a fixed cost for each of). */
+  /** Kernels per step, as tf.profile lists them. */
   kernelsPerStep: number;
+  /** webgpu only: GPU programs run per step (what a GPU pays a fixed cost for each of), kernels' inner ones included. */
+  dispatchesPerStep?: number;
   kernelMsPerStep: number;
   /** Heaviest first. */
   kernels: KernelRow[];
+}
+
+/**
+ * GPU programs one call of `step` runs on webgpu, counted where every kernel's programs go
+ * through (tf.profile sees only the kernels the engine runs, not the programs a kernel runs
+ * inside, such as our filter gradient's Sum), or undefined on other backends.
+ */
+async function countDispatches(step: () => Promise<void>): Promise<number | undefined> {
+  const backend = tf.backend() as unknown as { runWebGPUProgram?: (...args: unknown[]) => unknown };
+  const run = backend.runWebGPUProgram;
+  if (tf.getBackend() !== 'webgpu' || !run) return undefined;
+  let count = 0;
+  backend.runWebGPUProgram = (...args: unknown[]) => {
+    count += 1;
+    return run.apply(backend, args);
+  };
+  try {
+    await step();
+  } finally {
+    backend.runWebGPUProgram = run;
+  }
+  return count;
 }
 
 /** Profiles `reps` steps of one phase after a warm-up step (which compiles the GPU pipelines). */
@@ -38,6 +62,7 @@ export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase:
   const step = async (): Promise<void> => void (await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) }));
   try {
     await step();
+    const dispatchesPerStep = await countDispatches(step);
     const byKernel = new Map<string, { calls: number; ms: number }>();
     for (let i = 0; i < reps; i++) {
       const info = await tf.profile(step);
@@ -57,6 +82,7 @@ export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase:
       phase,
       batch,
       kernelsPerStep: kernels.reduce((s, r) => s + r.calls, 0),
+      ...(dispatchesPerStep === undefined ? {} : { dispatchesPerStep }),
       kernelMsPerStep: total / reps,
       kernels,
     };

@@ -230,6 +230,7 @@ async function profile(backend: string, preset: ModelPreset, dataset: Dataset, b
       phase,
       batch,
       kernelsPerStep: p.kernelsPerStep,
+      dispatchesPerStep: p.dispatchesPerStep,
       kernelMsPerStep: round(p.kernelMsPerStep),
       top: p.kernels.slice(0, 10).map((k) => ({ kernel: k.kernel, calls: k.calls, ms: round(k.ms, 2), share: round(k.share, 3) })),
     });

@@ -248,10 +248,13 @@ if (active === 'webgpu') {
             batch,
             phase,
             kernelsPerStep: p.kernelsPerStep,
+            dispatchesPerStep: p.dispatchesPerStep,
             kernelMsPerStep: round(p.kernelMsPerStep),
             top: p.kernels.slice(0, 12).map((k) => ({ ...k, ms: round(k.ms, 3), share: round(k.share, 3) })),
           });
-          process.stderr.write(`  profile ${kernelSet} ${phase} batch ${batch}: ${round(p.kernelMsPerStep)} ms in ${p.kernelsPerStep} kernels\n`);
+          process.stderr.write(
+            `  profile ${kernelSet} ${phase} batch ${batch}: ${round(p.kernelMsPerStep)} ms in ${p.kernelsPerStep} kernels, ${p.dispatchesPerStep} dispatches\n`,
+          );
         }
       }
     }

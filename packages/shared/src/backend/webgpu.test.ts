@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { phaseGradients } from '../model/gradients.js';
+import { batchNorm } from '../model/layers.js';
 import { initParams, toTensors } from '../model/params.js';
-import type { Group } from '../model/preset.js';
+import type { BatchNormStat, Group } from '../model/preset.js';
 import { getPreset } from '../model/presets.js';
 import { Rng } from '../rng.js';
 import type { Importer } from './selectBackend.js';
 import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
+import { hasBatchNormKernels } from './webgpuBatchNorm.js';
 import { splitCount, useWebGpuKernels } from './webgpuKernels.js';
 
 type Shape4D = [number, number, number, number];
@@ -170,11 +172,91 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     expect(relErr(stock, ours)).toBeLessThan(1e-5);
   });
 
+  /** Training-mode batch norm: [loss, dx, dγ, dβ, moments] for loss = Σ y·w, w a fixed random tensor. */
+  async function batchNormRun(backend: string, shape: number[], activation: 'linear' | 'relu' = 'linear'): Promise<Float32Array[]> {
+    await tf.setBackend(backend);
+    const rng = new Rng(13);
+    const c = shape.at(-1) as number;
+    const random = (s: number[], scale = 1, offset = 0): tf.Tensor =>
+      tf.tensor(
+        rng.fillNormal(new Float32Array(tf.util.sizeFromShape(s))).map((v) => v * scale + offset),
+        s,
+      );
+    const [x, gamma, beta, w] = [random(shape, 3, 2), random([c], 0.5, 1), random([c]), random(shape)] as tf.Tensor[] as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
+    const stats: BatchNormStat[] = [];
+    const out = tf.tidy(() => {
+      const loss = (xv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor): tf.Scalar =>
+        tf.sum(
+          tf.mul(
+            batchNorm(
+              new Map([
+                ['bn/gamma', gv],
+                ['bn/beta', bv],
+              ]),
+              'bn',
+              xv,
+              true,
+              stats,
+              activation,
+            ),
+            w,
+          ),
+        ) as tf.Scalar;
+      const r = tf.valueAndGrads(loss)([x, gamma, beta]);
+      return [r.value, ...r.grads];
+    });
+    const all = [...out, ...stats.map((s) => s.moments)];
+    try {
+      return await Promise.all(all.map(async (t) => (await t.data()) as Float32Array));
+    } finally {
+      tf.dispose([...all, x, gamma, beta, w]);
+    }
+  }
+
+  // The seed model's four layers' shapes at small batches, more channels than threads in a
+  // workgroup, and more rows than threads; with the ReLU the seed model puts after each.
+  it.each([
+    [[16, 1024], 'relu'],
+    [[8, 3136], 'relu'],
+    [[3, 14, 14, 32], 'relu'],
+    [[2, 28, 28, 16], 'relu'],
+    [[300, 5], 'relu'],
+    [[300, 5], 'linear'],
+    [[3, 14, 14, 32], 'linear'],
+  ] as [number[], 'linear' | 'relu'][])('batch norm (training) of x %j, then %s: value, gradients and statistics match cpu', async (shape, activation) => {
+    await tf.setBackend('webgpu');
+    expect(hasBatchNormKernels()).toBe(true);
+    const expected = await batchNormRun('cpu', shape, activation);
+    const actual = await batchNormRun('webgpu', shape, activation);
+    expect(actual).toHaveLength(5);
+    ['loss', 'dx', 'dgamma', 'dbeta', 'moments'].forEach((what, i) =>
+      expect(relErr(expected[i] as Float32Array, actual[i] as Float32Array), what).toBeLessThan(1e-5),
+    );
+  });
+
+  it('batch norm runs on stock ops under the stock kernel set, with the same result', async () => {
+    const ours = await batchNormRun('webgpu', [4, 7, 7, 8], 'relu');
+    useWebGpuKernels('stock');
+    expect(hasBatchNormKernels()).toBe(false);
+    const stock = await batchNormRun('webgpu', [4, 7, 7, 8], 'relu');
+    useWebGpuKernels('ganfleet');
+    expect(hasBatchNormKernels()).toBe(true);
+    ours.forEach((v, i) => expect(relErr(stock[i] as Float32Array, v)).toBeLessThan(1e-5));
+  });
+
   it('leaves no tensor behind', async () => {
     await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
     const before = tf.memory().numTensors;
     const bytes = (tf.memory() as { numBytesInGPU?: number }).numBytesInGPU;
-    for (let i = 0; i < 5; i++) await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
+    for (let i = 0; i < 5; i++) {
+      await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
+      await batchNormRun('webgpu', [4, 7, 7, 8], 'relu');
+    }
     expect(tf.memory().numTensors).toBe(before);
     expect((tf.memory() as { numBytesInGPU?: number }).numBytesInGPU).toBe(bytes);
   });

@@ -1,23 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormKernelConfigs } from './webgpuBatchNorm.js';
+import type { KernelArgs, Uniform, WebGpuBackendLike } from './webgpuProgram.js';
 
-/*
- * Kernels of our own for the tfjs 'webgpu' backend, where its stock ones leave most of a GPU idle.
- * Written against the backend's program interface (the object runWebGPUProgram compiles: it
- * prepends the bindings, the uniforms and helpers such as setOutputAtIndex to getUserCode()),
- * typed structurally so that type-checking does not need the optional package.
- */
-
-interface Uniform {
-  type: 'int32';
-  data: number[];
-}
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Uniform[]): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-}
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+/** Kernels of our own for the tfjs 'webgpu' backend, where its stock ones leave most of a GPU idle or take many dispatches. */
 
 /** Threads one filter-gradient dispatch aims for: a few per core of a large GPU (an H100 keeps ~270k resident). */
 const TARGET_THREADS = 1 << 19;
@@ -149,8 +134,9 @@ export type WebGpuKernelSet = 'ganfleet' | 'stock';
 let swapped: { stock: tf.KernelConfig; ours: tf.KernelConfig } | undefined;
 
 /**
- * Registers our kernels for 'webgpu' in place of the stock ones ('ganfleet', what activation
- * does), or puts the stock ones back ('stock'). Needs tfjs-backend-webgpu's kernels registered.
+ * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter in
+ * place of the stock one, and the batch-norm kernels the layers use when present. 'stock' puts
+ * tfjs's kernel back and removes ours. Needs tfjs-backend-webgpu's kernels registered.
  */
 export function useWebGpuKernels(set: WebGpuKernelSet): void {
   const name = tf.Conv2DBackpropFilter;
@@ -162,4 +148,8 @@ export function useWebGpuKernels(set: WebGpuKernelSet): void {
   }
   tf.unregisterKernel(name, 'webgpu');
   tf.registerKernel(set === 'stock' ? swapped.stock : swapped.ours);
+  for (const config of batchNormKernelConfigs) {
+    if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
+    if (set === 'ganfleet') tf.registerKernel(config);
+  }
 }

@@ -2,20 +2,46 @@ import * as tf from '@tensorflow/tfjs';
 import type { Group, ModelPreset, TensorMap } from './preset.js';
 import { specsOf } from './params.js';
 
-/** Sigmoid cross-entropy from logits against a constant label, averaged: numerically safe log-loss. */
-export function sigmoidCrossEntropy(logits: tf.Tensor, label: 0 | 1): tf.Scalar {
-  // -log sigmoid(x) = softplus(-x); -log(1 - sigmoid(x)) = softplus(x)
-  return tf.mean(tf.softplus(label === 1 ? tf.neg(logits) : logits));
+/**
+ * Sigmoid cross-entropy from logits against 0/1 labels (same shape), summed and divided by `per`,
+ * with its gradient in closed form, d/dx = (σ(x) - y)/per: 9 kernels for D's loss where autodiff
+ * through slices and two softplus terms takes 21, each a GPU dispatch with a fixed cost.
+ * -y·log σ(x) - (1 - y)·log(1 - σ(x)) = softplus(x) - y·x, which is numerically safe.
+ */
+export function logLoss(logits: tf.Tensor, labels: tf.Tensor, per: number): tf.Scalar {
+  const f = tf.customGrad((x, save) => {
+    const xs = x as tf.Tensor;
+    // Saved, not just captured: the forward pass's scope disposes what it made before the backward runs.
+    (save as tf.GradSaveFunc)([xs, labels]);
+    const mean = tf.mean(tf.sub(tf.softplus(xs), tf.mul(labels, xs)));
+    return {
+      value: per === xs.size ? mean : tf.mul(mean, xs.size / per),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [sx, sLabels] = saved as [tf.Tensor, tf.Tensor];
+        return tf.mul(tf.sub(tf.sigmoid(sx), sLabels), tf.div(dy as tf.Tensor, per));
+      },
+    };
+  });
+  return f(logits) as tf.Scalar;
 }
 
-/** D: -mean(log D(x) + log(1 - D(G(z)))); computed from logits. */
-export function discriminatorLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
-  return tf.add(sigmoidCrossEntropy(realLogits, 1), sigmoidCrossEntropy(fakeLogits, 0));
+/** Logits' labels: `real` ones, then zeros up to `total`, as an [total, 1] tensor. */
+function labels(real: number, total: number): tf.Tensor2D {
+  return tf.tensor2d(
+    Float32Array.from({ length: total }, (_, i) => (i < real ? 1 : 0)),
+    [total, 1],
+  );
+}
+
+/** D: -mean(log D(x)) - mean(log(1 - D(G(z)))), from the logits of the real batch followed by the fake one. */
+export function discriminatorLoss(logits: tf.Tensor, realCount: number): tf.Scalar {
+  return logLoss(logits, labels(realCount, logits.shape[0] as number), realCount);
 }
 
 /** G, non-saturating: -mean(log D(G(z))). */
 export function generatorLoss(fakeLogits: tf.Tensor): tf.Scalar {
-  return sigmoidCrossEntropy(fakeLogits, 1);
+  const n = fakeLogits.shape[0] as number;
+  return logLoss(fakeLogits, labels(n, n), n);
 }
 
 export interface PhaseGradients {
@@ -40,15 +66,13 @@ export function phaseGradients(preset: ModelPreset, params: TensorMap, phase: Gr
     names.forEach((n, i) => p.set(n, vars[i] as tf.Tensor));
     const gen = preset.generator(p, z, true);
     for (const s of gen.stats) {
-      kept.push(s.mean, s.variance);
-      if (phase === 'G') stats.set(s.layer, tf.keep(tf.concat([s.mean, s.variance])));
+      if (phase === 'G') stats.set(s.layer, s.moments);
+      else kept.push(s.moments);
     }
     if (phase === 'G') return generatorLoss(preset.discriminator(p, gen.images));
     if (!real) throw new Error('D phase needs a real batch');
     // One D pass over real and fake together: half the kernel launches of two passes, same loss.
-    const logits = preset.discriminator(p, tf.concat([real, gen.images]));
-    const n = real.shape[0];
-    return discriminatorLoss(tf.slice(logits, [0, 0], [n, 1]), tf.slice(logits, [n, 0], [-1, 1]));
+    return discriminatorLoss(preset.discriminator(p, tf.concat([real, gen.images])), real.shape[0]);
   })(names.map((n) => params.get(n) as tf.Tensor));
   tf.dispose(kept);
   return { loss: value as tf.Scalar, grads: new Map(names.map((n, i) => [n, grads[i] as tf.Tensor])), stats };

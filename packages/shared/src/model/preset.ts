@@ -20,8 +20,8 @@ export type TensorMap = ReadonlyMap<string, tf.Tensor>;
 /** Batch statistics of one batch-norm layer in a training-mode forward pass. */
 export interface BatchNormStat {
   layer: string;
-  mean: tf.Tensor1D;
-  variance: tf.Tensor1D;
+  /** [2C]: the per-channel means, then the (biased) variances. */
+  moments: tf.Tensor1D;
 }
 
 export interface GeneratorOutput {

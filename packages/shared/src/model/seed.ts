@@ -42,11 +42,11 @@ export const seedPreset: ModelPreset = {
 
   generator(p, z, training) {
     const stats: BatchNormStat[] = [];
-    const h1 = tf.relu(batchNorm(p, 'g/bn1', dense(p, 'g/dense1', z), training, stats));
-    const h2 = tf.relu(batchNorm(p, 'g/bn2', dense(p, 'g/dense2', h1), training, stats));
+    const h1 = batchNorm(p, 'g/bn1', dense(p, 'g/dense1', z), training, stats, 'relu');
+    const h2 = batchNorm(p, 'g/bn2', dense(p, 'g/dense2', h1), training, stats, 'relu');
     const h2r = tf.reshape(h2, [-1, 7, 7, 64]) as tf.Tensor4D;
-    const h3 = tf.relu(batchNorm(p, 'g/bn3', deconv(p, 'g/deconv1', h2r, 32, 2), training, stats));
-    const h4 = tf.relu(batchNorm(p, 'g/bn4', deconv(p, 'g/deconv2', h3, 16, 2), training, stats));
+    const h3 = batchNorm(p, 'g/bn3', deconv(p, 'g/deconv1', h2r, 32, 2), training, stats, 'relu');
+    const h4 = batchNorm(p, 'g/bn4', deconv(p, 'g/deconv2', h3, 16, 2), training, stats, 'relu');
     const images = tf.tanh(conv(p, 'g/conv_out', h4, 1));
     return { images, stats };
   },
