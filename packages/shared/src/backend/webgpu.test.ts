@@ -160,15 +160,18 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     },
   );
 
-  it('replaces the stock kernel, which the stock set brings back, with the same result', async () => {
+  it('replaces the stock kernels, which the stock set brings back, with the same result', async () => {
     const args: [Shape4D, Shape4D, number, 'same'] = [[2, 14, 14, 8], [5, 5, 8, 4], 1, 'same'];
     const ours = await filterGrad('webgpu', ...args);
     const kernel = tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu');
+    const sum = tf.getKernel(tf.Sum, 'webgpu');
     useWebGpuKernels('stock');
     expect(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')).not.toBe(kernel);
+    expect(tf.getKernel(tf.Sum, 'webgpu')).not.toBe(sum);
     const stock = await filterGrad('webgpu', ...args);
     useWebGpuKernels('ganfleet');
     expect(tf.getKernel(tf.Conv2DBackpropFilter, 'webgpu')).toBe(kernel);
+    expect(tf.getKernel(tf.Sum, 'webgpu')).toBe(sum);
     expect(relErr(stock, ours)).toBeLessThan(1e-5);
   });
 
@@ -247,6 +250,80 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     useWebGpuKernels('ganfleet');
     expect(hasBatchNormKernels()).toBe(true);
     ours.forEach((v, i) => expect(relErr(stock[i] as Float32Array, v)).toBeLessThan(1e-5));
+  });
+
+  /** What f returns, and the shader keys of the GPU programs it ran (none off webgpu). */
+  async function recordPrograms<T>(f: () => Promise<T>): Promise<{ result: T; programs: string[] }> {
+    const b = tf.backend() as unknown as { runWebGPUProgram?: (...args: unknown[]) => unknown };
+    const run = b.runWebGPUProgram;
+    const programs: string[] = [];
+    if (run) {
+      b.runWebGPUProgram = (...args: unknown[]) => {
+        programs.push((args[0] as { shaderKey: string }).shaderKey);
+        return run.apply(b, args);
+      };
+    }
+    try {
+      return { result: await f(), programs };
+    } finally {
+      if (run) b.runWebGPUProgram = run;
+    }
+  }
+
+  /** tf.sum on a backend, and the GPU programs it ran. */
+  async function sumRun(
+    backend: string,
+    shape: number[],
+    axes: number[],
+    keepDims: boolean,
+  ): Promise<{ values: Float32Array; shape: number[]; programs: string[] }> {
+    await tf.setBackend(backend);
+    const x = tf.tensor(new Rng(17).fillNormal(new Float32Array(tf.util.sizeFromShape(shape))), shape);
+    const { result: y, programs } = await recordPrograms(async () => tf.sum(x, axes, keepDims));
+    const values = (await y.data()) as Float32Array;
+    tf.dispose([x, y]);
+    return { values, shape: y.shape, programs };
+  }
+
+  it.each([
+    [[3, 14, 14, 32], [0, 1, 2], false, true],
+    [[300, 5], [0], false, true],
+    [[16, 1024], [0], true, true],
+    [[2, 5, 7, 3], [2, 0, 1], true, true],
+    [[4, 6, 8], [1], false, false],
+    [[4, 6, 8], [0, 1, 2], false, false],
+  ] as [number[], number[], boolean, boolean][])(
+    'Sum of x %j over axes %j (keepDims %s): ours in one program %s, matches cpu',
+    async (shape, axes, keepDims, ours) => {
+      const expected = await sumRun('cpu', shape, axes, keepDims);
+      const actual = await sumRun('webgpu', shape, axes, keepDims);
+      expect(actual.shape).toEqual(expected.shape);
+      expect(relErr(expected.values, actual.values)).toBeLessThan(1e-5);
+      if (ours) expect(actual.programs).toEqual(['ganfleetChannelSum']);
+      else expect(actual.programs).not.toContain('ganfleetChannelSum');
+    },
+  );
+
+  /** The gradient of Σ f(x)·w, w a fixed random tensor, and the GPU programs the backward pass ran. */
+  async function activationGrad(backend: string, f: (x: tf.Tensor) => tf.Tensor): Promise<{ values: Float32Array; programs: string[] }> {
+    await tf.setBackend(backend);
+    const rng = new Rng(19);
+    const shape = [3, 5, 7];
+    const [x, w] = [0, 1].map(() => tf.tensor(rng.fillNormal(new Float32Array(tf.util.sizeFromShape(shape))), shape)) as [tf.Tensor, tf.Tensor];
+    const { result: grad, programs } = await recordPrograms(async () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), w)))(x));
+    const values = (await grad.data()) as Float32Array;
+    tf.dispose([x, w, grad]);
+    return { values, programs };
+  }
+
+  it.each([
+    ['relu', tf.relu, 'ganfleetReluGrad'],
+    ['tanh', tf.tanh, 'ganfleetTanhGrad'],
+  ] as [string, (x: tf.Tensor) => tf.Tensor, string][])('%s gradient runs as one program of ours and matches cpu', async (_, f, key) => {
+    const expected = await activationGrad('cpu', f);
+    const actual = await activationGrad('webgpu', f);
+    expect(relErr(expected.values, actual.values)).toBeLessThan(1e-6);
+    expect(actual.programs.filter((p) => p.startsWith('ganfleet'))).toEqual([key]);
   });
 
   it('leaves no tensor behind', async () => {

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { activationGradKernelConfigs, registerActivationGradients } from './webgpuActivationGrads.js';
 import { batchNormKernelConfigs } from './webgpuBatchNorm.js';
-import type { KernelArgs, Uniform, WebGpuBackendLike } from './webgpuProgram.js';
+import { channelSum } from './webgpuChannelReduce.js';
+import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
 /** Kernels of our own for the tfjs 'webgpu' backend, where its stock ones leave most of a GPU idle or take many dispatches. */
 
@@ -114,41 +116,45 @@ function conv2DBackpropFilterSplitK(stock: tf.KernelFunc): tf.KernelFunc {
       info.padInfo.left,
     ].map(int);
     const partials = backend.runWebGPUProgram(new FilterGradPartialsProgram(m * n, s), [x, dy], 'float32', uniforms);
-    const sum = kernel('Sum')({ inputs: { x: partials }, backend: args.backend, attrs: { axis: [1], keepDims: false } }) as tf.TensorInfo;
+    const sum = webgpuKernel('Sum')({ inputs: { x: partials }, backend: args.backend, attrs: { axis: [1], keepDims: false } }) as tf.TensorInfo;
     backend.disposeData(partials.dataId);
-    const out = kernel('Reshape')({ inputs: { x: sum }, backend: args.backend, attrs: { shape: filterShape } }) as tf.TensorInfo;
+    const out = webgpuKernel('Reshape')({ inputs: { x: sum }, backend: args.backend, attrs: { shape: filterShape } }) as tf.TensorInfo;
     backend.disposeData(sum.dataId);
     return out;
   };
 }
 
-function kernel(name: string): tf.KernelFunc {
-  const config = tf.getKernel(name, 'webgpu');
-  if (!config) throw new Error(`the webgpu backend has no ${name} kernel`);
-  return config.kernelFunc;
-}
-
 export type WebGpuKernelSet = 'ganfleet' | 'stock';
 
-/** The stock kernel our own replaces, and ours, so that 'stock' can bring it back (benchmarks compare the two). */
-let swapped: { stock: tf.KernelConfig; ours: tf.KernelConfig } | undefined;
+/** The stock kernels ours replace, each as ours wrapping the stock one (for what ours does not cover). */
+const OVERRIDES: [string, (stock: tf.KernelFunc) => tf.KernelFunc][] = [
+  [tf.Conv2DBackpropFilter, conv2DBackpropFilterSplitK],
+  [tf.Sum, channelSum],
+];
+
+/** Per overridden kernel, the stock config and ours, so that 'stock' can bring it back (benchmarks compare the two). */
+const swapped = new Map<string, { stock: tf.KernelConfig; ours: tf.KernelConfig }>();
 
 /**
- * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter in
- * place of the stock one, and the batch-norm kernels the layers use when present. 'stock' puts
- * tfjs's kernel back and removes ours. Needs tfjs-backend-webgpu's kernels registered.
+ * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter and
+ * Sum over all axes but the last in place of the stock ones, and the batch-norm and activation-
+ * gradient kernels that the layers and gradients use when present. 'stock' puts tfjs's kernels
+ * back and removes ours. Needs tfjs-backend-webgpu's kernels registered.
  */
 export function useWebGpuKernels(set: WebGpuKernelSet): void {
-  const name = tf.Conv2DBackpropFilter;
-  const current = tf.getKernel(name, 'webgpu');
-  if (!current) throw new Error(`the webgpu backend has no ${name} kernel to replace`);
-  // A kernel registered by someone else since (a fresh backend package) is the new stock one.
-  if (!swapped || (current !== swapped.ours && current !== swapped.stock)) {
-    swapped = { stock: current, ours: { ...current, kernelFunc: conv2DBackpropFilterSplitK(current.kernelFunc) } };
+  for (const [name, wrap] of OVERRIDES) {
+    const current = tf.getKernel(name, 'webgpu');
+    if (!current) throw new Error(`the webgpu backend has no ${name} kernel to replace`);
+    const known = swapped.get(name);
+    // A kernel registered by someone else since (a fresh backend package) is the new stock one.
+    const pair =
+      known && (current === known.ours || current === known.stock) ? known : { stock: current, ours: { ...current, kernelFunc: wrap(current.kernelFunc) } };
+    swapped.set(name, pair);
+    tf.unregisterKernel(name, 'webgpu');
+    tf.registerKernel(set === 'stock' ? pair.stock : pair.ours);
   }
-  tf.unregisterKernel(name, 'webgpu');
-  tf.registerKernel(set === 'stock' ? swapped.stock : swapped.ours);
-  for (const config of batchNormKernelConfigs) {
+  registerActivationGradients();
+  for (const config of [...batchNormKernelConfigs, ...activationGradKernelConfigs]) {
     if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
     if (set === 'ganfleet') tf.registerKernel(config);
   }

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 /*
  * The part of tfjs-backend-webgpu's program interface our kernels use (the object
@@ -18,3 +18,10 @@ export interface WebGpuBackendLike {
 }
 
 export type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** A stock webgpu kernel's function, for our kernels to call directly (not through the engine). */
+export function webgpuKernel(name: string): tf.KernelFunc {
+  const config = tf.getKernel(name, 'webgpu');
+  if (!config) throw new Error(`the webgpu backend has no ${name} kernel`);
+  return config.kernelFunc;
+}

@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
+
+/*
+ * ReLU's and tanh's gradients in one program each on 'webgpu' (stock: step then multiply; square,
+ * subtract, multiply). The gradients are registered for every backend, since tfjs's gradient
+ * registry is global, and use our kernels only where they exist, stock ops elsewhere (the same
+ * formulas as tfjs's own gradients).
+ */
+
+export const RELU_GRAD = 'GanfleetReluGrad';
+export const TANH_GRAD = 'GanfleetTanhGrad';
+
+/** out[i] = expression of a[i] and b[i], two tensors of one shape. */
+class PairwiseProgram {
+  readonly variableNames = ['a', 'b'];
+  readonly outputShape: number[];
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly size = true;
+
+  constructor(
+    shape: number[],
+    readonly shaderKey: string,
+    private readonly expression: string,
+  ) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          let a_ = a[index];
+          let b_ = b[index];
+          setOutputAtIndex(index, ${this.expression});
+        }
+      }
+    `;
+  }
+}
+
+function pairwise(kernelName: string, shaderKey: string, expression: string): tf.KernelConfig {
+  const kernelFunc = (args: KernelArgs): tf.TensorInfo => {
+    const { dy, other } = args.inputs as { dy: tf.TensorInfo; other: tf.TensorInfo };
+    const program = new PairwiseProgram(dy.shape, shaderKey, expression);
+    return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, [dy, other], 'float32', []);
+  };
+  return { kernelName, backendName: 'webgpu', kernelFunc };
+}
+
+/** For useWebGpuKernels to register: dy masked where x > 0; dy·(1 - y²). */
+export const activationGradKernelConfigs: tf.KernelConfig[] = [
+  pairwise(RELU_GRAD, 'ganfleetReluGrad', 'select(0.0, a_, b_ > 0.0)'),
+  pairwise(TANH_GRAD, 'ganfleetTanhGrad', 'a_ * (1.0 - b_ * b_)'),
+];
+
+const has = (kernelName: string): boolean => tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+const run = (kernelName: string, dy: tf.Tensor, other: tf.Tensor): tf.Tensor => tf.engine().runKernel(kernelName, { dy, other }) as tf.Tensor;
+
+const gradients: tf.GradConfig[] = [
+  {
+    kernelName: tf.Relu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, [x]) => ({ x: () => (has(RELU_GRAD) ? run(RELU_GRAD, dy as tf.Tensor, x as tf.Tensor) : tf.mul(dy as tf.Tensor, tf.step(x as tf.Tensor))) }),
+  },
+  {
+    kernelName: tf.Tanh,
+    outputsToSave: [true],
+    gradFunc: (dy, [y]) => ({
+      x: () => (has(TANH_GRAD) ? run(TANH_GRAD, dy as tf.Tensor, y as tf.Tensor) : tf.mul(tf.sub(1, tf.square(y as tf.Tensor)), dy as tf.Tensor)),
+    }),
+  },
+];
+
+let registered = false;
+
+/** Registers the two gradients (global in tfjs); later calls do nothing. */
+export function registerActivationGradients(): void {
+  if (registered) return;
+  registered = true;
+  for (const config of gradients) tf.registerGradient(config);
+}
