@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ChannelReduceProgram, GROUP, channelUniforms } from './webgpuChannelReduce.js';
+import { ChannelReduceProgram, channelUniforms } from './webgpuChannelReduce.js';
 import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
 
 /*
@@ -18,10 +18,10 @@ export const BN_GRAD_INPUT = 'GanfleetBatchNormGradInput';
 /** Mean, then the mean squared deviation from it (two passes: no cancellation). */
 const MOMENTS_BODY = `
   var s = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + ${GROUP}) { s = s + x[r * C + c]; }
+  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) { s = s + x[r * C + c]; }
   let first = groupSum(s) / f32(n);
   var q = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + ${GROUP}) {
+  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
     let d = x[r * C + c] - first;
     q = q + d * d;
   }
@@ -34,7 +34,7 @@ const GRAD_SUMS_BODY = `
   let invStd = inverseSqrt(moments[C + c] + uniforms.eps);
   var s = 0.0;
   var t = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + ${GROUP}) {
+  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
     let xHat = (x[r * C + c] - mean) * invStd;
     let g = select(dy[r * C + c], 0.0, uniforms.relu == 1 && xHat * gamma[c] + beta[c] <= 0.0);
     s = s + g;
@@ -98,20 +98,14 @@ function kernel(kernelName: string, names: string[], program: (names: string[], 
   return { kernelName, backendName: 'webgpu', kernelFunc };
 }
 
-const channelsOf = (t: tf.TensorInfo): number => t.shape[t.shape.length - 1] as number;
-
 /** dx = γ·invStd·(g - dβ/n - x̂·dγ/n), g = dy where the ReLU passed y. */
 const GRAD_INPUT = `gamma[c] * inverseSqrt(moments[C + c] + uniforms.eps) * (select(0.0, dy[index], passed) - (sums[c] + xHat * sums[C + c]) / f32(uniforms.rows))`;
 
 /** The four kernels, for useWebGpuKernels to register. */
 export const batchNormKernelConfigs: tf.KernelConfig[] = [
-  kernel(BN_MOMENTS, ['x'], (names, x) => new ChannelReduceProgram(names, channelsOf(x), 2, 'ganfleetBnMoments', MOMENTS_BODY)),
+  kernel(BN_MOMENTS, ['x'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnMoments', MOMENTS_BODY)),
   kernel(BN_APPLY, ['x', 'moments', 'gamma', 'beta'], (names, x) => new ElementwiseProgram(names, x.shape, 'ganfleetBnApply', 'select(0.0, y, passed)')),
-  kernel(
-    BN_GRAD_SUMS,
-    ['x', 'dy', 'moments', 'gamma', 'beta'],
-    (names, x) => new ChannelReduceProgram(names, channelsOf(x), 2, 'ganfleetBnGradSums', GRAD_SUMS_BODY),
-  ),
+  kernel(BN_GRAD_SUMS, ['x', 'dy', 'moments', 'gamma', 'beta'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnGradSums', GRAD_SUMS_BODY)),
   kernel(
     BN_GRAD_INPUT,
     ['x', 'dy', 'moments', 'gamma', 'beta', 'sums'],

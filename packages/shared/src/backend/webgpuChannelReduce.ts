@@ -7,16 +7,28 @@ import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } f
  * the front and then reducing (two programs); this is one.
  */
 
-/** Threads per channel. */
-export const GROUP = 256;
+/** Most threads per channel: enough to keep a large channel's sum short per thread. */
+const MAX_GROUP = 256;
 
-/** A workgroup's tree reduction: every thread passes its value and gets the total. */
-const REDUCE = `
-  var<workgroup> partial : array<f32, ${GROUP}>;
+/** Threads per channel for `rows` rows: a power of two, no more than the rows need (idle threads still wait at every barrier). */
+export function groupSize(rows: number): number {
+  let size = 8;
+  while (size < MAX_GROUP && size < rows) size *= 2;
+  return size;
+}
+
+/**
+ * A workgroup of `size` threads' tree reduction (every thread passes its value and gets the
+ * total), and GROUP_SIZE for the bodies' loops.
+ */
+function reduceSnippet(size: number): string {
+  return `
+  const GROUP_SIZE : i32 = ${size};
+  var<workgroup> partial : array<f32, ${size}>;
   fn groupSum(v : f32) -> f32 {
     partial[localId.x] = v;
     workgroupBarrier();
-    for (var stride = ${GROUP / 2}u; stride > 0u; stride = stride / 2u) {
+    for (var stride = ${size / 2}u; stride > 0u; stride = stride / 2u) {
       if (localId.x < stride) {
         partial[localId.x] = partial[localId.x] + partial[localId.x + stride];
       }
@@ -27,27 +39,34 @@ const REDUCE = `
     return total;
   }
 `;
+}
 
 /**
  * Writes [results, C]: `body` sets `first` (and `second` when results is 2) for channel c from
- * its n rows, with groupSum to add up the threads' parts.
+ * its n rows, each of the workgroup's GROUP_SIZE threads taking every GROUP_SIZE-th row, with
+ * groupSum to add up their parts.
  */
 export class ChannelReduceProgram {
   /** rows and channels of the first input; eps and relu for batch norm's kernels. */
   static readonly uniforms = 'rows : i32, channels : i32, eps : f32, relu : i32,';
   readonly uniforms = ChannelReduceProgram.uniforms;
   readonly outputShape: number[];
-  readonly workgroupSize: [number, number, number] = [GROUP, 1, 1];
+  readonly workgroupSize: [number, number, number];
   readonly dispatchLayout = { x: [0] };
   readonly dispatch: [number, number, number];
+  readonly shaderKey: string;
 
   constructor(
     readonly variableNames: string[],
-    channels: number,
+    x: tf.TensorInfo,
     private readonly results: 1 | 2,
-    readonly shaderKey: string,
+    key: string,
     private readonly body: string,
   ) {
+    const channels = x.shape[x.shape.length - 1] as number;
+    const size = groupSize(tf.util.sizeFromShape(x.shape) / channels);
+    this.workgroupSize = [size, 1, 1];
+    this.shaderKey = `${key}_${size}`;
     this.outputShape = [results * channels];
     this.dispatch = [channels, 1, 1];
   }
@@ -55,7 +74,7 @@ export class ChannelReduceProgram {
   getUserCode(): string {
     // No early return: every thread must reach each barrier.
     return `
-      ${REDUCE}
+      ${reduceSnippet(this.workgroupSize[0])}
       fn main(index : i32) {
         let c = i32(workgroupId.x);
         let C = uniforms.channels;
@@ -83,7 +102,7 @@ export function channelUniforms(x: tf.TensorInfo, epsilon = 0, relu = false): Un
 
 const SUM_BODY = `
   var s = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + ${GROUP}) { s = s + x[r * C + c]; }
+  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) { s = s + x[r * C + c]; }
   let first = groupSum(s);
 `;
 
@@ -100,7 +119,7 @@ export function channelSum(stock: tf.KernelFunc): tf.KernelFunc {
     if (x.dtype !== 'float32' || rank < 2 || axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return stock(args);
     const backend = args.backend as unknown as WebGpuBackendLike;
     const channels = x.shape[rank - 1] as number;
-    const out = backend.runWebGPUProgram(new ChannelReduceProgram(['x'], channels, 1, 'ganfleetChannelSum', SUM_BODY), [x], 'float32', channelUniforms(x));
+    const out = backend.runWebGPUProgram(new ChannelReduceProgram(['x'], x, 1, 'ganfleetChannelSum', SUM_BODY), [x], 'float32', channelUniforms(x));
     if (!keepDims) return out;
     const kept = webgpuKernel('Reshape')({ inputs: { x: out }, backend: args.backend, attrs: { shape: [...new Array<number>(rank - 1).fill(1), channels] } });
     backend.disposeData(out.dataId);
