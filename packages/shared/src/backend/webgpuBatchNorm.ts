@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ChannelReduceProgram, channelUniforms } from './webgpuChannelReduce.js';
+import { ChannelReduceProgram, MAX_WORKGROUPS, channelUniforms } from './webgpuChannelReduce.js';
 import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
 
 /*
@@ -113,7 +113,10 @@ export const batchNormKernelConfigs: tf.KernelConfig[] = [
   ),
 ];
 
-/** Whether the current backend has these kernels (webgpu with ganfleet's kernel set). */
-export function hasBatchNormKernels(): boolean {
-  return tf.getKernel(BN_MOMENTS, tf.getBackend()) !== undefined;
+/**
+ * Whether batch norm over `channels` channels can run on these kernels: the current backend has
+ * them (webgpu with ganfleet's kernel set) and the channels fit one dispatch dimension.
+ */
+export function hasBatchNormKernels(channels: number): boolean {
+  return channels <= MAX_WORKGROUPS && tf.getKernel(BN_MOMENTS, tf.getBackend()) !== undefined;
 }

@@ -7,6 +7,9 @@ import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } f
  * the front and then reducing (two programs); this is one.
  */
 
+/** WebGPU's default limit on workgroups along one dispatch dimension: one per channel. */
+export const MAX_WORKGROUPS = 65535;
+
 /** Most threads per channel: enough to keep a large channel's sum short per thread. */
 const MAX_GROUP = 256;
 
@@ -116,9 +119,10 @@ export function channelSum(stock: tf.KernelFunc): tf.KernelFunc {
     const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
     const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
     const rank = x.shape.length;
-    if (x.dtype !== 'float32' || rank < 2 || axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return stock(args);
-    const backend = args.backend as unknown as WebGpuBackendLike;
     const channels = x.shape[rank - 1] as number;
+    const allButLast = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
+    if (x.dtype !== 'float32' || !allButLast || channels > MAX_WORKGROUPS || tf.util.sizeFromShape(x.shape) === 0) return stock(args);
+    const backend = args.backend as unknown as WebGpuBackendLike;
     const out = backend.runWebGPUProgram(new ChannelReduceProgram(['x'], x, 1, 'ganfleetChannelSum', SUM_BODY), [x], 'float32', channelUniforms(x));
     if (!keepDims) return out;
     const kept = webgpuKernel('Reshape')({ inputs: { x: out }, backend: args.backend, attrs: { shape: [...new Array<number>(rank - 1).fill(1), channels] } });

@@ -75,7 +75,7 @@ export function batchNorm<T extends tf.Tensor>(
   const activate = (y: tf.Tensor): T => (relu ? tf.relu(y) : y) as T;
   if (!training) return activate(tf.batchNorm(x, param(p, `${prefix}/moving_mean`), param(p, `${prefix}/moving_variance`), beta, gamma, BN_EPSILON));
   const onStats = (moments: tf.Tensor1D): number => stats.push({ layer: prefix, moments });
-  if (hasBatchNormKernels()) return closedForm(relu ? kernelRelu : kernelLinear, x, gamma, beta, onStats);
+  if (hasBatchNormKernels(x.shape[x.rank - 1] as number)) return closedForm(relu ? kernelRelu : kernelLinear, x, gamma, beta, onStats);
   return activate(closedForm(stockOps, x, gamma, beta, onStats));
 }
 
