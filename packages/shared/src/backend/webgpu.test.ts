@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { phaseGradients } from '../model/gradients.js';
-import { batchNorm } from '../model/layers.js';
+import { batchNorm, conv, dense } from '../model/layers.js';
 import { initParams, toTensors } from '../model/params.js';
 import type { BatchNormStat, Group } from '../model/preset.js';
 import { getPreset } from '../model/presets.js';
@@ -9,6 +9,7 @@ import { Rng } from '../rng.js';
 import type { Importer } from './selectBackend.js';
 import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
 import { hasBatchNormKernels } from './webgpuBatchNorm.js';
+import { useFusedLayers } from './webgpuFusedLayers.js';
 import { groupSize } from './webgpuChannelReduce.js';
 import { splitCount, useWebGpuKernels } from './webgpuKernels.js';
 
@@ -329,6 +330,77 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     const actual = await activationGrad('webgpu', f);
     expect(relErr(expected.values, actual.values)).toBeLessThan(1e-6);
     expect(actual.programs.filter((p) => p.startsWith('ganfleet'))).toEqual([key]);
+  });
+
+  /**
+   * A dense or conv layer (fused on webgpu, plain ops on cpu): [Σ y·w, and its gradients with
+   * respect to those of x, kernel and bias that `wrt` names], and the GPU programs it all ran.
+   */
+  async function layerRun(
+    backend: string,
+    layer: 'dense' | 'conv',
+    activation: 'linear' | 'relu',
+    wrt: ('x' | 'kernel' | 'bias')[],
+  ): Promise<{ values: Float32Array[]; programs: string[] }> {
+    await tf.setBackend(backend);
+    const rng = new Rng(29);
+    const random = (shape: number[]): tf.Tensor => tf.tensor(rng.fillNormal(new Float32Array(tf.util.sizeFromShape(shape))), shape);
+    const [xShape, kShape, yShape] =
+      layer === 'dense'
+        ? [
+            [6, 20],
+            [20, 9],
+            [6, 9],
+          ]
+        : [
+            [2, 9, 9, 3],
+            [5, 5, 3, 4],
+            [2, 9, 9, 4],
+          ];
+    const inputs = { x: random(xShape as number[]), kernel: random(kShape as number[]), bias: random([(kShape as number[]).at(-1) as number]) };
+    const w = random(yShape as number[]);
+    const f = (...vs: tf.Tensor[]): tf.Scalar => {
+      const v = { ...inputs, ...Object.fromEntries(wrt.map((name, i) => [name, vs[i] as tf.Tensor])) };
+      const p = new Map([
+        ['l/kernel', v.kernel],
+        ['l/bias', v.bias],
+      ]);
+      const y = layer === 'dense' ? dense(p, 'l', v.x as tf.Tensor2D, activation) : conv(p, 'l', v.x as tf.Tensor4D, 1, activation);
+      return tf.sum(tf.mul(y, w));
+    };
+    const { result, programs } = await recordPrograms(async () => tf.valueAndGrads(f)(wrt.map((name) => inputs[name])));
+    const out = [result.value, ...result.grads];
+    const values = await Promise.all(out.map(async (t) => (await t.data()) as Float32Array));
+    tf.dispose([...out, ...Object.values(inputs), w]);
+    return { values, programs };
+  }
+
+  it.each([
+    ['dense', 'relu'],
+    ['dense', 'linear'],
+    ['conv', 'relu'],
+    ['conv', 'linear'],
+  ] as ['dense' | 'conv', 'linear' | 'relu'][])(
+    'a fused %s layer with %s: value and gradients of x, kernel and bias match plain ops on cpu',
+    async (layer, activation) => {
+      await tf.setBackend('webgpu');
+      expect(useFusedLayers()).toBe(true);
+      const expected = await layerRun('cpu', layer, activation, ['x', 'kernel', 'bias']);
+      const actual = await layerRun('webgpu', layer, activation, ['x', 'kernel', 'bias']);
+      expect(actual.values).toHaveLength(4);
+      ['value', 'dx', 'dkernel', 'dbias'].forEach((what, i) =>
+        expect(relErr(expected.values[i] as Float32Array, actual.values[i] as Float32Array), what).toBeLessThan(1e-5),
+      );
+    },
+  );
+
+  it("a fused conv layer's backward pass computes only the gradients asked for", async () => {
+    const all = await layerRun('webgpu', 'conv', 'relu', ['x', 'kernel', 'bias']);
+    const onlyX = await layerRun('webgpu', 'conv', 'relu', ['x']);
+    expect(all.programs).toContain('ganfleetConv2DFilterGradPartials');
+    expect(onlyX.programs).not.toContain('ganfleetConv2DFilterGradPartials');
+    expect(onlyX.programs.filter((p) => p.startsWith('ganfleetChannelSum'))).toHaveLength(0);
+    expect(relErr(all.values[1] as Float32Array, onlyX.values[1] as Float32Array)).toBe(0);
   });
 
   it('leaves no tensor behind', async () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { activationGradKernelConfigs, registerActivationGradients } from './webgpuActivationGrads.js';
 import { batchNormKernelConfigs } from './webgpuBatchNorm.js';
+import { registerFusedLayerGradients } from './webgpuFusedLayers.js';
 import { channelSum } from './webgpuChannelReduce.js';
 import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
@@ -154,6 +155,7 @@ export function useWebGpuKernels(set: WebGpuKernelSet): void {
     tf.registerKernel(set === 'stock' ? pair.stock : pair.ours);
   }
   registerActivationGradients();
+  registerFusedLayerGradients();
   for (const config of [...batchNormKernelConfigs, ...activationGradKernelConfigs]) {
     if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
     if (set === 'ganfleet') tf.registerKernel(config);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dTransposeFast, useFastConvTranspose } from '../backend/fastOps.js';
+import { type Activation, fusedConv, fusedDense, useFusedLayers } from '../backend/webgpuFusedLayers.js';
 import { BN_APPLY, BN_GRAD_INPUT, BN_GRAD_SUMS, BN_MOMENTS, hasBatchNormKernels } from '../backend/webgpuBatchNorm.js';
 import type { BatchNormStat, Init, ParamSpec, TensorMap } from './preset.js';
 
@@ -39,9 +40,15 @@ export function batchNormSpecs(prefix: string, size: number): ParamSpec[] {
   ];
 }
 
-export function dense(p: TensorMap, prefix: string, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.add(tf.matMul(x, param(p, `${prefix}/kernel`) as tf.Tensor2D), param(p, `${prefix}/bias`));
+/** x·kernel + bias, then the activation; one program on webgpu with ganfleet's kernels. */
+export function dense(p: TensorMap, prefix: string, x: tf.Tensor2D, activation: Activation = 'linear'): tf.Tensor2D {
+  const kernel = param(p, `${prefix}/kernel`) as tf.Tensor2D;
+  const bias = param(p, `${prefix}/bias`);
+  if (useFusedLayers()) return fusedDense(x, kernel, bias, activation);
+  return activate(tf.add(tf.matMul(x, kernel), bias), activation);
 }
+
+const activate = <T extends tf.Tensor>(y: T, activation: Activation): T => (activation === 'relu' ? tf.relu(y) : y);
 
 /** Transposed convolution, 'same' padding; on wasm a faster equivalent formulation. */
 export function deconv(p: TensorMap, prefix: string, x: tf.Tensor4D, outChannels: number, stride: number): tf.Tensor4D {
@@ -52,8 +59,12 @@ export function deconv(p: TensorMap, prefix: string, x: tf.Tensor4D, outChannels
   return tf.add(y, param(p, `${prefix}/bias`));
 }
 
-export function conv(p: TensorMap, prefix: string, x: tf.Tensor4D, stride: number): tf.Tensor4D {
-  return tf.add(tf.conv2d(x, param(p, `${prefix}/kernel`) as tf.Tensor4D, stride, 'same'), param(p, `${prefix}/bias`));
+/** Convolution, 'same' padding, + bias, then the activation; one program on webgpu with ganfleet's kernels. */
+export function conv(p: TensorMap, prefix: string, x: tf.Tensor4D, stride: number, activation: Activation = 'linear'): tf.Tensor4D {
+  const filter = param(p, `${prefix}/kernel`) as tf.Tensor4D;
+  const bias = param(p, `${prefix}/bias`);
+  if (useFusedLayers()) return fusedConv(x, filter, bias, stride, activation);
+  return activate(tf.add(tf.conv2d(x, filter, stride, 'same'), bias), activation);
 }
 
 /**
@@ -67,16 +78,16 @@ export function batchNorm<T extends tf.Tensor>(
   x: T,
   training: boolean,
   stats: BatchNormStat[],
-  activation: 'linear' | 'relu' = 'linear',
+  activation: Activation = 'linear',
 ): T {
   const gamma = param(p, `${prefix}/gamma`);
   const beta = param(p, `${prefix}/beta`);
   const relu = activation === 'relu';
-  const activate = (y: tf.Tensor): T => (relu ? tf.relu(y) : y) as T;
-  if (!training) return activate(tf.batchNorm(x, param(p, `${prefix}/moving_mean`), param(p, `${prefix}/moving_variance`), beta, gamma, BN_EPSILON));
+  if (!training)
+    return activate(tf.batchNorm(x, param(p, `${prefix}/moving_mean`), param(p, `${prefix}/moving_variance`), beta, gamma, BN_EPSILON) as T, activation);
   const onStats = (moments: tf.Tensor1D): number => stats.push({ layer: prefix, moments });
   if (hasBatchNormKernels(x.shape[x.rank - 1] as number)) return closedForm(relu ? kernelRelu : kernelLinear, x, gamma, beta, onStats);
-  return activate(closedForm(stockOps, x, gamma, beta, onStats));
+  return activate(closedForm(stockOps, x, gamma, beta, onStats), activation);
 }
 
 /** Training-mode batch norm's two passes. */

@@ -52,10 +52,10 @@ export const seedPreset: ModelPreset = {
   },
 
   discriminator(p, x) {
-    const h1 = tf.avgPool(tf.relu(conv(p, 'd/conv1', x, 1)), 2, 2, 'valid');
-    const h2 = tf.avgPool(tf.relu(conv(p, 'd/conv2', h1, 1)), 2, 2, 'valid');
+    const h1 = tf.avgPool(conv(p, 'd/conv1', x, 1, 'relu'), 2, 2, 'valid');
+    const h2 = tf.avgPool(conv(p, 'd/conv2', h1, 1, 'relu'), 2, 2, 'valid');
     const flat = tf.reshape(h2, [-1, 7 * 7 * 64]) as tf.Tensor2D;
-    const h3 = tf.relu(dense(p, 'd/dense1', flat));
+    const h3 = dense(p, 'd/dense1', flat, 'relu');
     return dense(p, 'd/dense2', h3);
   },
 
