@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { phaseGradients } from '../model/gradients.js';
+import { discriminatorLoss, generatorLoss, phaseGradients } from '../model/gradients.js';
 import { batchNorm, conv, dense } from '../model/layers.js';
 import { initParams, toTensors } from '../model/params.js';
 import type { BatchNormStat, Group } from '../model/preset.js';
@@ -401,6 +401,35 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     expect(onlyX.programs).not.toContain('ganfleetConv2DFilterGradPartials');
     expect(onlyX.programs.filter((p) => p.startsWith('ganfleetChannelSum'))).toHaveLength(0);
     expect(relErr(all.values[1] as Float32Array, onlyX.values[1] as Float32Array)).toBe(0);
+  });
+
+  /** D's and G's losses and their gradients for the given logits, and the GPU programs they ran. */
+  async function lossRun(backend: string, logits: number[]): Promise<{ values: Float32Array[]; programs: string[] }> {
+    await tf.setBackend(backend);
+    const x = tf.tensor2d(logits, [logits.length, 1]);
+    const { result, programs } = await recordPrograms(async () => [
+      tf.valueAndGrad((v: tf.Tensor) => discriminatorLoss(v, logits.length / 2))(x),
+      tf.valueAndGrad((v: tf.Tensor) => generatorLoss(v))(x),
+    ]);
+    const out = result.flatMap((r) => [r.value, r.grad]);
+    const values = await Promise.all(out.map(async (t) => (await t.data()) as Float32Array));
+    tf.dispose([...out, x]);
+    return { values, programs };
+  }
+
+  it.each([
+    ['moderate', Array.from(new Rng(31).fillNormal(new Float32Array(24))).map((v) => 2 * v)],
+    ['saturated', [-200, 200, 150, -90, 0, 1e-3]],
+  ])('the log-losses on %s logits: values and gradients match cpu, one program each way', async (_, logits) => {
+    const expected = await lossRun('cpu', logits);
+    const actual = await lossRun('webgpu', logits);
+    ['D loss', 'D grad', 'G loss', 'G grad'].forEach((what, i) => {
+      const a = actual.values[i] as Float32Array;
+      expect(Array.from(a).every(Number.isFinite), what).toBe(true);
+      expect(relErr(expected.values[i] as Float32Array, a), what).toBeLessThan(1e-5);
+    });
+    const ours = actual.programs.filter((p) => p.startsWith('ganfleetLogLoss'));
+    expect(ours.map((p) => p.split('_')[0])).toEqual(['ganfleetLogLoss', 'ganfleetLogLossGrad', 'ganfleetLogLoss', 'ganfleetLogLossGrad']);
   });
 
   it('leaves no tensor behind', async () => {

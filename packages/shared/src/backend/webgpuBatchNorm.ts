@@ -31,7 +31,7 @@ const MOMENTS_BODY = `
 /** dβ = Σ g and dγ = Σ g·x̂, x̂ = (x - mean)·invStd, g = dy where the ReLU (if any) passed y. */
 const GRAD_SUMS_BODY = `
   let mean = moments[c];
-  let invStd = inverseSqrt(moments[C + c] + uniforms.eps);
+  let invStd = inverseSqrt(moments[C + c] + uniforms.scalar);
   var s = 0.0;
   var t = 0.0;
   for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
@@ -71,7 +71,7 @@ class ElementwiseProgram {
         if (index >= uniforms.size) { return; }
         let C = uniforms.channels;
         let c = index % C;
-        let xHat = (x[index] - moments[c]) * inverseSqrt(moments[C + c] + uniforms.eps);
+        let xHat = (x[index] - moments[c]) * inverseSqrt(moments[C + c] + uniforms.scalar);
         let y = xHat * gamma[c] + beta[c];
         let passed = uniforms.relu == 0 || y > 0.0;
         setOutputAtIndex(index, ${this.expression});
@@ -99,7 +99,7 @@ function kernel(kernelName: string, names: string[], program: (names: string[], 
 }
 
 /** dx = γ·invStd·(g - dβ/n - x̂·dγ/n), g = dy where the ReLU passed y. */
-const GRAD_INPUT = `gamma[c] * inverseSqrt(moments[C + c] + uniforms.eps) * (select(0.0, dy[index], passed) - (sums[c] + xHat * sums[C + c]) / f32(uniforms.rows))`;
+const GRAD_INPUT = `gamma[c] * inverseSqrt(moments[C + c] + uniforms.scalar) * (select(0.0, dy[index], passed) - (sums[c] + xHat * sums[C + c]) / f32(uniforms.rows))`;
 
 /** The four kernels, for useWebGpuKernels to register. */
 export const batchNormKernelConfigs: tf.KernelConfig[] = [

@@ -50,8 +50,8 @@ function reduceSnippet(size: number): string {
  * groupSum to add up their parts.
  */
 export class ChannelReduceProgram {
-  /** rows and channels of the first input; eps and relu for batch norm's kernels. */
-  static readonly uniforms = 'rows : i32, channels : i32, eps : f32, relu : i32,';
+  /** rows and channels of the first input; a float (batch norm's epsilon, the log-loss's scale) and batch norm's relu flag. */
+  static readonly uniforms = 'rows : i32, channels : i32, scalar : f32, relu : i32,';
   readonly uniforms = ChannelReduceProgram.uniforms;
   readonly outputShape: number[];
   readonly workgroupSize: [number, number, number];
@@ -93,12 +93,12 @@ export class ChannelReduceProgram {
 }
 
 /** The uniforms ChannelReduceProgram (and batch norm's elementwise programs) declare, for x read as [rows, C]. */
-export function channelUniforms(x: tf.TensorInfo, epsilon = 0, relu = false): Uniform[] {
+export function channelUniforms(x: tf.TensorInfo, scalar = 0, relu = false): Uniform[] {
   const channels = x.shape[x.shape.length - 1] as number;
   return [
     { type: 'int32', data: [tf.util.sizeFromShape(x.shape) / channels] },
     { type: 'int32', data: [channels] },
-    { type: 'float32', data: [epsilon] },
+    { type: 'float32', data: [scalar] },
     { type: 'int32', data: [relu ? 1 : 0] },
   ];
 }

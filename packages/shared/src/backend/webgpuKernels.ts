@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { activationGradKernelConfigs, registerActivationGradients } from './webgpuActivationGrads.js';
 import { batchNormKernelConfigs } from './webgpuBatchNorm.js';
 import { registerFusedLayerGradients } from './webgpuFusedLayers.js';
+import { logLossKernelConfigs } from './webgpuLogLoss.js';
 import { channelSum } from './webgpuChannelReduce.js';
 import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
@@ -138,8 +139,8 @@ const swapped = new Map<string, { stock: tf.KernelConfig; ours: tf.KernelConfig 
 
 /**
  * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter and
- * Sum over all axes but the last in place of the stock ones, and the batch-norm and activation-
- * gradient kernels that the layers and gradients use when present. 'stock' puts tfjs's kernels
+ * Sum over all axes but the last in place of the stock ones, and the batch-norm, activation-
+ * gradient and log-loss kernels that the layers and gradients use when present. 'stock' puts tfjs's kernels
  * back and removes ours. Needs tfjs-backend-webgpu's kernels registered.
  */
 export function useWebGpuKernels(set: WebGpuKernelSet): void {
@@ -156,7 +157,7 @@ export function useWebGpuKernels(set: WebGpuKernelSet): void {
   }
   registerActivationGradients();
   registerFusedLayerGradients();
-  for (const config of [...batchNormKernelConfigs, ...activationGradKernelConfigs]) {
+  for (const config of [...batchNormKernelConfigs, ...activationGradKernelConfigs, ...logLossKernelConfigs]) {
     if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
     if (set === 'ganfleet') tf.registerKernel(config);
   }

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import { ChannelReduceProgram, channelUniforms } from './webgpuChannelReduce.js';
+import { type KernelArgs, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
+
+/*
+ * The GAN's log-loss from logits on 'webgpu' in one program forwards and one backwards, where
+ * stock ops take five and four (softplus, multiply, subtract, mean, scale; sigmoid, subtract,
+ * divide, multiply): Σ (softplus(x) - y·x)·scale, and its gradient (σ(x) - y)·dy·scale, for logits
+ * x and 0/1 labels y of one shape.
+ */
+
+export const LOG_LOSS = 'GanfleetLogLoss';
+export const LOG_LOSS_GRAD = 'GanfleetLogLossGrad';
+
+/** Softplus as max(v, 0) + log(1 + e^-|v|), which neither overflows nor loses small values. */
+const LOSS_BODY = `
+  var s = 0.0;
+  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
+    let v = x[r];
+    s = s + max(v, 0.0) + log(1.0 + exp(-abs(v))) - labels[r] * v;
+  }
+  let first = groupSum(s) * uniforms.scalar;
+`;
+
+/** out[i] = (σ(x[i]) - y[i])·dy·scale, σ written so that e^v never overflows. */
+class LossGradProgram {
+  readonly variableNames = ['x', 'labels', 'dy'];
+  readonly outputShape: number[];
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly size = true;
+  readonly uniforms = ChannelReduceProgram.uniforms;
+  readonly shaderKey = 'ganfleetLogLossGrad';
+
+  constructor(shape: number[]) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          let v = x[index];
+          let e = exp(-abs(v));
+          let sigmoid = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+          setOutputAtIndex(index, (sigmoid - labels[index]) * dy[0] * uniforms.scalar);
+        }
+      }
+    `;
+  }
+}
+
+function run(args: KernelArgs, program: object, inputs: tf.TensorInfo[]): tf.TensorInfo {
+  const { scale } = args.attrs as { scale: number };
+  return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, inputs, 'float32', channelUniforms(inputs[0] as tf.TensorInfo, scale));
+}
+
+/** For useWebGpuKernels to register. Inputs: logits x, labels (and dy, a scalar); attribute: scale. */
+export const logLossKernelConfigs: tf.KernelConfig[] = [
+  {
+    kernelName: LOG_LOSS,
+    backendName: 'webgpu',
+    kernelFunc: (args) => {
+      const { x, labels } = args.inputs as { x: tf.TensorInfo; labels: tf.TensorInfo };
+      // Read as [n, 1]: one channel, one workgroup.
+      const flat = { ...x, shape: [tf.util.sizeFromShape(x.shape), 1] };
+      const sum = run(args, new ChannelReduceProgram(['x', 'labels'], flat, 1, 'ganfleetLogLoss', LOSS_BODY), [flat, labels]);
+      const scalar = webgpuKernel('Reshape')({ inputs: { x: sum }, backend: args.backend, attrs: { shape: [] } }) as tf.TensorInfo;
+      (args.backend as unknown as WebGpuBackendLike).disposeData(sum.dataId);
+      return scalar;
+    },
+  },
+  {
+    kernelName: LOG_LOSS_GRAD,
+    backendName: 'webgpu',
+    kernelFunc: (args) => {
+      const { x, labels, dy } = args.inputs as { x: tf.TensorInfo; labels: tf.TensorInfo; dy: tf.TensorInfo };
+      return run(args, new LossGradProgram(x.shape), [x, labels, dy]);
+    },
+  },
+];
+
+/** Whether the current backend has these kernels (webgpu with ganfleet's kernel set). */
+export function hasLogLossKernels(): boolean {
+  return tf.getKernel(LOG_LOSS, tf.getBackend()) !== undefined;
+}
