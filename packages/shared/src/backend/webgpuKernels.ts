@@ -139,9 +139,10 @@ const swapped = new Map<string, { stock: tf.KernelConfig; ours: tf.KernelConfig 
 
 /**
  * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter and
- * Sum over all axes but the last in place of the stock ones, and the batch-norm, activation-
- * gradient and log-loss kernels that the layers and gradients use when present. 'stock' puts tfjs's kernels
- * back and removes ours. Needs tfjs-backend-webgpu's kernels registered.
+ * Sum over all axes but the last in place of the stock ones, and the batch-norm,
+ * activation-gradient and log-loss kernels that the layers and gradients use when present (with
+ * the gradients that use them, global and registered once). 'stock' puts tfjs's kernels back and
+ * removes ours. Needs tfjs-backend-webgpu's kernels registered.
  */
 export function useWebGpuKernels(set: WebGpuKernelSet): void {
   for (const [name, wrap] of OVERRIDES) {
