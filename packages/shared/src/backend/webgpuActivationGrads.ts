@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
+import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike } from './webgpuProgram.js';
 
 /*
  * ReLU's and tanh's gradients in one program each on 'webgpu' (stock: step then multiply; square,
@@ -11,42 +11,12 @@ import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
 export const RELU_GRAD = 'GanfleetReluGrad';
 export const TANH_GRAD = 'GanfleetTanhGrad';
 
-/** out[i] = expression of a[i] and b[i], two tensors of one shape. */
-class PairwiseProgram {
-  readonly variableNames = ['a', 'b'];
-  readonly outputShape: number[];
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly size = true;
-
-  constructor(
-    shape: number[],
-    readonly shaderKey: string,
-    private readonly expression: string,
-  ) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / this.workgroupSize[0]), 1, 1];
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let a_ = a[index];
-          let b_ = b[index];
-          setOutputAtIndex(index, ${this.expression});
-        }
-      }
-    `;
-  }
-}
-
 function pairwise(kernelName: string, shaderKey: string, expression: string): tf.KernelConfig {
   const kernelFunc = (args: KernelArgs): tf.TensorInfo => {
     const { dy, other } = args.inputs as { dy: tf.TensorInfo; other: tf.TensorInfo };
-    const program = new PairwiseProgram(dy.shape, shaderKey, expression);
+    // out[i] = expression of a_ = dy[i] and b_ = other[i]
+    const body = `let a_ = a[index]; let b_ = b[index]; setOutputAtIndex(index, ${expression});`;
+    const program = new ElementwiseProgram(['a', 'b'], dy.shape, shaderKey, body);
     return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, [dy, other], 'float32', []);
   };
   return { kernelName, backendName: 'webgpu', kernelFunc };

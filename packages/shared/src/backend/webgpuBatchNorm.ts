@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ChannelReduceProgram, MAX_WORKGROUPS, channelUniforms } from './webgpuChannelReduce.js';
-import type { KernelArgs, WebGpuBackendLike } from './webgpuProgram.js';
+import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike } from './webgpuProgram.js';
 
 /*
  * Training-mode batch norm, optionally followed by a ReLU, as four kernels of our own on 'webgpu':
@@ -44,40 +44,17 @@ const GRAD_SUMS_BODY = `
   let second = groupSum(t);
 `;
 
-/** One thread per element of x. */
-class ElementwiseProgram {
-  readonly outputShape: number[];
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly size = true;
-  readonly uniforms = ChannelReduceProgram.uniforms;
-
-  constructor(
-    readonly variableNames: string[],
-    shape: number[],
-    readonly shaderKey: string,
-    private readonly expression: string,
-  ) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    const size = shape.reduce((a, b) => a * b, 1);
-    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index >= uniforms.size) { return; }
-        let C = uniforms.channels;
-        let c = index % C;
-        let xHat = (x[index] - moments[c]) * inverseSqrt(moments[C + c] + uniforms.scalar);
-        let y = xHat * gamma[c] + beta[c];
-        let passed = uniforms.relu == 0 || y > 0.0;
-        setOutputAtIndex(index, ${this.expression});
-      }
-    `;
-  }
+/** Batch norm's elementwise programs: x̂, y and whether the ReLU passed y, then `expression` for the output. */
+function elementwise(names: string[], x: tf.TensorInfo, key: string, expression: string): ElementwiseProgram {
+  const body = `
+    let C = uniforms.channels;
+    let c = index % C;
+    let xHat = (x[index] - moments[c]) * inverseSqrt(moments[C + c] + uniforms.scalar);
+    let y = xHat * gamma[c] + beta[c];
+    let passed = uniforms.relu == 0 || y > 0.0;
+    setOutputAtIndex(index, ${expression});
+  `;
+  return new ElementwiseProgram(names, x.shape, key, body, ChannelReduceProgram.uniforms);
 }
 
 /**
@@ -104,13 +81,9 @@ const GRAD_INPUT = `gamma[c] * inverseSqrt(moments[C + c] + uniforms.scalar) * (
 /** The four kernels, for useWebGpuKernels to register. */
 export const batchNormKernelConfigs: tf.KernelConfig[] = [
   kernel(BN_MOMENTS, ['x'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnMoments', MOMENTS_BODY)),
-  kernel(BN_APPLY, ['x', 'moments', 'gamma', 'beta'], (names, x) => new ElementwiseProgram(names, x.shape, 'ganfleetBnApply', 'select(0.0, y, passed)')),
+  kernel(BN_APPLY, ['x', 'moments', 'gamma', 'beta'], (names, x) => elementwise(names, x, 'ganfleetBnApply', 'select(0.0, y, passed)')),
   kernel(BN_GRAD_SUMS, ['x', 'dy', 'moments', 'gamma', 'beta'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnGradSums', GRAD_SUMS_BODY)),
-  kernel(
-    BN_GRAD_INPUT,
-    ['x', 'dy', 'moments', 'gamma', 'beta', 'sums'],
-    (names, x) => new ElementwiseProgram(names, x.shape, 'ganfleetBnGradInput', GRAD_INPUT),
-  ),
+  kernel(BN_GRAD_INPUT, ['x', 'dy', 'moments', 'gamma', 'beta', 'sums'], (names, x) => elementwise(names, x, 'ganfleetBnGradInput', GRAD_INPUT)),
 ];
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ChannelReduceProgram, channelUniforms } from './webgpuChannelReduce.js';
-import { type KernelArgs, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
+import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
 /*
  * The GAN's log-loss from logits on 'webgpu' in one program forwards and one backwards, where
@@ -23,35 +23,12 @@ const LOSS_BODY = `
 `;
 
 /** out[i] = (σ(x[i]) - y[i])·dy·scale, σ written so that e^v never overflows. */
-class LossGradProgram {
-  readonly variableNames = ['x', 'labels', 'dy'];
-  readonly outputShape: number[];
-  readonly workgroupSize: [number, number, number] = [128, 1, 1];
-  readonly dispatchLayout: { x: number[] };
-  readonly dispatch: [number, number, number];
-  readonly size = true;
-  readonly uniforms = ChannelReduceProgram.uniforms;
-  readonly shaderKey = 'ganfleetLogLossGrad';
-
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / this.workgroupSize[0]), 1, 1];
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let v = x[index];
-          let e = exp(-abs(v));
-          let sigmoid = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-          setOutputAtIndex(index, (sigmoid - labels[index]) * dy[0] * uniforms.scalar);
-        }
-      }
-    `;
-  }
-}
+const GRAD_BODY = `
+  let v = x[index];
+  let e = exp(-abs(v));
+  let sigmoid = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+  setOutputAtIndex(index, (sigmoid - labels[index]) * dy[0] * uniforms.scalar);
+`;
 
 function run(args: KernelArgs, program: object, inputs: tf.TensorInfo[]): tf.TensorInfo {
   const { scale } = args.attrs as { scale: number };
@@ -78,7 +55,11 @@ export const logLossKernelConfigs: tf.KernelConfig[] = [
     backendName: 'webgpu',
     kernelFunc: (args) => {
       const { x, labels, dy } = args.inputs as { x: tf.TensorInfo; labels: tf.TensorInfo; dy: tf.TensorInfo };
-      return run(args, new LossGradProgram(x.shape), [x, labels, dy]);
+      return run(args, new ElementwiseProgram(['x', 'labels', 'dy'], x.shape, 'ganfleetLogLossGrad', GRAD_BODY, ChannelReduceProgram.uniforms), [
+        x,
+        labels,
+        dy,
+      ]);
     },
   },
 ];

@@ -25,3 +25,38 @@ export function webgpuKernel(name: string): tf.KernelFunc {
   if (!config) throw new Error(`the webgpu backend has no ${name} kernel`);
   return config.kernelFunc;
 }
+
+/**
+ * One thread per element of the output, in a flat dispatch: `body` runs for each index below
+ * uniforms.size and calls setOutputAtIndex(index, …) itself.
+ */
+export class ElementwiseProgram {
+  readonly outputShape: number[];
+  readonly workgroupSize: [number, number, number] = [128, 1, 1];
+  readonly dispatchLayout: { x: number[] };
+  readonly dispatch: [number, number, number];
+  readonly size = true;
+
+  constructor(
+    readonly variableNames: string[],
+    shape: number[],
+    readonly shaderKey: string,
+    private readonly body: string,
+    /** Declarations of the uniforms the body reads, besides size. */
+    readonly uniforms?: string,
+  ) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / this.workgroupSize[0]), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          ${this.body}
+        }
+      }
+    `;
+  }
+}
