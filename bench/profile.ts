@@ -5,7 +5,7 @@
  * overlaps them); on wasm and cpu they are wall times of the synchronous kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset, type Group, type ModelPreset, initParams } from '@ganfleet/shared';
+import { type Dataset, type Group, type ModelPreset, initParams, recordPrograms } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
 
 export interface KernelRow {
@@ -31,28 +31,6 @@ export interface PhaseProfile {
   kernels: KernelRow[];
 }
 
-/**
- * GPU programs one call of `step` runs on webgpu, counted where every kernel's programs go
- * through (tf.profile sees only the kernels the engine runs, not the programs a kernel runs
- * inside, such as our filter gradient's Sum), or undefined on other backends.
- */
-async function countDispatches(step: () => Promise<void>): Promise<number | undefined> {
-  const backend = tf.backend() as unknown as { runWebGPUProgram?: (...args: unknown[]) => unknown };
-  const run = backend.runWebGPUProgram;
-  if (tf.getBackend() !== 'webgpu' || !run) return undefined;
-  let count = 0;
-  backend.runWebGPUProgram = (...args: unknown[]) => {
-    count += 1;
-    return run.apply(backend, args);
-  };
-  try {
-    await step();
-  } finally {
-    backend.runWebGPUProgram = run;
-  }
-  return count;
-}
-
 /** Profiles `reps` steps of one phase after a warm-up step (which compiles the GPU pipelines). */
 export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase: Group, batch: number, reps: number): Promise<PhaseProfile> {
   const trainer = new Trainer(preset, dataset);
@@ -62,7 +40,8 @@ export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase:
   const step = async (): Promise<void> => void (await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) }));
   try {
     await step();
-    const dispatchesPerStep = await countDispatches(step);
+    // Counted where every program passes: tf.profile misses the ones a kernel runs inside.
+    const dispatchesPerStep = tf.getBackend() === 'webgpu' ? (await recordPrograms(step)).programs.length : undefined;
     const byKernel = new Map<string, { calls: number; ms: number }>();
     for (let i = 0; i < reps; i++) {
       const info = await tf.profile(step);

@@ -3,3 +3,4 @@ export { type BackendChoice, type BackendInfo, type BackendLog, type Importer, s
 export { registerWasmGradientPatches } from './wasmPatches.js';
 export { type WebGpuOptions, type WebGpuSummary, activateWebGpu, describeWebGpu } from './webgpu.js';
 export { type WebGpuKernelSet, useWebGpuKernels } from './webgpuKernels.js';
+export { recordPrograms } from './webgpuProgram.js';

@@ -177,7 +177,7 @@ describe('selectBackend', () => {
     const imp = importer({ webgpu: () => dawn.module, [TFJS_WEBGPU]: tfjsWebgpu.module });
     const info = await selectBackend('webgpu', undefined, imp.load);
     expect(info).toMatchObject({ name: 'webgpu', requested: 'webgpu', skipped: [] });
-    expect(info.reason).toBe("WebGPU (Dawn over Vulkan) on GPU Fake GPU 9000, 16 storage buffers per shader stage, ganfleet's conv filter-gradient kernel");
+    expect(info.reason).toBe("WebGPU (Dawn over Vulkan) on GPU Fake GPU 9000, 16 storage buffers per shader stage, ganfleet's kernels");
     expect(imp.calls).toEqual(['webgpu', TFJS_WEBGPU]);
     // Every raised limit at the adapter's value (never the spec's default of 8 storage buffers), nothing else.
     expect(dawn.deviceRequests).toEqual([{ requiredLimits: RAISED, requiredFeatures: ['timestamp-query'] }]);

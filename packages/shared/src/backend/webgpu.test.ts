@@ -11,6 +11,7 @@ import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
 import { hasBatchNormKernels } from './webgpuBatchNorm.js';
 import { useFusedLayers } from './webgpuFusedLayers.js';
 import { groupSize } from './webgpuChannelReduce.js';
+import { recordPrograms } from './webgpuProgram.js';
 import { splitCount, useWebGpuKernels } from './webgpuKernels.js';
 
 type Shape4D = [number, number, number, number];
@@ -254,24 +255,6 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     expect(hasBatchNormKernels(1024)).toBe(true);
     ours.forEach((v, i) => expect(relErr(stock[i] as Float32Array, v)).toBeLessThan(1e-5));
   });
-
-  /** What f returns, and the shader keys of the GPU programs it ran (none off webgpu). */
-  async function recordPrograms<T>(f: () => Promise<T>): Promise<{ result: T; programs: string[] }> {
-    const b = tf.backend() as unknown as { runWebGPUProgram?: (...args: unknown[]) => unknown };
-    const run = b.runWebGPUProgram;
-    const programs: string[] = [];
-    if (run) {
-      b.runWebGPUProgram = (...args: unknown[]) => {
-        programs.push((args[0] as { shaderKey: string }).shaderKey);
-        return run.apply(b, args);
-      };
-    }
-    try {
-      return { result: await f(), programs };
-    } finally {
-      if (run) b.runWebGPUProgram = run;
-    }
-  }
 
   /** tf.sum on a backend, and the GPU programs it ran. */
   async function sumRun(

@@ -107,7 +107,7 @@ export async function activateWebGpu(importer: Importer, options: WebGpuOptions)
 /** One line for logs and BackendInfo.reason. */
 export function describeWebGpu(s: WebGpuSummary): string {
   const kind = s.adapter.isFallbackAdapter ? 'software adapter' : 'GPU';
-  return `WebGPU (Dawn over Vulkan) on ${kind} ${adapterName(s.adapter)}, ${s.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage, ganfleet's conv filter-gradient kernel`;
+  return `WebGPU (Dawn over Vulkan) on ${kind} ${adapterName(s.adapter)}, ${s.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage, ganfleet's kernels`;
 }
 
 function adapterName(info: DawnAdapterInfo): string {

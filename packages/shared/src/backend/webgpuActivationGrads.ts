@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike } from './webgpuProgram.js';
+import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike, hasKernel } from './webgpuProgram.js';
 
 /*
  * ReLU's and tanh's gradients in one program each on 'webgpu' (stock: step then multiply; square,
@@ -28,29 +28,22 @@ export const activationGradKernelConfigs: tf.KernelConfig[] = [
   pairwise(TANH_GRAD, 'ganfleetTanhGrad', 'a_ * (1.0 - b_ * b_)'),
 ];
 
-const has = (kernelName: string): boolean => tf.getKernel(kernelName, tf.getBackend()) !== undefined;
 const run = (kernelName: string, dy: tf.Tensor, other: tf.Tensor): tf.Tensor => tf.engine().runKernel(kernelName, { dy, other }) as tf.Tensor;
 
-const gradients: tf.GradConfig[] = [
+/** Registered once by useWebGpuKernels (tfjs's gradient registry is global). */
+export const activationGradients: tf.GradConfig[] = [
   {
     kernelName: tf.Relu,
     inputsToSave: ['x'],
-    gradFunc: (dy, [x]) => ({ x: () => (has(RELU_GRAD) ? run(RELU_GRAD, dy as tf.Tensor, x as tf.Tensor) : tf.mul(dy as tf.Tensor, tf.step(x as tf.Tensor))) }),
+    gradFunc: (dy, [x]) => ({
+      x: () => (hasKernel(RELU_GRAD) ? run(RELU_GRAD, dy as tf.Tensor, x as tf.Tensor) : tf.mul(dy as tf.Tensor, tf.step(x as tf.Tensor))),
+    }),
   },
   {
     kernelName: tf.Tanh,
     outputsToSave: [true],
     gradFunc: (dy, [y]) => ({
-      x: () => (has(TANH_GRAD) ? run(TANH_GRAD, dy as tf.Tensor, y as tf.Tensor) : tf.mul(tf.sub(1, tf.square(y as tf.Tensor)), dy as tf.Tensor)),
+      x: () => (hasKernel(TANH_GRAD) ? run(TANH_GRAD, dy as tf.Tensor, y as tf.Tensor) : tf.mul(tf.sub(1, tf.square(y as tf.Tensor)), dy as tf.Tensor)),
     }),
   },
 ];
-
-let registered = false;
-
-/** Registers the two gradients (global in tfjs); later calls do nothing. */
-export function registerActivationGradients(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of gradients) tf.registerGradient(config);
-}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ChannelReduceProgram, MAX_WORKGROUPS, channelUniforms } from './webgpuChannelReduce.js';
-import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike } from './webgpuProgram.js';
+import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike, hasKernel } from './webgpuProgram.js';
 
 /*
  * Training-mode batch norm, optionally followed by a ReLU, as four kernels of our own on 'webgpu':
@@ -91,5 +91,5 @@ export const batchNormKernelConfigs: tf.KernelConfig[] = [
  * them (webgpu with ganfleet's kernel set) and the channels fit one dispatch dimension.
  */
 export function hasBatchNormKernels(channels: number): boolean {
-  return channels <= MAX_WORKGROUPS && tf.getKernel(BN_MOMENTS, tf.getBackend()) !== undefined;
+  return channels <= MAX_WORKGROUPS && hasKernel(BN_MOMENTS);
 }

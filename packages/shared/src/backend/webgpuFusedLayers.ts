@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { RELU_GRAD } from './webgpuActivationGrads.js';
+import { hasKernel } from './webgpuProgram.js';
 
 /*
  * Dense and conv layers as one program each (product, bias and ReLU: tfjs's _FusedMatMul and
@@ -15,7 +16,7 @@ export type Activation = 'linear' | 'relu';
 
 /** Whether the layers should run fused: ganfleet's webgpu kernels are registered on the current backend. */
 export function useFusedLayers(): boolean {
-  return tf.getKernel(RELU_GRAD, tf.getBackend()) !== undefined;
+  return hasKernel(RELU_GRAD);
 }
 
 /** x·kernel + bias, then the activation, in one program. */
@@ -58,7 +59,8 @@ const biasGrad = (g: tf.Tensor, bias: tf.Tensor): tf.Tensor =>
     bias.shape,
   );
 
-const gradients: tf.GradConfig[] = [
+/** Registered once by useWebGpuKernels (tfjs's gradient registry is global). */
+export const fusedLayerGradients: tf.GradConfig[] = [
   {
     kernelName: tf._FusedMatMul,
     inputsToSave: ['a', 'b', 'bias'],
@@ -104,12 +106,3 @@ const gradients: tf.GradConfig[] = [
     },
   },
 ];
-
-let registered = false;
-
-/** Registers the two gradients (global in tfjs); later calls do nothing. */
-export function registerFusedLayerGradients(): void {
-  if (registered) return;
-  registered = true;
-  for (const config of gradients) tf.registerGradient(config);
-}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { activationGradKernelConfigs, registerActivationGradients } from './webgpuActivationGrads.js';
+import { activationGradKernelConfigs, activationGradients } from './webgpuActivationGrads.js';
 import { batchNormKernelConfigs } from './webgpuBatchNorm.js';
-import { registerFusedLayerGradients } from './webgpuFusedLayers.js';
+import { fusedLayerGradients } from './webgpuFusedLayers.js';
 import { logLossKernelConfigs } from './webgpuLogLoss.js';
 import { channelSum } from './webgpuChannelReduce.js';
 import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
@@ -137,6 +137,9 @@ const OVERRIDES: [string, (stock: tf.KernelFunc) => tf.KernelFunc][] = [
 /** Per overridden kernel, the stock config and ours, so that 'stock' can bring it back (benchmarks compare the two). */
 const swapped = new Map<string, { stock: tf.KernelConfig; ours: tf.KernelConfig }>();
 
+/** Whether our gradients are in tfjs's (global) registry: they fall back to stock ops without our kernels, so once is enough. */
+let gradientsRegistered = false;
+
 /**
  * Registers our kernels for 'webgpu' ('ganfleet', what activation does): Conv2DBackpropFilter and
  * Sum over all axes but the last in place of the stock ones, and the batch-norm,
@@ -156,8 +159,10 @@ export function useWebGpuKernels(set: WebGpuKernelSet): void {
     tf.unregisterKernel(name, 'webgpu');
     tf.registerKernel(set === 'stock' ? pair.stock : pair.ours);
   }
-  registerActivationGradients();
-  registerFusedLayerGradients();
+  if (!gradientsRegistered) {
+    gradientsRegistered = true;
+    for (const config of [...activationGradients, ...fusedLayerGradients]) tf.registerGradient(config);
+  }
   for (const config of [...batchNormKernelConfigs, ...activationGradKernelConfigs, ...logLossKernelConfigs]) {
     if (tf.getKernel(config.kernelName, 'webgpu')) tf.unregisterKernel(config.kernelName, 'webgpu');
     if (set === 'ganfleet') tf.registerKernel(config);

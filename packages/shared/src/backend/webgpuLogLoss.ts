@@ -63,8 +63,3 @@ export const logLossKernelConfigs: tf.KernelConfig[] = [
     },
   },
 ];
-
-/** Whether the current backend has these kernels (webgpu with ganfleet's kernel set). */
-export function hasLogLossKernels(): boolean {
-  return tf.getKernel(LOG_LOSS, tf.getBackend()) !== undefined;
-}

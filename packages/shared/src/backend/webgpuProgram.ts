@@ -19,6 +19,33 @@ export interface WebGpuBackendLike {
 
 export type KernelArgs = Parameters<tf.KernelFunc>[0];
 
+/** Whether the current backend has this kernel (ours are registered for webgpu with ganfleet's kernel set). */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/**
+ * What f returns, and the shader keys of the GPU programs it ran, counted where every kernel's
+ * programs pass (tf.profile sees only the kernels the engine runs, not the programs a kernel runs
+ * inside); none off webgpu.
+ */
+export async function recordPrograms<T>(f: () => Promise<T>): Promise<{ result: T; programs: string[] }> {
+  const backend = tf.backend() as unknown as { runWebGPUProgram?: (program: { shaderKey: string }, ...rest: unknown[]) => unknown };
+  const run = backend.runWebGPUProgram;
+  const programs: string[] = [];
+  if (run) {
+    backend.runWebGPUProgram = (program, ...rest) => {
+      programs.push(program.shaderKey);
+      return run.call(backend, program, ...rest);
+    };
+  }
+  try {
+    return { result: await f(), programs };
+  } finally {
+    if (run) backend.runWebGPUProgram = run;
+  }
+}
+
 /** A stock webgpu kernel's function, for our kernels to call directly (not through the engine). */
 export function webgpuKernel(name: string): tf.KernelFunc {
   const config = tf.getKernel(name, 'webgpu');

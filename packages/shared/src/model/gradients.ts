@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { LOG_LOSS, LOG_LOSS_GRAD, hasLogLossKernels } from '../backend/webgpuLogLoss.js';
+import { LOG_LOSS, LOG_LOSS_GRAD } from '../backend/webgpuLogLoss.js';
+import { hasKernel } from '../backend/webgpuProgram.js';
 import type { Group, ModelPreset, TensorMap } from './preset.js';
 import { specsOf } from './params.js';
 
@@ -11,7 +12,7 @@ import { specsOf } from './params.js';
  * -y·log σ(x) - (1 - y)·log(1 - σ(x)) = softplus(x) - y·x, which is numerically safe.
  */
 export function logLoss(logits: tf.Tensor, labels: tf.Tensor, per: number): tf.Scalar {
-  const kernels = hasLogLossKernels();
+  const kernels = hasKernel(LOG_LOSS);
   const attrs = { scale: 1 / per };
   const f = tf.customGrad((x, save) => {
     const xs = x as tf.Tensor;
