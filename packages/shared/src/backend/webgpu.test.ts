@@ -416,13 +416,20 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
   });
 
   it('leaves no tensor behind', async () => {
-    await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
-    const before = tf.memory().numTensors;
-    const bytes = (tf.memory() as { numBytesInGPU?: number }).numBytesInGPU;
-    for (let i = 0; i < 5; i++) {
+    // Every kernel of ours, forwards and backwards.
+    const all = async (): Promise<void> => {
       await filterGrad('webgpu', [2, 14, 14, 8], [5, 5, 8, 4], 1, 'same');
       await batchNormRun('webgpu', [4, 7, 7, 8], 'relu');
-    }
+      await layerRun('webgpu', 'conv', 'relu', ['x', 'kernel', 'bias']);
+      await layerRun('webgpu', 'dense', 'relu', ['x', 'kernel', 'bias']);
+      await sumRun('webgpu', [3, 5, 7], [0, 1], true);
+      await activationGrad('webgpu', tf.tanh);
+      await lossRun('webgpu', [1, -2, 3, -4]);
+    };
+    await all();
+    const before = tf.memory().numTensors;
+    const bytes = (tf.memory() as { numBytesInGPU?: number }).numBytesInGPU;
+    for (let i = 0; i < 5; i++) await all();
     expect(tf.memory().numTensors).toBe(before);
     expect((tf.memory() as { numBytesInGPU?: number }).numBytesInGPU).toBe(bytes);
   });
