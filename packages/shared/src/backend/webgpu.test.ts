@@ -10,7 +10,7 @@ import type { Importer } from './selectBackend.js';
 import { type WebGpuSummary, activateWebGpu } from './webgpu.js';
 import { hasBatchNormKernels } from './webgpuBatchNorm.js';
 import { useFusedLayers } from './webgpuFusedLayers.js';
-import { groupSize } from './webgpuChannelReduce.js';
+import { groupSize, rowSplit } from './webgpuChannelReduce.js';
 import { recordPrograms } from './webgpuProgram.js';
 import { splitCount, useWebGpuKernels } from './webgpuKernels.js';
 
@@ -234,6 +234,9 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     [[300, 5], 'relu'],
     [[300, 5], 'linear'],
     [[3, 14, 14, 32], 'linear'],
+    // Few channels, many rows: split into chunks (3 of 1568 rows; 3 of 1367, the last shorter).
+    [[6, 28, 28, 4], 'relu'],
+    [[4099, 3], 'linear'],
   ] as [number[], 'linear' | 'relu'][])('batch norm (training) of x %j, then %s: value, gradients and statistics match cpu', async (shape, activation) => {
     await tf.setBackend('webgpu');
     expect(hasBatchNormKernels(shape.at(-1) as number)).toBe(true);
@@ -272,24 +275,27 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
   }
 
   it.each([
-    [[3, 14, 14, 32], [0, 1, 2], false, true],
-    [[300, 5], [0], false, true],
-    [[16, 1024], [0], true, true],
-    [[2, 5, 7, 3], [2, 0, 1], true, true],
-    [[4, 6, 8], [1], false, false],
-    [[4, 6, 8], [0, 1, 2], false, false],
+    [[3, 14, 14, 32], [0, 1, 2], false, 'one'],
+    [[300, 5], [0], false, 'one'],
+    [[16, 1024], [0], true, 'one'],
+    [[2, 5, 7, 3], [2, 0, 1], true, 'one'],
+    [[4099, 3], [0], false, 'split'],
+    [[6, 28, 28, 4], [0, 1, 2], true, 'split'],
+    [[4, 6, 8], [1], false, 'stock'],
+    [[4, 6, 8], [0, 1, 2], false, 'stock'],
     // More channels than a dispatch dimension takes.
-    [[2, 70000], [0], false, false],
-  ] as [number[], number[], boolean, boolean][])(
-    'Sum of x %j over axes %j (keepDims %s): ours in one program %s, matches cpu',
-    async (shape, axes, keepDims, ours) => {
+    [[2, 70000], [0], false, 'stock'],
+  ] as [number[], number[], boolean, 'one' | 'split' | 'stock'][])(
+    'Sum of x %j over axes %j (keepDims %s): %s program(s), matches cpu',
+    async (shape, axes, keepDims, how) => {
       const expected = await sumRun('cpu', shape, axes, keepDims);
       const actual = await sumRun('webgpu', shape, axes, keepDims);
       expect(actual.shape).toEqual(expected.shape);
       expect(relErr(expected.values, actual.values)).toBeLessThan(1e-5);
       // Shader keys end in the workgroup size.
-      expect(actual.programs.filter((p) => p.startsWith('ganfleetChannelSum_'))).toHaveLength(ours ? 1 : 0);
-      if (ours) expect(actual.programs).toHaveLength(1);
+      const ours = { one: ['ganfleetChannelSum'], split: ['ganfleetChannelSum', 'ganfleetCombine'], stock: [] }[how];
+      expect(actual.programs.filter((p) => p.startsWith('ganfleet')).map((p) => p.split('_')[0])).toEqual(ours);
+      if (how !== 'stock') expect(actual.programs).toHaveLength(ours.length);
     },
   );
 
@@ -403,6 +409,8 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
   it.each([
     ['moderate', Array.from(new Rng(31).fillNormal(new Float32Array(24))).map((v) => 2 * v)],
     ['saturated', [-200, 200, 150, -90, 0, 1e-3]],
+    // Enough for the loss's sum to be split into chunks.
+    ['many', Array.from(new Rng(37).fillNormal(new Float32Array(5000)))],
   ])('the log-losses on %s logits: values and gradients match cpu, one program each way', async (_, logits) => {
     const expected = await lossRun('cpu', logits);
     const actual = await lossRun('webgpu', logits);
@@ -413,6 +421,7 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     });
     const ours = actual.programs.filter((p) => p.startsWith('ganfleetLogLoss'));
     expect(ours.map((p) => p.split('_')[0])).toEqual(['ganfleetLogLoss', 'ganfleetLogLossGrad', 'ganfleetLogLoss', 'ganfleetLogLossGrad']);
+    expect(actual.programs.filter((p) => p.startsWith('ganfleetCombine'))).toHaveLength(logits.length > 2048 ? 2 : 0);
   });
 
   it('leaves no tensor behind', async () => {
@@ -423,6 +432,7 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
       await layerRun('webgpu', 'conv', 'relu', ['x', 'kernel', 'bias']);
       await layerRun('webgpu', 'dense', 'relu', ['x', 'kernel', 'bias']);
       await sumRun('webgpu', [3, 5, 7], [0, 1], true);
+      await sumRun('webgpu', [4099, 3], [0], false);
       await activationGrad('webgpu', tf.tanh);
       await lossRun('webgpu', [1, -2, 3, -4]);
     };
@@ -441,6 +451,29 @@ describe('splitCount', () => {
     expect(splitCount(51200, 2048 * 196)).toBe(11);
     expect(splitCount(16, 100)).toBe(1);
     expect(splitCount(1, 1000)).toBe(8);
+  });
+});
+
+describe('rowSplit', () => {
+  it('splits a reduction of few channels and many rows into chunks of at least 2048 rows, up to about 1024 workgroups', () => {
+    expect(rowSplit(64 * 784, 16)).toEqual({ splits: 25, chunk: 2008 }); // seed G's last batch norm at batch 64
+    expect(rowSplit(1024 * 784, 16)).toEqual({ splits: 64, chunk: 12544 }); // and at batch 1024
+    expect(rowSplit(4099, 3)).toEqual({ splits: 3, chunk: 1367 });
+    expect(rowSplit(64, 1024)).toEqual({ splits: 1, chunk: 64 });
+    expect(rowSplit(100000, 2048)).toEqual({ splits: 1, chunk: 100000 });
+    expect(rowSplit(2048, 1)).toEqual({ splits: 1, chunk: 2048 });
+  });
+
+  it('covers every row with chunks of which none is empty', () => {
+    const rng = new Rng(41);
+    for (let i = 0; i < 2000; i++) {
+      const rows = 1 + Math.floor(rng.uniform() * 2e6);
+      const channels = 1 + Math.floor(rng.uniform() * 300);
+      const { splits, chunk } = rowSplit(rows, channels);
+      expect(splits * chunk).toBeGreaterThanOrEqual(rows);
+      expect((splits - 1) * chunk).toBeLessThan(rows);
+      expect(splits * channels).toBeLessThanOrEqual(Math.max(channels, 1024 + channels));
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ChannelReduceProgram, MAX_WORKGROUPS, channelUniforms } from './webgpuChannelReduce.js';
+import { ChannelReduceProgram, MAX_WORKGROUPS, channelUniforms, runChannelProgram } from './webgpuChannelReduce.js';
 import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike, hasKernel } from './webgpuProgram.js';
 
 /*
@@ -15,13 +15,13 @@ export const BN_APPLY = 'GanfleetBatchNormApply';
 export const BN_GRAD_SUMS = 'GanfleetBatchNormGradSums';
 export const BN_GRAD_INPUT = 'GanfleetBatchNormGradInput';
 
-/** Mean, then the mean squared deviation from it (two passes: no cancellation). */
+/** Mean, then the mean squared deviation from it (two passes: no cancellation), of the chunk's rows. */
 const MOMENTS_BODY = `
   var s = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) { s = s + x[r * C + c]; }
+  for (var r = start + i32(localId.x); r < end; r = r + GROUP_SIZE) { s = s + x[r * C + c]; }
   let first = groupSum(s) / f32(n);
   var q = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
+  for (var r = start + i32(localId.x); r < end; r = r + GROUP_SIZE) {
     let d = x[r * C + c] - first;
     q = q + d * d;
   }
@@ -34,7 +34,7 @@ const GRAD_SUMS_BODY = `
   let invStd = inverseSqrt(moments[C + c] + uniforms.scalar);
   var s = 0.0;
   var t = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
+  for (var r = start + i32(localId.x); r < end; r = r + GROUP_SIZE) {
     let xHat = (x[r * C + c] - mean) * invStd;
     let g = select(dy[r * C + c], 0.0, uniforms.relu == 1 && xHat * gamma[c] + beta[c] <= 0.0);
     s = s + g;
@@ -61,7 +61,11 @@ function elementwise(names: string[], x: tf.TensorInfo, key: string, expression:
  * A kernel whose inputs, in this order, are also its program's variable names; `program` builds
  * the program from them and the first input.
  */
-function kernel(kernelName: string, names: string[], program: (names: string[], x: tf.TensorInfo) => object): tf.KernelConfig {
+function kernel(
+  kernelName: string,
+  names: string[],
+  program: (names: string[], x: tf.TensorInfo) => ChannelReduceProgram | ElementwiseProgram,
+): tf.KernelConfig {
   const kernelFunc = (args: KernelArgs): tf.TensorInfo => {
     const inputs = names.map((n) => {
       const t = (args.inputs as Record<string, tf.TensorInfo | undefined>)[n];
@@ -70,7 +74,7 @@ function kernel(kernelName: string, names: string[], program: (names: string[], 
     });
     const x = inputs[0] as tf.TensorInfo;
     const { epsilon, relu } = args.attrs as { epsilon: number; relu: boolean };
-    return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(names, x), inputs, 'float32', channelUniforms(x, epsilon, relu));
+    return runChannelProgram(args.backend as unknown as WebGpuBackendLike, program(names, x), inputs, channelUniforms(x, epsilon, relu));
   };
   return { kernelName, backendName: 'webgpu', kernelFunc };
 }
@@ -80,9 +84,13 @@ const GRAD_INPUT = `gamma[c] * inverseSqrt(moments[C + c] + uniforms.scalar) * (
 
 /** The four kernels, for useWebGpuKernels to register. */
 export const batchNormKernelConfigs: tf.KernelConfig[] = [
-  kernel(BN_MOMENTS, ['x'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnMoments', MOMENTS_BODY)),
+  kernel(BN_MOMENTS, ['x'], (names, x) => new ChannelReduceProgram(names, x, 2, 'moments', 'ganfleetBnMoments', MOMENTS_BODY)),
   kernel(BN_APPLY, ['x', 'moments', 'gamma', 'beta'], (names, x) => elementwise(names, x, 'ganfleetBnApply', 'select(0.0, y, passed)')),
-  kernel(BN_GRAD_SUMS, ['x', 'dy', 'moments', 'gamma', 'beta'], (names, x) => new ChannelReduceProgram(names, x, 2, 'ganfleetBnGradSums', GRAD_SUMS_BODY)),
+  kernel(
+    BN_GRAD_SUMS,
+    ['x', 'dy', 'moments', 'gamma', 'beta'],
+    (names, x) => new ChannelReduceProgram(names, x, 2, 'sum', 'ganfleetBnGradSums', GRAD_SUMS_BODY),
+  ),
   kernel(BN_GRAD_INPUT, ['x', 'dy', 'moments', 'gamma', 'beta', 'sums'], (names, x) => elementwise(names, x, 'ganfleetBnGradInput', GRAD_INPUT)),
 ];
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ChannelReduceProgram, channelUniforms } from './webgpuChannelReduce.js';
+import { ChannelReduceProgram, channelUniforms, runChannelProgram } from './webgpuChannelReduce.js';
 import { ElementwiseProgram, type KernelArgs, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
 /*
@@ -15,7 +15,7 @@ export const LOG_LOSS_GRAD = 'GanfleetLogLossGrad';
 /** Softplus as max(v, 0) + log(1 + e^-|v|), which neither overflows nor loses small values. */
 const LOSS_BODY = `
   var s = 0.0;
-  for (var r = i32(localId.x); r < n; r = r + GROUP_SIZE) {
+  for (var r = start + i32(localId.x); r < end; r = r + GROUP_SIZE) {
     let v = x[r];
     s = s + max(v, 0.0) + log(1.0 + exp(-abs(v))) - labels[r] * v;
   }
@@ -30,9 +30,9 @@ const GRAD_BODY = `
   setOutputAtIndex(index, (sigmoid - labels[index]) * dy[0] * uniforms.scalar);
 `;
 
-function run(args: KernelArgs, program: object, inputs: tf.TensorInfo[]): tf.TensorInfo {
+function run(args: KernelArgs, program: ChannelReduceProgram | ElementwiseProgram, inputs: tf.TensorInfo[]): tf.TensorInfo {
   const { scale } = args.attrs as { scale: number };
-  return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, inputs, 'float32', channelUniforms(inputs[0] as tf.TensorInfo, scale));
+  return runChannelProgram(args.backend as unknown as WebGpuBackendLike, program, inputs, channelUniforms(inputs[0] as tf.TensorInfo, scale));
 }
 
 /** For useWebGpuKernels to register. Inputs: logits x, labels (and dy, a scalar); attribute: scale. */
@@ -42,9 +42,9 @@ export const logLossKernelConfigs: tf.KernelConfig[] = [
     backendName: 'webgpu',
     kernelFunc: (args) => {
       const { x, labels } = args.inputs as { x: tf.TensorInfo; labels: tf.TensorInfo };
-      // Read as [n, 1]: one channel, one workgroup.
+      // Read as [n, 1]: one channel.
       const flat = { ...x, shape: [tf.util.sizeFromShape(x.shape), 1] };
-      const sum = run(args, new ChannelReduceProgram(['x', 'labels'], flat, 1, 'ganfleetLogLoss', LOSS_BODY), [flat, labels]);
+      const sum = run(args, new ChannelReduceProgram(['x', 'labels'], flat, 1, 'sum', 'ganfleetLogLoss', LOSS_BODY), [flat, labels]);
       const scalar = webgpuKernel('Reshape')({ inputs: { x: sum }, backend: args.backend, attrs: { shape: [] } }) as tf.TensorInfo;
       (args.backend as unknown as WebGpuBackendLike).disposeData(sum.dataId);
       return scalar;
