@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
-import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
+import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
 
 /** Debian's chromium (`apt-get install -y chromium`), or CHROMIUM_PATH. */
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => Boolean(p && existsSync(p)));
@@ -26,20 +26,12 @@ describe.skipIf(!CHROMIUM)(title, () => {
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'ganfleet-dashboard-'));
     coordinator = await startCoordinator({
-      preset: 'mlp',
-      seed: 2,
-      batchSize: 16,
       // Long enough to still be training on a fast machine: the test watches the first seconds and stops the run.
-      schedule: { pretrainSteps: 10, dStepsPerG: 1, steps: 1000 },
-      adam: DEFAULT_ADAM,
-      bnMomentum: 0.9,
-      sampleEvery: 5,
+      ...runSettings({ seed: 2, batchSize: 16, pretrainSteps: 10, steps: 1000, sampleEvery: 5 }),
       out,
-      host: '127.0.0.1',
-      port: 0,
+      ...LOOPBACK,
       minWorkers: 1,
       exitWhenDone: false,
-      handshakeTimeoutS: 30,
       token: TOKEN,
       log: memoryLogger('warn').log,
     });

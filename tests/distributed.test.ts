@@ -1,23 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, initParams, selectBackend } from '@ganfleet/shared';
-import { DEFAULT_ADAM, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
-import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+import { startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
 
 /**
  * The test that proves the design: N worker processes with batch b give the same parameters
  * as the single-process trainer accumulating N micro-batches of b. Both sides run the same
  * wasm kernels on the same inputs, and the coordinator sums in slot order, so equality is exact.
  */
-const settings = (preset: string, batchSize: number) => ({
-  preset,
-  seed: 11,
-  batchSize,
-  // 4 pre-training rounds + 4 iterations of (D, G): 12 rounds across the boundary.
-  schedule: { pretrainSteps: 4, dStepsPerG: 1, steps: 4 },
-  adam: DEFAULT_ADAM,
-  bnMomentum: 0.9,
-  sampleEvery: 0,
-});
+// 4 pre-training rounds + 4 iterations of (D, G): 12 rounds across the boundary.
+const settings = (preset: string, batchSize: number) => runSettings({ preset, seed: 11, batchSize, pretrainSteps: 4, steps: 4 });
 
 describe('distributed training equals in-process gradient accumulation', () => {
   beforeAll(async () => {

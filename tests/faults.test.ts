@@ -4,22 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, selectBackend } from '@ganfleet/shared';
-import { DEFAULT_ADAM, type RoundLog, checkpointDir, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
-import { LOOPBACK, exited, freePort, memoryLogger, spawnCli, spawnWorker, waitFor, withCluster } from './helpers/cluster.js';
+import { type RoundLog, checkpointDir, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { LOOPBACK, exited, freePort, memoryLogger, runSettings, spawnCli, spawnWorker, waitFor, withCluster } from './helpers/cluster.js';
 
 /**
  * Fault injection with real processes on loopback. Every wait is bounded; every process is
  * killed in `finally`.
  */
-const settings = (steps: number) => ({
-  preset: 'mlp',
-  seed: 21,
-  batchSize: 8,
-  schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
-  adam: DEFAULT_ADAM,
-  bnMomentum: 0.9,
-  sampleEvery: 0,
-});
+const settings = (steps: number) => runSettings({ seed: 21, batchSize: 8, steps });
 
 let dir: string;
 beforeAll(async () => {

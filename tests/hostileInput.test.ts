@@ -12,8 +12,8 @@ import {
   selectBackend,
   specsOf,
 } from '@ganfleet/shared';
-import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
-import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
+import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
 
 const preset = getPreset('mlp');
 
@@ -73,15 +73,8 @@ describe('hostile input to the coordinator', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
     coordinator = await startCoordinator({
-      preset: 'mlp',
-      seed: 4,
-      batchSize: 8,
-      schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: 2 },
-      adam: DEFAULT_ADAM,
-      bnMomentum: 0.9,
-      sampleEvery: 0,
-      host: '127.0.0.1',
-      port: 0,
+      ...runSettings({ seed: 4, batchSize: 8, steps: 2 }),
+      ...LOOPBACK,
       minWorkers: 1,
       exitWhenDone: false,
       handshakeTimeoutS: 2,

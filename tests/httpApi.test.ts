@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
-import { exited, memoryLogger, spawnWorker } from './helpers/cluster.js';
+import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
+import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
 
 const TOKEN = 'http-api-test-token';
 const STEPS = 20;
@@ -20,19 +20,11 @@ describe('coordinator HTTP API', () => {
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'ganfleet-http-'));
     coordinator = await startCoordinator({
-      preset: 'mlp',
-      seed: 5,
-      batchSize: 8,
-      schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: STEPS },
-      adam: DEFAULT_ADAM,
-      bnMomentum: 0.9,
-      sampleEvery: 5,
+      ...runSettings({ seed: 5, batchSize: 8, steps: STEPS, sampleEvery: 5 }),
       out,
-      host: '127.0.0.1',
-      port: 0,
+      ...LOOPBACK,
       minWorkers: 1,
       exitWhenDone: false,
-      handshakeTimeoutS: 30,
       token: TOKEN,
       maxAuthFailuresPerMinute: 5,
       log: memoryLogger('warn').log,

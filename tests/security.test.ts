@@ -6,24 +6,11 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage, selectBackend } from '@ganfleet/shared';
-import { type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
+import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { fetchGenerator } from '@ganfleet/worker';
-import { exited, memoryLogger, spawnWorker, waitFor } from './helpers/cluster.js';
+import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker, waitFor } from './helpers/cluster.js';
 
-const settings = {
-  preset: 'mlp',
-  seed: 5,
-  batchSize: 8,
-  schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: 100_000 },
-  adam: DEFAULT_ADAM,
-  bnMomentum: 0.9,
-  sampleEvery: 0,
-  host: '127.0.0.1',
-  port: 0,
-  minWorkers: 1,
-  exitWhenDone: false,
-  handshakeTimeoutS: 2,
-};
+const settings = { ...runSettings({ seed: 5, batchSize: 8, steps: 100_000 }), ...LOOPBACK, minWorkers: 1, exitWhenDone: false, handshakeTimeoutS: 2 };
 
 /** Sends a hello with `token` and returns how the coordinator answered and closed. */
 async function helloWith(url: string, token: string | undefined, ca?: Buffer): Promise<{ code: number; reason: string; reply?: unknown }> {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type CoordinatorConfig, type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
+import { type CoordinatorConfig, type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
 export { memoryLogger } from '@ganfleet/shared';
 
 /** The built CLI, as a user runs it (integration tests use real processes). */
@@ -52,6 +52,22 @@ export async function waitFor<T>(check: () => T | undefined | false, timeoutMs: 
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * A test run's training settings: `mlp` unless told, 2 pre-training steps unless told, one D step
+ * per G step, Adam's defaults, batch-norm momentum 0.9, no sample grids unless told.
+ */
+export function runSettings(run: { seed: number; batchSize: number; steps: number; preset?: string; pretrainSteps?: number; sampleEvery?: number }) {
+  return {
+    preset: run.preset ?? 'mlp',
+    seed: run.seed,
+    batchSize: run.batchSize,
+    schedule: { pretrainSteps: run.pretrainSteps ?? 2, dStepsPerG: 1, steps: run.steps },
+    adam: DEFAULT_ADAM,
+    bnMomentum: 0.9,
+    sampleEvery: run.sampleEvery ?? 0,
+  };
 }
 
 /** Loopback defaults for a coordinator started by a test. */
