@@ -4,7 +4,8 @@
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
  * Flags: --quick (fewer repetitions and sizes), --only step|profile|overhead|scaling|codec, --backend NAME,
- * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare).
+ * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
+ * (parameters and gradients as float16 on the wire in the overhead and scaling benches).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -15,6 +16,8 @@ import {
   type ModelPreset,
   countParams,
   createLogger,
+  decodeTensors,
+  encodeTensors,
   getPreset,
   initParams,
   loadDataset,
@@ -23,7 +26,9 @@ import {
   TensorDecoder,
   TensorEncoder,
   useWebGpuKernels,
+  WIRE_DTYPES,
   type WebGpuKernelSet,
+  type WireDtype,
 } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
 import { DEFAULT_ADAM, type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
@@ -34,6 +39,8 @@ const quick = args.includes('--quick');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const backendArg = (args.includes('--backend') ? args[args.indexOf('--backend') + 1] : 'wasm') as BackendChoice;
 const kernelSet = (args.includes('--webgpu-kernels') ? args[args.indexOf('--webgpu-kernels') + 1] : 'ganfleet') as WebGpuKernelSet;
+const wireDtype = (args.includes('--wire-dtype') ? args[args.indexOf('--wire-dtype') + 1] : 'float32') as WireDtype;
+if (!WIRE_DTYPES.includes(wireDtype)) throw new Error(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}`);
 const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 
 const emit = (record: Record<string, unknown>): void =>
@@ -112,6 +119,7 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
     host: '127.0.0.1',
     port: 0,
     minWorkers: 1,
+    wireDtype,
     exitWhenDone: true,
     handshakeTimeoutS: 30,
     log: silent,
@@ -130,6 +138,7 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
   emit({
     bench: 'distributed-overhead',
     backend: backendArg,
+    wireDtype,
     model: presetName,
     batch,
     workers: 1,
@@ -158,7 +167,8 @@ function minimumBytes(preset: ModelPreset, phase: 'D' | 'G'): number {
   return 4 * (down + up);
 }
 
-function codec(reps: number): void {
+/** Encode + decode of seed's D gradients in `dtype`; GB/s of the float32 values either way. */
+function codec(reps: number, dtype: WireDtype): void {
   const preset = getPreset('seed');
   const params = initParams(preset, 1);
   const tensors = specsOf(preset, 'D').map((s) => ({ name: s.name, shape: s.shape, values: params.get(s.name) as Float32Array }));
@@ -170,7 +180,7 @@ function codec(reps: number): void {
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    const enc = encoder.encode(tensors);
+    const enc = encoder.encode(tensors, dtype);
     const encodeMs = performance.now() - t0;
     // An odd offset, as when the bytes sit inside a received msgpack frame: the decoder must copy.
     const framed = new Uint8Array(enc.data.byteLength + 1);
@@ -182,7 +192,16 @@ function codec(reps: number): void {
   const gb = (ms: number): number => round((floats * 4) / (ms * 1e6), 3);
   const cold = times[0] as number;
   const ms = median(times.length > 1 ? times.slice(1) : times);
-  emit({ bench: 'codec', floats, bytes: floats * 4, encodeDecodeMs: round(ms), gbPerSec: gb(ms), coldMs: round(cold), coldGbPerSec: gb(cold) });
+  emit({
+    bench: 'codec',
+    wireDtype: dtype,
+    floats,
+    bytes: floats * 4,
+    encodeDecodeMs: round(ms),
+    gbPerSec: gb(ms),
+    coldMs: round(cold),
+    coldGbPerSec: gb(cold),
+  });
 }
 
 /** Samples per second of a coordinator with N local worker processes (each batch `batch`). */
@@ -194,6 +213,7 @@ async function scaling(presetName: string, batch: number, steps: number, workers
     host: '127.0.0.1',
     port: 0,
     minWorkers: workers,
+    wireDtype,
     exitWhenDone: true,
     handshakeTimeoutS: 60,
     log: silent,
@@ -207,6 +227,7 @@ async function scaling(presetName: string, batch: number, steps: number, workers
   emit({
     bench: 'scaling',
     backend: backendArg,
+    wireDtype,
     model: presetName,
     batchPerWorker: batch,
     workers,
@@ -237,11 +258,57 @@ async function profile(backend: string, preset: ModelPreset, dataset: Dataset, b
   }
 }
 
+/**
+ * What float16 on the wire does to a step's gradients: seed's D and G gradients (batch 64, from
+ * initialisation) after a float16 round trip, as relative L2 error, and the share of nonzero
+ * values that became 0 (float16 has no values below 2^-25 and only coarse ones below 2^-14).
+ */
+async function float16Gradients(dataset: Dataset): Promise<void> {
+  const preset = getPreset('seed');
+  const batch = 64;
+  const trainer = new Trainer(preset, dataset);
+  trainer.update(initParams(preset, 1));
+  for (const phase of ['D', 'G'] as const) {
+    const indices = Uint32Array.from({ length: batch }, (_, i) => i);
+    const r = await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) });
+    const tensors = [...r.grads].map(([name, values]) => ({ name, shape: [values.length], values }));
+    const back = decodeTensors(encodeTensors(tensors, 'float16'));
+    let diff = 0;
+    let norm = 0;
+    let nonzero = 0;
+    let zeroed = 0;
+    tensors.forEach(({ values }, t) => {
+      const got = (back[t] as { values: Float32Array }).values;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] as number;
+        diff += (v - (got[i] as number)) ** 2;
+        norm += v * v;
+        if (v !== 0) {
+          nonzero++;
+          if (got[i] === 0) zeroed++;
+        }
+      }
+    });
+    emit({
+      bench: 'float16-gradients',
+      model: preset.name,
+      phase,
+      batch,
+      relL2: Number(Math.sqrt(diff / norm).toExponential(2)),
+      zeroedShare: Number((zeroed / nonzero).toExponential(2)),
+    });
+  }
+  trainer.dispose();
+}
+
 async function main(): Promise<void> {
   const info = await selectBackend(backendArg);
   if (info.name === 'webgpu' && kernelSet === 'stock') useWebGpuKernels('stock');
   const dataset = await loadDataset({ split: 'train' });
-  if (!only || only === 'codec') codec(quick ? 5 : 20);
+  if (!only || only === 'codec') {
+    for (const dtype of WIRE_DTYPES) codec(quick ? 5 : 20, dtype);
+    await float16Gradients(dataset);
+  }
   if (!only || only === 'step') {
     for (const batch of quick ? [64] : [32, 64, 128, 256]) await stepTimes(info.name, getPreset('mlp'), dataset, batch, quick ? 5 : 20);
     for (const batch of quick ? [64] : [32, 64, 128]) await stepTimes(info.name, getPreset('seed'), dataset, batch, quick ? 2 : 5);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, initParams, selectBackend } from '@ganfleet/shared';
 import { startCoordinator, trainInProcess } from '@ganfleet/coordinator';
-import { exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
+import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
 
 /**
  * The test that proves the design: N worker processes with batch b give the same parameters
@@ -31,11 +31,8 @@ describe('distributed training equals in-process gradient accumulation', () => {
         const { log: clog, lines } = memoryLogger('info');
         const coordinator = await startCoordinator({
           ...settings(preset, batchSize),
-          host: '127.0.0.1',
-          port: 0,
+          ...LOOPBACK,
           minWorkers: n,
-          exitWhenDone: true,
-          handshakeTimeoutS: 30,
           log: clog,
         });
         const workers = Array.from({ length: n }, () => spawnWorker(coordinator.url));
@@ -72,11 +69,8 @@ describe('distributed training equals in-process gradient accumulation', () => {
     const rounds: { bytesIn: number; bytesOut: number }[] = [];
     const coordinator = await startCoordinator({
       ...settings('mlp', 16),
-      host: '127.0.0.1',
-      port: 0,
+      ...LOOPBACK,
       minWorkers: 2,
-      exitWhenDone: true,
-      handshakeTimeoutS: 30,
       wireDtype: 'float16',
       log,
       onRound: (r) => rounds.push(r),

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { assertFinite, decodeTensors, encodeTensors, type EncodedTensors, type NamedTensor, TensorDecoder, TensorEncoder } from './codec.js';
+import {
+  LOG2_SCALE_RANGE,
+  assertFinite,
+  decodeTensors,
+  encodeTensors,
+  type EncodedTensors,
+  float16BitsOf,
+  type NamedTensor,
+  TensorDecoder,
+  TensorEncoder,
+} from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 
 function expectGanError(fn: () => unknown, code: GanErrorCode, message?: RegExp): void {
@@ -28,19 +38,19 @@ function atOffset(enc: EncodedTensors, byteOffset: number): EncodedTensors {
   return { manifest: enc.manifest, data: backing.subarray(byteOffset, byteOffset + enc.data.byteLength) };
 }
 
+/** The binary16 bits the encoder rounds the float32 value x to (before any scaling). */
 function float16Bits(x: number): number {
-  const { data } = encodeTensors([{ name: 'x', shape: [], values: Float32Array.from([x]) }], 'float16');
-  return data[0]! | (data[1]! << 8);
+  return float16BitsOf(new Int32Array(Float32Array.from([x]).buffer)[0]!);
 }
 
-/** The float32 value of every binary16 bit pattern, via the decoder. */
+/** The float32 value of every binary16 bit pattern, via the decoder (unscaled: log2Scale 0). */
 function allFloat16Values(): Float32Array {
   const data = new Uint8Array(65536 * 2);
   for (let h = 0; h < 65536; h++) {
     data[2 * h] = h & 0xff;
     data[2 * h + 1] = h >>> 8;
   }
-  return decodeTensors({ manifest: [{ name: 'all', shape: [65536], dtype: 'float16' }], data })[0]!.values;
+  return decodeTensors({ manifest: [{ name: 'all', shape: [65536], dtype: 'float16', log2Scale: 0 }], data })[0]!.values;
 }
 
 describe('encodeTensors/decodeTensors float32', () => {
@@ -203,7 +213,7 @@ describe('decodeTensors validation', () => {
     ['too few bytes', withSpec({ name: 'k', shape: [7], dtype: 'float32' }), /more than the 36 data bytes/],
     ['too many bytes', withSpec({ name: 'k', shape: [5], dtype: 'float32' }), /describes 32 bytes but data has 36/],
     ['a huge shape', withSpec({ name: 'k', shape: [2 ** 40, 2 ** 40], dtype: 'float32' }), /more than the 36/],
-    ['a dtype that changes the size', withSpec({ name: 'k', shape: [6], dtype: 'float16' }), /describes 24 bytes/],
+    ['a dtype that changes the size', withSpec({ name: 'k', shape: [6], dtype: 'float16', log2Scale: 0 }), /describes 24 bytes/],
     ['duplicate names', withSpec({ name: 'g/dense/bias', shape: [6], dtype: 'float32' }), /duplicate tensor name "g\/dense\/bias"/],
   ])('rejects %s', (_, enc, message) => {
     expectGanError(() => decodeTensors(enc as EncodedTensors), 'BAD_TENSOR', message);
@@ -248,19 +258,76 @@ describe('encodeTensors validation', () => {
 });
 
 describe('float16', () => {
-  it('round-trips within half-precision error', () => {
+  it.each([1, 2, 3])('decodes data at byte offset %i (read whole or byte by byte) to the same values', (offset) => {
+    const aligned = decodeTensors(encodeTensors(tensors(), 'float16'));
+    expect(decodeTensors(atOffset(encodeTensors(tensors(), 'float16'), offset))).toEqual(aligned);
+  });
+
+  it.each([
+    ['around 1', 0],
+    ['beyond float16 (up to 2^40)', 20],
+    ["as small as a generator's gradients (2^-50 to 2^-10)", -50],
+  ])('round-trips values %s within half-precision error of the tensor scale', (_, lowExponent) => {
     let seed = 12345;
     const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
     const values = new Float32Array(20_000);
-    for (let i = 0; i < values.length; i++) values[i] = random() * 2 ** Math.floor(random() * 40);
-    const out = decodeTensors(encodeTensors([{ name: 'v', shape: [values.length], values }], 'float16'))[0]!.values;
+    for (let i = 0; i < values.length; i++) values[i] = random() * 2 ** (lowExponent + Math.floor(Math.abs(random()) * 40));
+    const enc = encodeTensors([{ name: 'v', shape: [values.length], values }], 'float16');
+    const k = enc.manifest[0]!.log2Scale!;
+    const out = decodeTensors(enc)[0]!.values;
+    const max = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    // The largest magnitude lands in [2^14, 2^15): full precision down to 2^-14 of the scaled
+    // values, i.e. 29 binades below the largest; below that, float16's subnormal spacing.
+    expect(max * 2 ** k).toBeGreaterThanOrEqual(2 ** 14);
+    expect(max * 2 ** k).toBeLessThan(2 ** 15);
     for (let i = 0; i < values.length; i++) {
       const x = values[i]!;
       const err = Math.abs(out[i]! - x);
-      if (Math.abs(x) >= 65520) expect(out[i]).toBe(Math.sign(x) * Infinity);
-      else if (Math.abs(x) >= 2 ** -14) expect(err).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11);
-      else expect(err).toBeLessThanOrEqual(2 ** -25);
+      if (Math.abs(x) * 2 ** k >= 2 ** -14) expect(err).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11);
+      else expect(err).toBeLessThanOrEqual(2 ** (-25 - k));
     }
+  });
+
+  it('scales each tensor by the power of two that puts its largest finite magnitude in [2^14, 2^15)', () => {
+    const scaleOf = (values: number[]): number =>
+      encodeTensors([{ name: 'v', shape: [values.length], values: Float32Array.from(values) }], 'float16').manifest[0]!.log2Scale!;
+    expect(scaleOf([1, -0.5])).toBe(14);
+    expect(scaleOf([0.75, -1.999])).toBe(14);
+    expect(scaleOf([-2, 1])).toBe(13);
+    expect(scaleOf([3e-7, 1e-9])).toBe(14 + 22); // 3e-7 is in [2^-22, 2^-21)
+    expect(scaleOf([65504])).toBe(-1);
+    expect(scaleOf([0, -0])).toBe(0);
+    expect(scaleOf([Infinity, NaN, 2])).toBe(13);
+    expect(scaleOf([1e-45])).toBe(LOG2_SCALE_RANGE[1]); // the smallest float32 subnormal, 2^-149
+    expect(scaleOf([3e38])).toBe(LOG2_SCALE_RANGE[0]);
+    // Tensors of float32 subnormals and of huge values still round-trip.
+    for (const values of [
+      [1e-45, -3e-42, 1e-40],
+      [3e38, -1e38, 1],
+    ]) {
+      const out = decodeTensors(encodeTensors([{ name: 'v', shape: [3], values: Float32Array.from(values) }], 'float16'))[0]!.values;
+      const max = Math.max(...values.map(Math.abs));
+      values.forEach((x, i) => expect(Math.abs(out[i]! - x)).toBeLessThanOrEqual(max * 2 ** -11));
+    }
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['not an integer', 1.5],
+    ['below the range', LOG2_SCALE_RANGE[0] - 1],
+    ['above the range', LOG2_SCALE_RANGE[1] + 1],
+  ])('rejects a float16 tensor whose log2Scale is %s', (_, log2Scale) => {
+    const data = new Uint8Array(4);
+    const spec = { name: 'v', shape: [2], dtype: 'float16' as const, ...(log2Scale === undefined ? {} : { log2Scale }) };
+    expectGanError(() => decodeTensors({ manifest: [spec], data }), 'BAD_TENSOR', /log2Scale/);
+  });
+
+  it('rejects a log2Scale on a float32 tensor', () => {
+    expectGanError(
+      () => decodeTensors({ manifest: [{ name: 'v', shape: [1], dtype: 'float32', log2Scale: 0 }], data: new Uint8Array(4) }),
+      'BAD_TENSOR',
+      /float16 only/,
+    );
   });
 
   it('encodes special values exactly', () => {
@@ -303,9 +370,8 @@ describe('float16', () => {
     expect(all[0xfc00]).toBe(-Infinity);
     expect(Number.isNaN(all[0x7e00])).toBe(true);
     expect(Object.is(all[0x8000], -0)).toBe(true);
-    const back = encodeTensors([{ name: 'all', shape: [65536], values: all }], 'float16').data;
     for (let h = 0; h < 65536; h++) {
-      const bits = back[2 * h]! | (back[2 * h + 1]! << 8);
+      const bits = float16Bits(all[h]!);
       if (Number.isNaN(all[h])) expect((bits & 0x7c00) === 0x7c00 && (bits & 0x3ff) !== 0).toBe(true);
       else if (bits !== h) expect.fail(`0x${h.toString(16)} re-encoded as 0x${bits.toString(16)}`);
     }

@@ -1,7 +1,10 @@
 /**
  * Tensor sets on the wire: a JSON-able manifest plus one buffer of concatenated
  * little-endian values, the same split as tfjs io encodeWeights/decodeWeights.
- * float16 halves parameter/gradient traffic at ~3 significant digits.
+ * float16 halves parameter/gradient traffic at ~3 significant digits. Each float16 tensor is
+ * scaled by a power of two that puts its largest magnitude in [2^14, 2^15), so that tiny values
+ * (a generator's gradients at initialisation are mostly below float16's 2^-14) keep their digits
+ * instead of flushing to zero, and large ones cannot overflow.
  */
 import { GanError } from './errors.js';
 
@@ -13,7 +16,15 @@ export interface TensorSpec {
   name: string;
   shape: number[];
   dtype: WireDtype;
+  /** float16 only (and there always): the wire holds value × 2^log2Scale. */
+  log2Scale?: number;
 }
+
+/**
+ * The range of log2Scale: 14 - ⌊log2 m⌋ for a largest magnitude m across float32's finite
+ * values, 2^-149 to just under 2^128.
+ */
+export const LOG2_SCALE_RANGE: readonly [number, number] = [14 - 127, 14 + 149];
 
 export interface NamedTensor {
   name: string;
@@ -64,6 +75,12 @@ function checkSpec(spec: unknown, where: string): number {
   if (typeof dtype !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(dtype)) {
     throw badTensor(`${where} "${name}": dtype must be one of ${WIRE_DTYPES.join('/')}, got ${String(dtype)}`);
   }
+  const { log2Scale } = spec as Record<string, unknown>;
+  if (dtype === 'float32' && log2Scale !== undefined) throw badTensor(`${where} "${name}": log2Scale is for float16 only`);
+  const [min, max] = LOG2_SCALE_RANGE;
+  if (dtype === 'float16' && (typeof log2Scale !== 'number' || !Number.isInteger(log2Scale) || log2Scale < min || log2Scale > max)) {
+    throw badTensor(`${where} "${name}": float16 needs an integer log2Scale in [${min}, ${max}], got ${String(log2Scale)}`);
+  }
   return count;
 }
 
@@ -98,7 +115,7 @@ function encodeWith(tensors: readonly NamedTensor[], dtype: WireDtype, alloc: (b
   const names = new Set<string>();
   let total = 0;
   tensors.forEach((t, i) => {
-    const spec: TensorSpec = { name: t.name, shape: [...t.shape], dtype };
+    const spec: TensorSpec = { name: t.name, shape: [...t.shape], dtype, ...(dtype === 'float16' ? { log2Scale: log2ScaleFor(t.values) } : {}) };
     const count = checkSpec(spec, `tensor ${i}`);
     if (count !== t.values.length) {
       throw badTensor(`tensor "${t.name}": shape ${formatShape(t.shape)} needs ${count} values, got ${t.values.length}`);
@@ -111,18 +128,20 @@ function encodeWith(tensors: readonly NamedTensor[], dtype: WireDtype, alloc: (b
 
   const data = alloc(total);
   let offset = 0;
-  for (const { values } of tensors) {
+  tensors.forEach(({ values }, t) => {
     if (dtype === 'float32') {
       data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
     } else {
-      for (let i = 0; i < values.length; i++) {
-        const h = float32ToFloat16Bits(values[i]!);
-        data[offset + 2 * i] = h & 0xff;
-        data[offset + 2 * i + 1] = h >>> 8;
-      }
+      // The float32 bits as integers (no float round trip per value), written as whole halves:
+      // `data` starts at an even byte offset (the allocators above start at 0) and every value
+      // takes 2 bytes.
+      const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+      const out = new Uint16Array(data.buffer, data.byteOffset + offset, values.length);
+      const k = manifest[t]!.log2Scale!;
+      for (let i = 0; i < bits.length; i++) out[i] = float16BitsOf(scaleBits(bits[i]!, k));
     }
     offset += values.length * bytesPerValue;
-  }
+  });
   return { manifest, data };
 }
 
@@ -190,7 +209,7 @@ function decodeWith(enc: EncodedTensors, opts: DecodeOptions, alloc: (name: stri
   return specs.map((spec, i) => {
     const start = offsets[i]!;
     const count = spec.shape.reduce((a, b) => a * b, 1);
-    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec.dtype, () => alloc(spec.name, count)) };
+    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec, () => alloc(spec.name, count)) };
   });
 }
 
@@ -209,12 +228,17 @@ function checkExpected(specs: readonly TensorSpec[], expected: readonly Pick<Ten
 }
 
 /** The values at `start`: a view when float32 and 4-aligned, else a copy into `dest()` (of length `count`). */
-function readValues(data: Uint8Array, start: number, count: number, dtype: WireDtype, dest: () => Float32Array): Float32Array {
-  if (dtype === 'float16') {
+function readValues(data: Uint8Array, start: number, count: number, spec: TensorSpec, dest: () => Float32Array): Float32Array {
+  if (spec.dtype === 'float16') {
     const table = float16Table();
+    // A power of two: each product is exact.
+    const unscale = 2 ** -spec.log2Scale!;
     const out = dest();
-    for (let i = 0; i < count; i++) {
-      out[i] = table[data[start + 2 * i]! | (data[start + 2 * i + 1]! << 8)]!;
+    if ((data.byteOffset + start) % 2 === 0) {
+      const halves = new Uint16Array(data.buffer, data.byteOffset + start, count);
+      for (let i = 0; i < count; i++) out[i] = table[halves[i]!]! * unscale;
+    } else {
+      for (let i = 0; i < count; i++) out[i] = table[data[start + 2 * i]! | (data[start + 2 * i + 1]! << 8)]! * unscale;
     }
     return out;
   }
@@ -236,35 +260,67 @@ export function assertFinite(tensors: readonly NamedTensor[], what: string): voi
   }
 }
 
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** IEEE 754 binary16 bits nearest to `x` (round half to even); overflow gives ±Infinity, NaN stays NaN. */
-function float32ToFloat16Bits(x: number): number {
-  scratchF32[0] = x;
-  const bits = scratchU32[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp32 = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp32 === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const exp16 = exp32 - 127 + 15;
-  if (exp16 >= 0x1f) return sign | 0x7c00;
-  if (exp16 <= 0) {
-    // Below 2^-25 everything rounds to zero (2^-25 itself is a tie that goes to even zero).
-    if (exp16 < -10) return sign;
-    // Subnormal: shift the mantissa, implicit bit included, down to the 2^-24 grid.
-    const full = mant | 0x800000;
-    const shift = 14 - exp16;
-    const half = 1 << (shift - 1);
-    const rem = full & ((1 << shift) - 1);
-    let m = full >>> shift;
-    if (rem > half || (rem === half && (m & 1) !== 0)) m++; // may carry into the smallest normal: still correct
-    return sign | m;
+/** 14 - ⌊log2 m⌋ for the largest finite magnitude m of `values` (0 when all are zero or non-finite). */
+function log2ScaleFor(values: Float32Array): number {
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+  // For non-negative floats the bit patterns order as the values do.
+  let max = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const abs = bits[i]! & 0x7fffffff;
+    if (abs > max && abs < 0x7f800000) max = abs;
   }
-  let h = (exp16 << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry into the exponent rounds up to Infinity correctly
-  return sign | h;
+  if (max === 0) return 0;
+  const exp = max >>> 23;
+  // A float32 subnormal has no implicit bit: its leading mantissa bit gives the binade.
+  const floorLog2 = exp !== 0 ? exp - 127 : 31 - Math.clz32(max) - 149;
+  return 14 - floorLog2;
+}
+
+const scratchF32 = new Float32Array(1);
+const scratchI32 = new Int32Array(scratchF32.buffer);
+
+/**
+ * The float32 bits of (the float32 with `bits`) × 2^k, k from log2ScaleFor. For normal values
+ * that is k added to the exponent field; one that would drop below float32's normal range ends
+ * far below float16's smallest value, so it becomes a signed zero.
+ */
+function scaleBits(bits: number, k: number): number {
+  const exp = (bits >>> 23) & 0xff;
+  if (exp === 0xff) return bits;
+  if (exp !== 0) return exp + k > 0 ? bits + k * 0x800000 : bits & 0x80000000;
+  // Zero or a float32 subnormal (rare; only tensors of subnormals scale them up): by arithmetic.
+  scratchI32[0] = bits;
+  scratchF32[0] = scratchF32[0]! * 2 ** k;
+  return scratchI32[0]!;
+}
+
+/**
+ * IEEE 754 binary16 bits nearest to the float32 with these `bits` (round half to even); overflow
+ * gives ±Infinity, NaN stays NaN. Exported for its tests.
+ */
+export function float16BitsOf(bits: number): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const abs = bits & 0x7fffffff;
+  // The common case, a result in the normal range [2^-14, 65504]: adding 0xfff plus the kept
+  // lowest bit rounds the 13 dropped bits half to even, a carry moving into the exponent as it
+  // should; then the exponent is rebased from 127 to 15.
+  if (abs >= 0x38800000 && abs < 0x477ff000) return sign | (((abs + 0xfff + ((abs >>> 13) & 1)) >>> 13) - ((127 - 15) << 10));
+  const exp32 = abs >>> 23;
+  const mant = abs & 0x7fffff;
+  if (exp32 === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+  if (abs >= 0x477ff000) return sign | 0x7c00;
+  // Below the normal range: a subnormal half, or zero; below 2^-25 everything rounds to zero
+  // (2^-25 itself is a tie that goes to even zero).
+  const exp16 = exp32 - 127 + 15;
+  if (exp16 < -10) return sign;
+  // Shift the mantissa, implicit bit included, down to the 2^-24 grid.
+  const full = mant | 0x800000;
+  const shift = 14 - exp16;
+  const half = 1 << (shift - 1);
+  const rem = full & ((1 << shift) - 1);
+  let m = full >>> shift;
+  if (rem > half || (rem === half && (m & 1) !== 0)) m++; // may carry into the smallest normal: still correct
+  return sign | m;
 }
 
 let halfTable: Float32Array | undefined;

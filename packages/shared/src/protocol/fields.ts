@@ -3,7 +3,7 @@
  * naming the field path (e.g. `round.update.manifest[2].shape[0]`), so a peer's bug
  * can be diagnosed from the coordinator log alone.
  */
-import { WIRE_DTYPES, type EncodedTensors, type TensorSpec } from '../codec.js';
+import { LOG2_SCALE_RANGE, WIRE_DTYPES, type EncodedTensors, type TensorSpec } from '../codec.js';
 import { GanError, isGanErrorCode, type GanErrorCode } from '../errors.js';
 
 /** Identifiers: ids, names, backends, tensor names, hyper-parameter keys and string values. */
@@ -180,11 +180,16 @@ function checkBytes(v: unknown, path: string): Uint8Array {
 /** Structure only; names, shapes and byte counts are checked against the model by decodeTensors. */
 export function readEncodedTensors(f: Fields): EncodedTensors {
   const manifest = f.array('manifest', MAX_TENSORS, (v, path) =>
-    readMap(v, path, (s): TensorSpec => ({
-      name: s.string('name', MAX_NAME_LENGTH),
-      shape: s.array('shape', MAX_RANK, (d, p) => checkInteger(d, p, 0, UINT32_MAX)),
-      dtype: s.oneOf('dtype', WIRE_DTYPES),
-    })),
+    readMap(v, path, (s): TensorSpec => {
+      const spec: TensorSpec = {
+        name: s.string('name', MAX_NAME_LENGTH),
+        shape: s.array('shape', MAX_RANK, (d, p) => checkInteger(d, p, 0, UINT32_MAX)),
+        dtype: s.oneOf('dtype', WIRE_DTYPES),
+      };
+      // Whether it belongs with the dtype is decodeTensors' check.
+      const log2Scale = s.optionalInteger('log2Scale', ...LOG2_SCALE_RANGE);
+      return log2Scale === undefined ? spec : { ...spec, log2Scale };
+    }),
   );
   return { manifest, data: f.bytes('data') };
 }

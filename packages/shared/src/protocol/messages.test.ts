@@ -67,6 +67,7 @@ const round: Round = {
   update: params,
 };
 
+const halfStats = encodeTensors([{ name: 'bn/mean', shape: [2], values: Float32Array.from([0.1, 0.2]) }], 'float16');
 const gradients: Gradients = {
   type: 'gradients',
   step: 11,
@@ -74,7 +75,7 @@ const gradients: Gradients = {
   samples: 64,
   loss: 0.6931471805599453,
   grads: params,
-  stats: encodeTensors([{ name: 'bn/mean', shape: [2], values: Float32Array.from([0.1, 0.2]) }], 'float16'),
+  stats: halfStats,
   computeMs: 12.5,
 };
 
@@ -254,6 +255,16 @@ describe('malformed fields', () => {
       { ...gradients, stats: { manifest: [{ name: 'a', shape: [2, -1], dtype: 'float32' }], data: new Uint8Array(0) } },
       /gradients\.stats\.manifest\[0\]\.shape\[1\]: expected an integer/,
     ],
+    [
+      'fractional log2Scale',
+      { ...gradients, stats: { ...halfStats, manifest: [{ ...halfStats.manifest[0], log2Scale: 0.5 }] } },
+      /gradients\.stats\.manifest\[0\]\.log2Scale: expected an integer/,
+    ],
+    [
+      'log2Scale out of range',
+      { ...gradients, stats: { ...halfStats, manifest: [{ ...halfStats.manifest[0], log2Scale: 1000 }] } },
+      /gradients\.stats\.manifest\[0\]\.log2Scale: expected an integer in \[-113, 163\]/,
+    ],
     ['manifest entry extra field', { ...gradients, grads: { ...params, manifest: [{ ...params.manifest[0], x: 1 }] } }, /manifest\[0\]: unexpected field "x"/],
     ['string version in fetchGenerator', { type: 'fetchGenerator', version: '1' }, /fetchGenerator\.version/],
     ['unknown error code', { type: 'error', code: 'OOPS', message: 'x' }, /error\.code: expected an error code, got "OOPS"/],
@@ -306,7 +317,11 @@ describe('malformed fields', () => {
 
   it('reports another protocol version as VERSION_MISMATCH before looking at other fields', () => {
     const future = { type: 'hello', version: PROTOCOL_VERSION + 1, somethingNew: [1] };
-    expectGanError(() => parseWorkerMessage(raw(future)), 'VERSION_MISMATCH', /peer speaks protocol 2, this build speaks 1/);
+    expectGanError(
+      () => parseWorkerMessage(raw(future)),
+      'VERSION_MISMATCH',
+      new RegExp(`peer speaks protocol ${PROTOCOL_VERSION + 1}, this build speaks ${PROTOCOL_VERSION}`),
+    );
     expectGanError(() => parseWorkerMessage(raw({ type: 'fetchGenerator', version: 0 })), 'VERSION_MISMATCH');
     expectGanError(() => parseWorkerMessage(raw({ ...hello, version: -1 })), 'BAD_MESSAGE', /hello\.version/);
   });
