@@ -32,6 +32,7 @@ import {
 } from '@ganfleet/shared';
 import { Trainer } from '@ganfleet/worker';
 import { DEFAULT_ADAM, type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { compareTensors } from './compare.js';
 import { profilePhase } from './profile.js';
 
 const args = process.argv.slice(2);
@@ -266,39 +267,36 @@ async function profile(backend: string, preset: ModelPreset, dataset: Dataset, b
 async function float16Gradients(dataset: Dataset): Promise<void> {
   const preset = getPreset('seed');
   const batch = 64;
+  const indices = Uint32Array.from({ length: batch }, (_, i) => i);
   const trainer = new Trainer(preset, dataset);
   trainer.update(initParams(preset, 1));
-  for (const phase of ['D', 'G'] as const) {
-    const indices = Uint32Array.from({ length: batch }, (_, i) => i);
-    const r = await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) });
-    const tensors = [...r.grads].map(([name, values]) => ({ name, shape: [values.length], values }));
-    const back = decodeTensors(encodeTensors(tensors, 'float16'));
-    let diff = 0;
-    let norm = 0;
-    let nonzero = 0;
-    let zeroed = 0;
-    tensors.forEach(({ values }, t) => {
-      const got = (back[t] as { values: Float32Array }).values;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i] as number;
-        diff += (v - (got[i] as number)) ** 2;
-        norm += v * v;
-        if (v !== 0) {
+  try {
+    for (const phase of ['D', 'G'] as const) {
+      const { grads } = await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) });
+      const tensors = [...grads].map(([name, values]) => ({ name, shape: [values.length], values }));
+      const back = new Map(decodeTensors(encodeTensors(tensors, 'float16')).map((t) => [t.name, t.values]));
+      let nonzero = 0;
+      let zeroed = 0;
+      for (const [name, values] of grads) {
+        const got = back.get(name) as Float32Array;
+        values.forEach((v, i) => {
+          if (v === 0) return;
           nonzero++;
           if (got[i] === 0) zeroed++;
-        }
+        });
       }
-    });
-    emit({
-      bench: 'float16-gradients',
-      model: preset.name,
-      phase,
-      batch,
-      relL2: Number(Math.sqrt(diff / norm).toExponential(2)),
-      zeroedShare: Number((zeroed / nonzero).toExponential(2)),
-    });
+      emit({
+        bench: 'float16-gradients',
+        model: preset.name,
+        phase,
+        batch,
+        relL2: Number(compareTensors(grads, back).relL2.toExponential(2)),
+        zeroedShare: Number((zeroed / nonzero).toExponential(2)),
+      });
+    }
+  } finally {
+    trainer.dispose();
   }
-  trainer.dispose();
 }
 
 async function main(): Promise<void> {

@@ -39,6 +39,7 @@ import {
 } from '@ganfleet/shared';
 import { Trainer, startWorker } from '@ganfleet/worker';
 import { type CoordinatorHandle, DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { compareTensors } from '../bench/compare.js';
 import { profilePhase } from '../bench/profile.js';
 
 /*
@@ -143,26 +144,6 @@ await stage('backend', async () => {
 const active = tf.getBackend();
 if (active !== backend && backend !== 'auto') finish(1);
 
-/** ||a - b|| / ||a|| over all of a phase's gradients (per tensor, pre-batch-norm biases are ~0 and meaningless). */
-function compare(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { relL2: number; maxAbsDiff: number; maxAbs: number } {
-  let diff = 0;
-  let norm = 0;
-  let maxAbsDiff = 0;
-  let maxAbs = 0;
-  for (const [name, va] of a) {
-    const vb = b.get(name);
-    if (vb?.length !== va.length) throw new Error(`gradient ${name} missing or misshapen`);
-    for (let i = 0; i < va.length; i++) {
-      const d = (va[i] as number) - (vb[i] as number);
-      diff += d * d;
-      norm += (va[i] as number) ** 2;
-      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(d));
-      maxAbs = Math.max(maxAbs, Math.abs(va[i] as number));
-    }
-  }
-  return { relL2: Math.sqrt(diff / norm), maxAbsDiff, maxAbs };
-}
-
 await stage('gradientCheck', async () => {
   const preset = getPreset('seed');
   const dataset = syntheticDataset(checkBatch);
@@ -177,7 +158,7 @@ await stage('gradientCheck', async () => {
       grads.push((await trainer.compute(request(phase, checkBatch))).grads);
       trainer.dispose();
     }
-    const c = compare(grads[0] as Map<string, Float32Array>, grads[1] as Map<string, Float32Array>);
+    const c = compareTensors(grads[0] as Map<string, Float32Array>, grads[1] as Map<string, Float32Array>);
     out[phase] = { ...c, ok: c.relL2 < 1e-2 };
   }
   return out;

@@ -6,7 +6,10 @@ import { logLossKernelConfigs } from './webgpuLogLoss.js';
 import { channelSum } from './webgpuChannelReduce.js';
 import { type KernelArgs, type Uniform, type WebGpuBackendLike, webgpuKernel } from './webgpuProgram.js';
 
-/** Kernels of our own for the tfjs 'webgpu' backend, where its stock ones leave most of a GPU idle or take many dispatches. */
+/*
+ * Kernels of our own for the tfjs 'webgpu' backend, where its stock ones leave most of a GPU idle
+ * or take many dispatches.
+ */
 
 /** Threads one filter-gradient dispatch aims for: a few per core of a large GPU (an H100 keeps ~270k resident). */
 const TARGET_THREADS = 1 << 19;
