@@ -2,15 +2,16 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string): string => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const sharedSrc = fileURLToPath(new URL('./packages/shared/src/', import.meta.url));
 
 export default defineConfig({
   resolve: {
     // Unit tests run the TypeScript sources; integration tests spawn the built CLI.
-    alias: {
-      '@ganfleet/shared': src('shared'),
-      '@ganfleet/worker': src('worker'),
-      '@ganfleet/coordinator': src('coordinator'),
-    },
+    alias: [
+      { find: /^@ganfleet\/shared\/(\w+)$/, replacement: `${sharedSrc}$1/index.ts` },
+      { find: '@ganfleet/worker', replacement: src('worker') },
+      { find: '@ganfleet/coordinator', replacement: src('coordinator') },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts'],

@@ -5,8 +5,9 @@
  * overlaps them); on wasm and cpu they are wall times of the synchronous kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset, type Group, type ModelPreset, initParams, recordPrograms } from '@ganfleet/shared';
-import { Trainer } from '@ganfleet/worker';
+import { type Dataset } from '@ganfleet/shared/data';
+import { type Group, type ModelPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import { recordPrograms } from '@ganfleet/shared/backends';
 
 export interface KernelRow {
   kernel: string;

@@ -10,37 +10,30 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  type BackendChoice,
-  type Dataset,
-  type ModelPreset,
-  countParams,
-  createLogger,
-  decodeTensors,
-  encodeTensors,
-  getPreset,
-  initParams,
-  loadDataset,
-  selectBackend,
-  specsOf,
-  TensorDecoder,
-  TensorEncoder,
-  useWebGpuKernels,
-  WIRE_DTYPES,
-  type WebGpuKernelSet,
-  type WireDtype,
-} from '@ganfleet/shared';
-import { Trainer } from '@ganfleet/worker';
-import { DEFAULT_ADAM, type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { parseArgs } from 'node:util';
+import { decodeTensors, encodeTensors, TensorDecoder, TensorEncoder, WIRE_DTYPES, type WireDtype } from '@ganfleet/shared/wire';
+import { type Dataset, loadDataset } from '@ganfleet/shared/data';
+import { createLogger } from '@ganfleet/shared/log';
+import { type ModelPreset, countParams, getPreset, initParams, specsOf, Trainer } from '@ganfleet/shared/model';
+import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
+import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
 import { compareTensors } from './compare.js';
 import { profilePhase } from './profile.js';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-const backendArg = (args.includes('--backend') ? args[args.indexOf('--backend') + 1] : 'wasm') as BackendChoice;
-const kernelSet = (args.includes('--webgpu-kernels') ? args[args.indexOf('--webgpu-kernels') + 1] : 'ganfleet') as WebGpuKernelSet;
-const wireDtype = (args.includes('--wire-dtype') ? args[args.indexOf('--wire-dtype') + 1] : 'float32') as WireDtype;
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
+    'webgpu-kernels': { type: 'string', default: 'ganfleet' },
+    'wire-dtype': { type: 'string', default: 'float32' },
+  },
+});
+const quick = flags.quick;
+const only = flags.only;
+const backendArg = flags.backend as BackendChoice;
+const kernelSet = flags['webgpu-kernels'] as WebGpuKernelSet;
+const wireDtype = flags['wire-dtype'] as WireDtype;
 if (!WIRE_DTYPES.includes(wireDtype)) throw new Error(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}`);
 const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 
@@ -82,17 +75,19 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
 }
 
 /** The run every distributed bench measures: 2 pre-training rounds, then `steps` D/G pairs, no outputs. */
-function runSettings(presetName: string, batch: number, steps: number) {
-  return {
+function benchRun(presetName: string, batch: number, steps: number, minWorkers = 1): RunSettings {
+  return runSettings({
     preset: presetName,
-    seed: 1,
     batchSize: batch,
-    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps },
-    adam: DEFAULT_ADAM,
-    bnMomentum: 0.9,
+    schedule: { pretrainSteps: 2, steps },
     sampleEvery: 0,
-  };
+    checkpointEvery: 0,
+    minWorkers,
+    wireDtype,
+  });
 }
+
+const benchServer = () => serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 60 });
 
 function spawnWorker(url: string) {
   return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
@@ -101,31 +96,15 @@ function spawnWorker(url: string) {
 /** Same rounds in-process and through a coordinator with one local worker process. */
 async function overhead(presetName: string, batch: number, steps: number): Promise<void> {
   const preset = getPreset(presetName);
-  const settings = runSettings(presetName, batch, steps);
+  const settings = benchRun(presetName, batch, steps);
   const silent = createLogger({ level: 'silent' });
+  const inProcess = await startInProcess({ settings, microBatches: 1, log: silent });
   const timesIn: number[] = [];
-  let last = performance.now();
-  await trainInProcess({
-    ...settings,
-    microBatches: 1,
-    log: silent,
-    onRound: () => {
-      timesIn.push(performance.now() - last);
-      last = performance.now();
-    },
-  });
+  inProcess.events.on('round', (r) => timesIn.push(r.roundMs));
+  await inProcess.done;
   const logs: RoundLog[] = [];
-  const coordinator = await startCoordinator({
-    ...settings,
-    host: '127.0.0.1',
-    port: 0,
-    minWorkers: 1,
-    wireDtype,
-    exitWhenDone: true,
-    handshakeTimeoutS: 30,
-    log: silent,
-    onRound: (r) => logs.push(r),
-  });
+  const coordinator = await startCoordinator({ settings, server: benchServer(), log: silent });
+  coordinator.events.on('round', (r) => logs.push(r));
   const worker = spawnWorker(coordinator.url);
   await coordinator.done;
   worker.kill();
@@ -134,7 +113,7 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
   const inMs = timesIn.slice(skip).reduce((a, b) => a + b, 0) / (timesIn.length - skip);
   const steady = logs.slice(skip);
   const distMs = steady.reduce((a, r) => a + r.roundMs, 0) / steady.length;
-  const bytes = steady.reduce((a, r) => a + r.bytesIn + r.bytesOut, 0);
+  const bytes = steady.reduce((a, r) => a + (r.bytesIn ?? 0) + (r.bytesOut ?? 0), 0);
   const minimum = steady.reduce((a, r) => a + minimumBytes(preset, r.phase), 0);
   emit({
     bench: 'distributed-overhead',
@@ -170,7 +149,7 @@ function minimumBytes(preset: ModelPreset, phase: 'D' | 'G'): number {
 
 /** Encode + decode of seed's D gradients in `dtype`; GB/s of the float32 values either way. */
 function codec(reps: number, dtype: WireDtype): void {
-  const preset = getPreset('seed');
+  const preset = getPreset('conv');
   const params = initParams(preset, 1);
   const tensors = specsOf(preset, 'D').map((s) => ({ name: s.name, shape: s.shape, values: params.get(s.name) as Float32Array }));
   const floats = tensors.reduce((n, t) => n + t.values.length, 0);
@@ -209,17 +188,8 @@ function codec(reps: number, dtype: WireDtype): void {
 async function scaling(presetName: string, batch: number, steps: number, workers: number): Promise<void> {
   const logs: RoundLog[] = [];
   const silent = createLogger({ level: 'silent' });
-  const coordinator = await startCoordinator({
-    ...runSettings(presetName, batch, steps),
-    host: '127.0.0.1',
-    port: 0,
-    minWorkers: workers,
-    wireDtype,
-    exitWhenDone: true,
-    handshakeTimeoutS: 60,
-    log: silent,
-    onRound: (r) => logs.push(r),
-  });
+  const coordinator = await startCoordinator({ settings: benchRun(presetName, batch, steps, workers), server: benchServer(), log: silent });
+  coordinator.events.on('round', (r) => logs.push(r));
   const children = Array.from({ length: workers }, () => spawnWorker(coordinator.url));
   await coordinator.done;
   for (const c of children) c.kill();
@@ -265,7 +235,7 @@ async function profile(backend: string, preset: ModelPreset, dataset: Dataset, b
  * values that became 0 (float16 has no values below 2^-25 and only coarse ones below 2^-14).
  */
 async function float16Gradients(dataset: Dataset): Promise<void> {
-  const preset = getPreset('seed');
+  const preset = getPreset('conv');
   const batch = 64;
   const indices = Uint32Array.from({ length: batch }, (_, i) => i);
   const trainer = new Trainer(preset, dataset);
@@ -309,18 +279,18 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'step') {
     for (const batch of quick ? [64] : [32, 64, 128, 256]) await stepTimes(info.name, getPreset('mlp'), dataset, batch, quick ? 5 : 20);
-    for (const batch of quick ? [64] : [32, 64, 128]) await stepTimes(info.name, getPreset('seed'), dataset, batch, quick ? 2 : 5);
+    for (const batch of quick ? [64] : [32, 64, 128]) await stepTimes(info.name, getPreset('conv'), dataset, batch, quick ? 2 : 5);
   }
   if (!only || only === 'profile') {
-    for (const name of ['mlp', 'seed']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
+    for (const name of ['mlp', 'conv']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
   }
   if (!only || only === 'overhead') {
     await overhead('mlp', 64, quick ? 20 : 100);
-    await overhead('seed', 64, quick ? 4 : 10);
+    await overhead('conv', 64, quick ? 4 : 10);
   }
   if (!only || only === 'scaling') {
     for (const workers of [1, 2, 4]) await scaling('mlp', 64, quick ? 20 : 100, workers);
-    for (const workers of [1, 2, 4]) await scaling('seed', 64, quick ? 3 : 6, workers);
+    for (const workers of [1, 2, 4]) await scaling('conv', 64, quick ? 3 : 6, workers);
   }
 }
 

@@ -23,22 +23,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as tfjsWebgpu from '@tensorflow/tfjs-backend-webgpu';
-import {
-  type BackendChoice,
-  type Dataset,
-  type Group,
-  type Importer,
-  Rng,
-  activateWebGpu,
-  createLogger,
-  getPreset,
-  initParams,
-  selectBackend,
-  useWebGpuKernels,
-  type WebGpuKernelSet,
-} from '@ganfleet/shared';
-import { Trainer, startWorker } from '@ganfleet/worker';
-import { type CoordinatorHandle, DEFAULT_ADAM, type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { type Dataset, Rng } from '@ganfleet/shared/data';
+import { createLogger } from '@ganfleet/shared/log';
+import { type Group, getPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import { type BackendChoice, type Importer, activateWebGpu, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
+import { startWorker } from '@ganfleet/worker';
+import { type CoordinatorHandle, type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
 import { compareTensors } from '../bench/compare.js';
 import { profilePhase } from '../bench/profile.js';
 
@@ -145,7 +135,7 @@ const active = tf.getBackend();
 if (active !== backend && backend !== 'auto') finish(1);
 
 await stage('gradientCheck', async () => {
-  const preset = getPreset('seed');
+  const preset = getPreset('conv');
   const dataset = syntheticDataset(checkBatch);
   const params = initParams(preset, 1);
   const out: Record<string, unknown> = { model: preset.name, batch: checkBatch, reference: 'cpu', tolerance: 1e-2 };
@@ -167,7 +157,7 @@ await stage('gradientCheck', async () => {
 async function stepTimes(kernelSet: WebGpuKernelSet): Promise<unknown> {
   await tf.setBackend(active);
   if (active === 'webgpu') useWebGpuKernels(kernelSet);
-  const preset = getPreset('seed');
+  const preset = getPreset('conv');
   const rows: Record<string, unknown>[] = [];
   for (const batch of batches) {
     const started = performance.now();
@@ -217,7 +207,7 @@ await stage('stepTimes', () => stepTimes('ganfleet'));
 
 if (active === 'webgpu') {
   await stage('profile', async () => {
-    const preset = getPreset('seed');
+    const preset = getPreset('conv');
     const rows: Record<string, unknown>[] = [];
     for (const kernelSet of ['ganfleet', 'stock'] as const) {
       useWebGpuKernels(kernelSet);
@@ -252,25 +242,21 @@ await stage('distributed', async () => {
   const logs: RoundLog[] = [];
   let workers: { backend: string; device: string }[] = [];
   const coordinator: CoordinatorHandle = await startCoordinator({
-    preset: 'seed',
-    seed: 1,
-    batchSize: batch,
-    schedule: { pretrainSteps: 2, dStepsPerG: 1, steps: roundsSteps },
-    adam: DEFAULT_ADAM,
-    bnMomentum: 0.9,
-    sampleEvery: 0,
-    dataDir,
-    host: '127.0.0.1',
-    port: 0,
-    minWorkers: 1,
-    exitWhenDone: true,
-    handshakeTimeoutS: 60,
+    settings: runSettings({
+      preset: 'conv',
+      batchSize: batch,
+      schedule: { pretrainSteps: 2, steps: roundsSteps },
+      sampleEvery: 0,
+      checkpointEvery: 0,
+      dataDir,
+    }),
+    server: serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 60 }),
     log,
-    onRound: (r) => {
-      // The worker's own report (backend, device) while it is still connected.
-      if (logs.length === 0) workers = coordinator.status().workers.map(({ backend: b, device }) => ({ backend: b, device }));
-      logs.push(r);
-    },
+  });
+  coordinator.events.on('round', (r) => {
+    // The worker's own report (backend, device) while it is still connected.
+    if (logs.length === 0) workers = coordinator.status().workers.map(({ backend: b, device }) => ({ backend: b, device }));
+    logs.push(r);
   });
   const started = performance.now();
   const args = [...process.execArgv, process.argv[1] as string, 'worker', '--connect', coordinator.url, '--backend', active, '--data', dataDir];
@@ -297,15 +283,15 @@ await stage('distributed', async () => {
           workerComputeMs: round(median(rs.map((r) => r.computeMs))),
           // The rest of a round: the coordinator's Adam, its broadcast, and the transfers and copies on both sides.
           applyMs: round(median(rs.map((r) => r.applyMs))),
-          broadcastMs: round(median(rs.map((r) => r.broadcastMs))),
-          dataPathMs: round(median(rs.map((r) => r.roundMs - r.computeMs - r.applyMs - r.broadcastMs))),
+          broadcastMs: round(median(rs.map((r) => r.broadcastMs ?? 0))),
+          dataPathMs: round(median(rs.map((r) => r.roundMs - r.computeMs - r.applyMs - (r.broadcastMs ?? 0)))),
         }
       : undefined;
   };
   const totalMs = steady.reduce((a, r) => a + r.roundMs, 0);
   return {
     outcome,
-    model: 'seed',
+    model: 'conv',
     batch,
     workers,
     rounds: logs.length,

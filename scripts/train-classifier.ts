@@ -7,18 +7,10 @@
 import { arch, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import {
-  type Dataset,
-  CLASSIFIER_CLASSES,
-  Rng,
-  buildClassifier,
-  gatherBatch,
-  loadDataset,
-  mixSeed,
-  selectBackend,
-  serializeLayersModel,
-  writeGeneratorArtifacts,
-} from '@ganfleet/shared';
+import { type Dataset, Rng, gatherBatch, loadDataset, mixSeed } from '@ganfleet/shared/data';
+import { serializeLayersModel, writeGeneratorArtifacts } from '@ganfleet/shared/model';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { CLASSIFIER_CLASSES, buildClassifier } from '@ganfleet/shared/eval';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback);

@@ -15,7 +15,7 @@ import {
   parseCoordinatorMessage,
   parseWorkerMessage,
   type Message,
-} from '@ganfleet/shared';
+} from '@ganfleet/shared/wire';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url);
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
-import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
+import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
 
 /** Debian's chromium (`apt-get install -y chromium`), or CHROMIUM_PATH. */
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => Boolean(p && existsSync(p)));
@@ -27,12 +27,8 @@ describe.skipIf(!CHROMIUM)(title, () => {
     out = await mkdtemp(join(tmpdir(), 'ganfleet-dashboard-'));
     coordinator = await startCoordinator({
       // Long enough to still be training on a fast machine: the test watches the first seconds and stops the run.
-      ...runSettings({ seed: 2, batchSize: 16, pretrainSteps: 10, steps: 1000, sampleEvery: 5 }),
-      out,
-      ...LOOPBACK,
-      minWorkers: 1,
-      exitWhenDone: false,
-      token: TOKEN,
+      settings: testRun({ seed: 2, batchSize: 16, pretrainSteps: 10, steps: 1000, sampleEvery: 5, out }),
+      server: loopback({ exitWhenDone: false, token: TOKEN }),
       log: memoryLogger('warn').log,
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getPreset, initParams, selectBackend } from '@ganfleet/shared';
-import { startCoordinator, trainInProcess } from '@ganfleet/coordinator';
-import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
+import { loadDataset, meanImage } from '@ganfleet/shared/data';
+import { getPreset, initParams, startFromData } from '@ganfleet/shared/model';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { type RoundLog, type TrainingRun, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { sameBytes } from './helpers/bytes.js';
+import { TEST_DATA, exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
 
 /**
  * The test that proves the design: N worker processes with batch b give the same parameters
@@ -9,7 +12,14 @@ import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './help
  * wasm kernels on the same inputs, and the coordinator sums in slot order, so equality is exact.
  */
 // 4 pre-training rounds + 4 iterations of (D, G): 12 rounds across the boundary.
-const settings = (preset: string, batchSize: number) => runSettings({ preset, seed: 11, batchSize, pretrainSteps: 4, steps: 4 });
+const settings = (preset: string, batchSize: number) => testRun({ preset, seed: 11, batchSize, pretrainSteps: 4, steps: 4 });
+
+/** Byte-for-byte equality of every array of two parameter maps (and the same names). */
+function expectIdentical(got: ReadonlyMap<string, Float32Array> | undefined, expected: ReadonlyMap<string, Float32Array> | undefined, what: string): void {
+  expect(got, what).toBeDefined();
+  expect([...(got as ReadonlyMap<string, Float32Array>).keys()], what).toEqual([...(expected as ReadonlyMap<string, Float32Array>).keys()]);
+  for (const [name, values] of expected ?? []) expect(sameBytes(got?.get(name), values), `${what} ${name}`).toBe(true);
+}
 
 describe('distributed training equals in-process gradient accumulation', () => {
   beforeAll(async () => {
@@ -19,41 +29,48 @@ describe('distributed training equals in-process gradient accumulation', () => {
     await selectBackend('cpu');
   });
 
-  for (const [preset, batchSize] of [
-    ['mlp', 16],
-    ['seed', 4],
+  for (const [preset, batchSize, workerCounts] of [
+    ['mlp', 16, [1, 2, 3]],
+    ['conv', 4, [2]],
   ] as const) {
-    for (const n of [1, 2, 3]) {
-      it(`${preset}, ${n} worker(s)`, async () => {
+    for (const n of workerCounts) {
+      it(`${preset}, ${n} worker(s): parameters, Adam state and the averaged generator`, async () => {
         const { log } = memoryLogger('warn');
-        const reference = await trainInProcess({ ...settings(preset, batchSize), microBatches: n, log });
-
-        const { log: clog, lines } = memoryLogger('info');
-        const coordinator = await startCoordinator({
-          ...settings(preset, batchSize),
-          ...LOOPBACK,
-          minWorkers: n,
-          log: clog,
-        });
+        const reference = await trainInProcess({ settings: settings(preset, batchSize), microBatches: n, log });
+        const coordinator = await startCoordinator({ settings: { ...settings(preset, batchSize), minWorkers: n }, server: loopback(), log });
+        const rounds: RoundLog[] = [];
+        coordinator.events.on('round', (r) => rounds.push(r));
         const workers = Array.from({ length: n }, () => spawnWorker(coordinator.url));
         try {
-          const run = await coordinator.done;
+          const run: TrainingRun = await coordinator.done;
           expect(run.round).toBe(12);
-          const rounds = lines.filter((l) => l.msg === 'round');
-          expect(rounds.map((l) => l.phase).join('')).toBe('DDDDDGDGDGDG');
-          expect(rounds.every((l) => l.workers === n)).toBe(true);
-          for (const [name, expected] of reference.store.params) {
-            const got = run.store.params.get(name);
-            expect(got, name).toBeDefined();
-            // Bit-identical: compare the raw bytes, not approximately.
-            expect(Buffer.from((got as Float32Array).buffer).equals(Buffer.from(expected.buffer)), name).toBe(true);
+          expect(rounds.map((r) => r.phase).join('')).toBe('DDDDDGDGDGDG');
+          expect(rounds.every((r) => r.slots === n)).toBe(true);
+          expectIdentical(run.store.params, reference.store.params, 'parameter');
+          for (const g of ['G', 'D'] as const) {
+            expect(run.store.adam[g].t).toBe(reference.store.adam[g].t);
+            expectIdentical(
+              new Map([...run.store.adam[g].slots].map(([k, s]) => [k, s.m])),
+              new Map([...reference.store.adam[g].slots].map(([k, s]) => [k, s.m])),
+              `adam ${g} m`,
+            );
+            expectIdentical(
+              new Map([...run.store.adam[g].slots].map(([k, s]) => [k, s.v])),
+              new Map([...reference.store.adam[g].slots].map(([k, s]) => [k, s.v])),
+              `adam ${g} v`,
+            );
           }
-          // And training did move the parameters away from their initial values.
-          const initial = initParams(getPreset(preset), 11);
+          expectIdentical(run.store.average?.values, reference.store.average?.values, 'average');
+          // And training did move the parameters (and the average) away from where they started.
+          const p = getPreset(preset);
+          const initial = initParams(p, 11);
+          startFromData(p, initial, meanImage(await loadDataset({ split: 'train', dir: TEST_DATA })));
           for (const group of ['g/', 'd/']) {
             const name = [...initial.keys()].find((k) => k.startsWith(group) && k.endsWith('kernel')) as string;
-            expect(reference.store.params.get(name), name).not.toEqual(initial.get(name));
+            expect(sameBytes(reference.store.params.get(name), initial.get(name)), name).toBe(false);
           }
+          const gKernel = [...initial.keys()].find((k) => k.startsWith('g/') && k.endsWith('kernel')) as string;
+          expect(sameBytes(reference.store.average?.values.get(gKernel), initial.get(gKernel))).toBe(false);
         } finally {
           await coordinator.close();
           for (const w of workers) if (w.exitCode === null) w.kill();
@@ -65,16 +82,10 @@ describe('distributed training equals in-process gradient accumulation', () => {
 
   it('float16 on the wire: half the bytes, parameters within a stated tolerance of the float32 reference', async () => {
     const { log } = memoryLogger('warn');
-    const reference = await trainInProcess({ ...settings('mlp', 16), microBatches: 2, log });
-    const rounds: { bytesIn: number; bytesOut: number }[] = [];
-    const coordinator = await startCoordinator({
-      ...settings('mlp', 16),
-      ...LOOPBACK,
-      minWorkers: 2,
-      wireDtype: 'float16',
-      log,
-      onRound: (r) => rounds.push(r),
-    });
+    const reference = await trainInProcess({ settings: settings('mlp', 16), microBatches: 2, log });
+    const coordinator = await startCoordinator({ settings: { ...settings('mlp', 16), minWorkers: 2, wireDtype: 'float16' }, server: loopback(), log });
+    const rounds: RoundLog[] = [];
+    coordinator.events.on('round', (r) => rounds.push(r));
     const workers = [spawnWorker(coordinator.url), spawnWorker(coordinator.url)];
     try {
       const run = await coordinator.done;
@@ -92,11 +103,10 @@ describe('distributed training equals in-process gradient accumulation', () => {
       // digits); Adam normalises gradient magnitudes, so after 12 rounds the drift stays small.
       expect(relL2).toBeGreaterThan(0);
       expect(relL2).toBeLessThan(RELL2_FLOAT16);
-      const perRound = rounds.slice(1).reduce((n, r) => n + r.bytesIn + r.bytesOut, 0) / (rounds.length - 1);
+      const perRound = rounds.slice(1).reduce((n, r) => n + (r.bytesIn ?? 0) + (r.bytesOut ?? 0), 0) / (rounds.length - 1);
       const float32Minimum = 4 * 2 * (559632 + 533505); // per round, 2 workers: one network down, the other up (mlp)
       expect(perRound / float32Minimum).toBeGreaterThan(0.45);
       expect(perRound / float32Minimum).toBeLessThan(0.55);
-      process.stdout.write(`float16 wire: relative L2 to the float32 reference ${relL2.toExponential(2)}, ${Math.round(perRound)} bytes per round\n`);
     } finally {
       await coordinator.close();
       for (const w of workers) if (w.exitCode === null) w.kill();

@@ -1,19 +1,12 @@
 import { pack } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type CoordinatorToWorker,
-  PROTOCOL_VERSION,
-  type Round,
-  encodeMessage,
-  encodeTensors,
-  getPreset,
-  parseCoordinatorMessage,
-  selectBackend,
-  specsOf,
-} from '@ganfleet/shared';
+import { type CoordinatorToWorker, PROTOCOL_VERSION, type Round, encodeMessage, encodeTensors, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import { getPreset, specsOf } from '@ganfleet/shared/model';
+import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
-import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
+import { sameBytes } from './helpers/bytes.js';
+import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
 
 const preset = getPreset('mlp');
 
@@ -73,11 +66,8 @@ describe('hostile input to the coordinator', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
     coordinator = await startCoordinator({
-      ...runSettings({ seed: 4, batchSize: 8, steps: 2 }),
-      ...LOOPBACK,
-      minWorkers: 1,
-      exitWhenDone: false,
-      handshakeTimeoutS: 2,
+      settings: testRun({ seed: 4, batchSize: 8, steps: 2 }),
+      server: loopback({ exitWhenDone: false, handshakeTimeoutS: 2 }),
       log,
     });
     snapshot = new Map([...coordinator.run.store.params].map(([k, v]) => [k, v.slice()]));
@@ -90,7 +80,7 @@ describe('hostile input to the coordinator', () => {
 
   const unchanged = () => {
     expect(coordinator.run.store.version).toBe(0);
-    for (const [name, values] of snapshot) expect(coordinator.run.store.params.get(name), name).toEqual(values);
+    for (const [name, values] of snapshot) expect(sameBytes(coordinator.run.store.params.get(name), values), name).toBe(true);
   };
 
   const loggedCode = (code: string) =>

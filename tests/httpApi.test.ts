@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
-import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker } from './helpers/cluster.js';
+import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
 
 const TOKEN = 'http-api-test-token';
 const STEPS = 20;
@@ -20,13 +20,8 @@ describe('coordinator HTTP API', () => {
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'ganfleet-http-'));
     coordinator = await startCoordinator({
-      ...runSettings({ seed: 5, batchSize: 8, steps: STEPS, sampleEvery: 5 }),
-      out,
-      ...LOOPBACK,
-      minWorkers: 1,
-      exitWhenDone: false,
-      token: TOKEN,
-      maxAuthFailuresPerMinute: 5,
+      settings: testRun({ seed: 5, batchSize: 8, steps: STEPS, sampleEvery: 5, out }),
+      server: loopback({ exitWhenDone: false, token: TOKEN, maxAuthFailuresPerMinute: 5 }),
       log: memoryLogger('warn').log,
     });
     base = `http://127.0.0.1:${coordinator.port}`;

@@ -5,12 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage, selectBackend } from '@ganfleet/shared';
+import { PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { fetchGenerator } from '@ganfleet/worker';
-import { LOOPBACK, exited, memoryLogger, runSettings, spawnWorker, waitFor } from './helpers/cluster.js';
+import { exited, loopback, memoryLogger, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
 
-const settings = { ...runSettings({ seed: 5, batchSize: 8, steps: 100_000 }), ...LOOPBACK, minWorkers: 1, exitWhenDone: false, handshakeTimeoutS: 2 };
+const settings = testRun({ seed: 5, batchSize: 8, steps: 100_000 });
+const server = (extra: Parameters<typeof loopback>[0] = {}) => loopback({ exitWhenDone: false, handshakeTimeoutS: 2, ...extra });
 
 /** Sends a hello with `token` and returns how the coordinator answered and closed. */
 async function helloWith(url: string, token: string | undefined, ca?: Buffer): Promise<{ code: number; reason: string; reply?: unknown }> {
@@ -46,7 +48,7 @@ describe('authentication and limits', () => {
   let honest: ReturnType<typeof spawnWorker>;
 
   beforeAll(async () => {
-    coordinator = await startCoordinator({ ...settings, token, maxConnections: 40, maxAuthFailuresPerMinute: 1000, log });
+    coordinator = await startCoordinator({ settings, server: server({ token, maxConnections: 40, maxAuthFailuresPerMinute: 1000 }), log });
     honest = spawnWorker(coordinator.url, ['--token', token]);
     await waitFor(() => coordinator.run.round > 2, 30_000, 'the honest worker to train');
   });
@@ -128,8 +130,8 @@ describe('authentication and limits', () => {
       socket.on('error', () => undefined);
     });
     const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(settings.handshakeTimeoutS * 1000 - 100);
-    expect(elapsed).toBeLessThan(settings.handshakeTimeoutS * 1000 + 3000);
+    expect(elapsed).toBeGreaterThanOrEqual(server().handshakeTimeoutS * 1000 - 100);
+    expect(elapsed).toBeLessThan(server().handshakeTimeoutS * 1000 + 3000);
   });
 
   it('200 connections at once: the ones over --max-connections are refused (503) and training goes on', async () => {
@@ -161,7 +163,7 @@ describe('authentication and limits', () => {
 describe('brute force', () => {
   it('refuses an address at the upgrade (429) after too many failed tokens', async () => {
     const { log } = memoryLogger('warn');
-    const coordinator = await startCoordinator({ ...settings, token: 'secret', maxAuthFailuresPerMinute: 3, log });
+    const coordinator = await startCoordinator({ settings, server: server({ token: 'secret', maxAuthFailuresPerMinute: 3 }), log });
     try {
       for (let i = 0; i < 3; i++) expect((await helloWith(coordinator.url, `guess-${i}`)).code).toBe(1008);
       const status = await new Promise<number>((resolve) => {
@@ -178,7 +180,7 @@ describe('brute force', () => {
 
   it('generates a token when binding a non-loopback address without one', async () => {
     const { log, lines } = memoryLogger('info');
-    const coordinator = await startCoordinator({ ...settings, host: '0.0.0.0', log });
+    const coordinator = await startCoordinator({ settings, server: server({ host: '0.0.0.0' }), log });
     try {
       expect(coordinator.tokenGenerated).toBe(true);
       expect(coordinator.token?.length).toBeGreaterThanOrEqual(24);
@@ -216,10 +218,8 @@ describe('TLS', () => {
       );
       const { log } = memoryLogger('warn');
       const coordinator = await startCoordinator({
-        ...settings,
-        schedule: { ...settings.schedule, steps: 3 },
-        exitWhenDone: true,
-        tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) },
+        settings: { ...settings, schedule: { ...settings.schedule, steps: 3 } },
+        server: server({ exitWhenDone: true, tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) } }),
         log,
       });
       expect(coordinator.url).toMatch(/^wss:\/\//);

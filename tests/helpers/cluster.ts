@@ -1,14 +1,31 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { expect } from 'vitest';
+import type { Rng } from '@ganfleet/shared/data';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type CoordinatorConfig, type CoordinatorHandle, DEFAULT_ADAM, startCoordinator } from '@ganfleet/coordinator';
-export { memoryLogger } from '@ganfleet/shared';
+import {
+  type CoordinatorHandle,
+  type CoordinatorOptions,
+  type RoundLog,
+  type RunSettings,
+  type RunSettingsInput,
+  type ServerSettings,
+  runSettings,
+  serverSettings,
+  startCoordinator,
+} from '@ganfleet/coordinator';
+import { memoryLogger } from '@ganfleet/shared/log';
+export { memoryLogger };
 
 /** The built CLI, as a user runs it (integration tests use real processes). */
 export const BIN = fileURLToPath(new URL('../../packages/cli/bin/ganfleet.js', import.meta.url));
 
+/** The integration tests' dataset: 512 MNIST training images (scripts/make-test-data.ts), loaded in milliseconds. */
+export const TEST_DATA = fileURLToPath(new URL('../fixtures/mnist-small', import.meta.url));
+
+/** A worker process of the built CLI on the test dataset. */
 export function spawnWorker(url: string, extra: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', ...extra], {
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', '--data', TEST_DATA, ...extra], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
@@ -55,26 +72,32 @@ export async function waitFor<T>(check: () => T | undefined | false, timeoutMs: 
 }
 
 /**
- * A test run's training settings: `mlp` unless told, 2 pre-training steps unless told, one D step
- * per G step, Adam's defaults, batch-norm momentum 0.9, no sample grids unless told.
+ * A test run's settings: `mlp` on the test dataset unless told, 2 pre-training steps, one D step
+ * per G step, lr 2e-4, no sample grids or periodic checkpoints unless told.
  */
-export function runSettings(run: { seed: number; batchSize: number; steps: number; preset?: string; pretrainSteps?: number; sampleEvery?: number }) {
-  return {
-    preset: run.preset ?? 'mlp',
-    seed: run.seed,
-    batchSize: run.batchSize,
-    schedule: { pretrainSteps: run.pretrainSteps ?? 2, dStepsPerG: 1, steps: run.steps },
-    adam: DEFAULT_ADAM,
-    bnMomentum: 0.9,
-    sampleEvery: run.sampleEvery ?? 0,
-  };
+export function testRun(
+  run: { seed: number; batchSize: number; steps: number; pretrainSteps?: number } & Omit<RunSettingsInput, 'seed' | 'batchSize'>,
+): RunSettings {
+  const { steps, pretrainSteps, ...rest } = run;
+  return runSettings({
+    dataDir: TEST_DATA,
+    sampleEvery: 0,
+    checkpointEvery: 0,
+    ...rest,
+    schedule: { pretrainSteps: pretrainSteps ?? 2, dStepsPerG: 1, steps, ...rest.schedule },
+    adam: { learningRate: 2e-4, ...rest.adam },
+  });
 }
 
-/** Loopback defaults for a coordinator started by a test. */
-export const LOOPBACK = { host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 30 } as const;
+/** A coordinator on loopback, any free port, closed when training is done, unless told. */
+export function loopback(server: Partial<ServerSettings> = {}): ServerSettings {
+  return serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 30, ...server });
+}
 
 export interface Cluster {
   coordinator: CoordinatorHandle;
+  /** Every round applied so far, in order. */
+  rounds: RoundLog[];
   /** Every worker process started so far, in order. */
   workers: ChildProcess[];
   /** Starts one more worker process. */
@@ -85,8 +108,10 @@ export interface Cluster {
  * A coordinator in this process plus `workers` real worker processes; after `body`, whatever
  * happened, every worker (stopped ones too) is killed and the coordinator closed.
  */
-export async function withCluster<T>(config: CoordinatorConfig, workers: number, body: (cluster: Cluster) => Promise<T>): Promise<T> {
-  const coordinator = await startCoordinator(config);
+export async function withCluster<T>(options: CoordinatorOptions, workers: number, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+  const coordinator = await startCoordinator(options);
+  const rounds: RoundLog[] = [];
+  coordinator.events.on('round', (r) => rounds.push(r));
   const children: ChildProcess[] = [];
   const spawnOne = (): ChildProcess => {
     const child = spawnWorker(coordinator.url);
@@ -95,7 +120,7 @@ export async function withCluster<T>(config: CoordinatorConfig, workers: number,
   };
   for (let i = 0; i < workers; i++) spawnOne();
   try {
-    return await body({ coordinator, workers: children, spawn: spawnOne });
+    return await body({ coordinator, rounds, workers: children, spawn: spawnOne });
   } finally {
     for (const child of children) {
       child.kill('SIGCONT');
@@ -104,4 +129,28 @@ export async function withCluster<T>(config: CoordinatorConfig, workers: number,
     await Promise.all(children.map(exited));
     await coordinator.close();
   }
+}
+
+/**
+ * One run of the kill -9 fault case: two workers required (rounds wait for both, so the victim is
+ * in the run however slowly the processes start), one killed at a random moment of the rounds and
+ * replaced; the run must apply each round exactly once and end with finite parameters.
+ */
+export async function killWorkerMidRun(rng: Rng, settings: RunSettings): Promise<void> {
+  const { log, lines } = memoryLogger('info');
+  await withCluster({ settings, server: loopback(), log }, 2, async ({ coordinator, rounds, workers, spawn }) => {
+    await waitFor(() => rounds.some((r) => r.slots === 2), 60_000, 'a round with both workers');
+    // Somewhere in the next ~0.6 s of rounds: before, during or after one of its gradient sends.
+    await new Promise((resolve) => setTimeout(resolve, rng.uniform() * 600));
+    workers[1]?.kill('SIGKILL');
+    spawn();
+    const run = await coordinator.done;
+    expect(run.round).toBe(run.schedule.totalRounds);
+    expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: run.schedule.totalRounds }, (_, i) => i));
+    for (const [name, values] of run.store.params) expect(values.every(Number.isFinite), name).toBe(true);
+    // The kill landed mid-run and the coordinator noticed it.
+    const left = lines.findIndex((l) => l.msg === 'worker left');
+    expect(left).toBeGreaterThan(-1);
+    expect(left).toBeLessThan(lines.findIndex((l) => l.msg === 'training finished'));
+  });
 }

@@ -4,17 +4,10 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  type EvalResult,
-  Evaluator,
-  Rng,
-  generatorArtifacts,
-  getPreset,
-  initParams,
-  loadGeneratorModel,
-  selectBackend,
-  writeGeneratorArtifacts,
-} from '@ganfleet/shared';
+import { Rng } from '@ganfleet/shared/data';
+import { generatorArtifacts, getPreset, initParams, loadGeneratorModel, writeGeneratorArtifacts } from '@ganfleet/shared/model';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { type EvalResult, Evaluator } from '@ganfleet/shared/eval';
 import { addEvalCommand } from './evalCommand.js';
 
 /** Runs `ganfleet eval ...args` in this process and returns what it printed on stdout. */

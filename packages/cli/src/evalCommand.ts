@@ -1,5 +1,7 @@
 import { type Command, Option } from 'commander';
-import { type EvalResult, createLogger, evaluateGenerator, selectBackend } from '@ganfleet/shared';
+import { createLogger } from '@ganfleet/shared/log';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { type EvalResult, evaluateGenerator } from '@ganfleet/shared/eval';
 import { type BackendChoice, backendOption, int } from './options.js';
 
 interface EvalFlags {

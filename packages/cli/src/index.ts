@@ -1,3 +1,3 @@
 export { buildProgram, main } from './main.js';
-export { trainLocalCluster } from './localCluster.js';
+export { startLocalCluster } from './localCluster.js';
 export { sampleGenerator } from './sample.js';

@@ -1,12 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import { GanError, type Logger, createLogger, getPreset, selectBackend } from '@ganfleet/shared';
-import { type AdamConfig, DEFAULT_ADAM, Schedule, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { GanError } from '@ganfleet/shared/wire';
+import { type Logger, createLogger } from '@ganfleet/shared/log';
+import { selectBackend } from '@ganfleet/shared/backends';
+import {
+  type AdamConfig,
+  type RunEvents,
+  type RunSettings,
+  Schedule,
+  runSettings,
+  serverSettings,
+  startCoordinator,
+  startInProcess,
+} from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { addEvalCommand } from './evalCommand.js';
-import { trainLocalCluster } from './localCluster.js';
-import { ProgressBar, type ProgressRound } from './progress.js';
+import { startLocalCluster } from './localCluster.js';
+import { ProgressBar } from './progress.js';
 import { sampleGenerator } from './sample.js';
 import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, tokenOption, trainingOptions } from './options.js';
 
@@ -31,7 +42,7 @@ export function buildProgram(): Command {
       flags: TrainingFlags &
         LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; wireDtype: 'float32' | 'float16'; backend: BackendChoice },
     ) => {
-      const settings = runSettings(flags);
+      const settings = settingsFrom(flags, { out: flags.out, wireDtype: flags.wireDtype, minWorkers: flags.localWorkers });
       // On a terminal (and unless --pretty asks for every line there) a progress bar owns stderr's last line;
       // then only warn+ log lines reach the terminal, above the bar, and --log-file gets them all.
       const bar =
@@ -41,24 +52,20 @@ export function buildProgram(): Command {
       const log = bar
         ? createLogger({ level: flags.logLevel, destination: bar.logStream, ...(flags.logFile ? { file: flags.logFile } : {}) })
         : loggerFrom(flags);
-      const onRound = bar && ((r: ProgressRound) => bar.update(r));
       await initBackend(flags.backend, log);
       try {
-        if (flags.inProcess) {
-          await trainInProcess({ ...settings, microBatches: flags.microBatches, out: flags.out, log, onRound });
-        } else {
-          await trainLocalCluster({
-            ...settings,
-            localWorkers: flags.localWorkers,
-            wireDtype: flags.wireDtype,
-            backend: flags.backend,
-            workerLogLevel: 'warn',
-            out: flags.out,
-            log,
-            onRound,
-            workerOutput: bar?.logStream,
-          });
-        }
+        const started = flags.inProcess
+          ? await startInProcess({ settings, microBatches: flags.microBatches, log })
+          : await startLocalCluster({
+              settings,
+              localWorkers: flags.localWorkers,
+              backend: flags.backend,
+              workerLogLevel: 'warn',
+              log,
+              ...(bar ? { workerOutput: bar.logStream } : {}),
+            });
+        if (bar) showProgress(started.events, bar, !flags.inProcess);
+        await started.done;
       } finally {
         bar?.finish();
       }
@@ -92,27 +99,30 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
-  for (const o of [...trainingOptions({ model: 'seed', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
+  for (const o of [...trainingOptions({ model: 'conv', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
-    // The coordinator runs the generator only to draw sample grids and export it.
+    // The coordinator runs the generator only to draw sample grids, evaluate and export it.
     await initBackend(flags.backend, log);
     const handle = await startCoordinator({
-      ...runSettings(flags),
-      host: flags.host,
-      port: flags.port,
-      minWorkers: flags.minWorkers,
-      out: flags.out,
-      exitWhenDone: flags.exitWhenDone ?? false,
-      handshakeTimeoutS: flags.handshakeTimeout,
-      checkpointEvery: flags.checkpointEvery,
-      roundTimeoutS: flags.roundTimeout,
-      heartbeatMs: flags.heartbeat,
-      maxConnections: flags.maxConnections,
-      wireDtype: flags.wireDtype,
-      ...(flags.resume ? { resumeFrom: flags.resume, out: flags.resume } : {}),
-      ...(flags.token ? { token: flags.token } : {}),
-      ...(await tlsFrom(flags)),
+      settings: settingsFrom(flags, {
+        out: flags.out,
+        minWorkers: flags.minWorkers,
+        checkpointEvery: flags.checkpointEvery,
+        roundTimeoutS: flags.roundTimeout,
+        heartbeatMs: flags.heartbeat,
+        wireDtype: flags.wireDtype,
+      }),
+      server: serverSettings({
+        host: flags.host,
+        port: flags.port,
+        exitWhenDone: flags.exitWhenDone ?? false,
+        handshakeTimeoutS: flags.handshakeTimeout,
+        maxConnections: flags.maxConnections,
+        ...(flags.token ? { token: flags.token } : {}),
+        ...(await tlsFrom(flags)),
+      }),
+      ...(flags.resume ? { resumeFrom: flags.resume } : {}),
       log,
     });
     // Printed once, on stderr, never logged: workers need it to join.
@@ -237,25 +247,30 @@ function networkLearningRates(flags: TrainingFlags): Pick<AdamConfig, 'networkLe
   return Object.keys(rates).length > 0 ? { networkLearningRates: rates } : {};
 }
 
-function runSettings(flags: TrainingFlags) {
-  const defaults = getPreset(flags.model).optimizer;
-  return {
+/** The run's settings from the training flags (and the command's own); every default not given here is runSettings'. */
+function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>): RunSettings {
+  return runSettings({
+    ...command,
     preset: flags.model,
     seed: flags.seed,
     batchSize: flags.batchSize,
-    schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps },
+    schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps, lrDecayFrom: flags.lrDecayFrom },
     adam: {
-      ...DEFAULT_ADAM,
-      learningRate: flags.lr ?? defaults.learningRate,
-      beta1: flags.beta1 ?? defaults.beta1,
-      beta2: flags.beta2 ?? defaults.beta2,
+      ...(flags.lr !== undefined ? { learningRate: flags.lr } : {}),
+      ...(flags.beta1 !== undefined ? { beta1: flags.beta1 } : {}),
+      ...(flags.beta2 !== undefined ? { beta2: flags.beta2 } : {}),
       ...networkLearningRates(flags),
     },
     bnMomentum: flags.bnMomentum,
+    emaDecay: flags.emaDecay,
+    labelSmoothing: flags.labelSmoothing,
     sampleEvery: flags.sampleEvery,
-    evalEvery: flags.evalEvery,
-    evalSamples: flags.evalSamples,
-    evalParzen: flags.evalParzen ?? false,
+    eval: { every: flags.evalEvery, samples: flags.evalSamples, parzen: flags.evalParzen ?? false },
     ...(flags.data ? { dataDir: flags.data } : {}),
-  };
+  });
+}
+
+/** Feeds the run's rounds to the progress bar (with the worker count when they are remote workers). */
+function showProgress(events: RunEvents, bar: ProgressBar, distributed: boolean): void {
+  events.on('round', (r) => bar.update({ round: r.round, iteration: r.iteration, phase: r.phase, loss: r.loss, ...(distributed ? { workers: r.slots } : {}) }));
 }

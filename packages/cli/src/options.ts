@@ -22,6 +22,12 @@ export function unit(value: string): number {
   return n;
 }
 
+export function fraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`expected a number in [0, 1], got "${value}"`);
+  return n;
+}
+
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
@@ -38,7 +44,7 @@ export const backendOption = (): Option => new Option('--backend <name>', 'compu
 
 /** Model, schedule and optimizer flags: the hyper-parameters of a run. */
 export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number; evalEvery: number }): Option[] => [
-  new Option('--model <preset>', 'model preset (seed | mlp)').default(defaults.model),
+  new Option('--model <preset>', 'model preset (conv | mlp)').default(defaults.model),
   new Option('--steps <n>', 'G steps (iterations) after D pre-training').argParser(int(0)).default(defaults.steps),
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
@@ -46,9 +52,12 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 5e-4, mlp 1e-3)").argParser(positive),
   new Option('--lr-d <rate>', 'Adam learning rate of D alone (default: --lr)').argParser(positive),
   new Option('--lr-g <rate>', 'Adam learning rate of G alone (default: --lr)').argParser(positive),
+  new Option('--lr-decay-from <f>', 'after this fraction of the steps both learning rates fall linearly to 0 (1: constant)').argParser(fraction).default(1),
   new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
+  new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(0.999),
+  new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(0),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
   new Option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)'),
@@ -66,9 +75,12 @@ export interface TrainingFlags {
   lr?: number;
   lrD?: number;
   lrG?: number;
+  lrDecayFrom: number;
   beta1?: number;
   beta2?: number;
   bnMomentum: number;
+  emaDecay: number;
+  labelSmoothing: number;
   seed: number;
   sampleEvery: number;
   data?: string;

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, loadGeneratorModel, writeGridPng } from '@ganfleet/shared';
+import { Rng } from '@ganfleet/shared/data';
+import { writeGridPng } from '@ganfleet/shared/image';
+import { loadGeneratorModel } from '@ganfleet/shared/model';
 
 /** Draws `n` images from a saved generator (it runs in inference mode) into a PNG grid. */
 export async function sampleGenerator(opts: { modelDir: string; n: number; seed: number; out: string }): Promise<void> {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@ganfleet/shared';
+import { Rng } from '@ganfleet/shared/data';
 import { Adam } from './adam.js';
 
 describe('Adam', () => {

@@ -12,9 +12,6 @@ export interface AdamConfig {
   epsilon: number;
 }
 
-/** Library and test default (DCGAN practice); the CLI starts from each preset's own `optimizer`. */
-export const DEFAULT_ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
-
 export interface AdamSlots {
   m: Float32Array;
   v: Float32Array;
@@ -32,9 +29,11 @@ export class Adam {
 
   constructor(readonly config: AdamConfig) {}
 
-  apply(params: Map<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void {
+  /** One update; `lrScale` multiplies the learning rate for this step (a decay schedule). */
+  apply(params: Map<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>, lrScale = 1): void {
     this.t += 1;
-    const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = this.config;
+    const { beta1: b1, beta2: b2, epsilon: eps } = this.config;
+    const lr = this.config.learningRate * lrScale;
     // Bias corrections folded into two constants: p -= (lr / c1) * m / (sqrt(v / c2) + eps).
     const step = lr / (1 - b1 ** this.t);
     const invC2 = 1 / (1 - b2 ** this.t);

@@ -2,28 +2,23 @@ import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getPreset, memoryLogger } from '@ganfleet/shared';
-import { DEFAULT_ADAM } from './adam.js';
+import { memoryLogger } from '@ganfleet/shared/log';
+import { getPreset } from '@ganfleet/shared/model';
 import { checkpointDir, loadLatestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { TRAINING_SETTINGS, type TrainingSettings, runSettings } from './settings.js';
+import { sameBytes } from '../../../tests/helpers/bytes.js';
 import { TrainingRun } from './trainingRun.js';
 
+const settings = runSettings({ seed: 2, batchSize: 4, schedule: { pretrainSteps: 1, dStepsPerG: 1, steps: 10 } });
+const training = Object.fromEntries(TRAINING_SETTINGS.map((k) => [k, settings[k]])) as TrainingSettings;
+
 function runAt(rounds: number): TrainingRun {
-  const run = new TrainingRun({
-    preset: getPreset('mlp'),
-    seed: 2,
-    batchSize: 4,
-    schedule: { pretrainSteps: 1, dStepsPerG: 1, steps: 10 },
-    adam: DEFAULT_ADAM,
-    bnMomentum: 0.9,
-    datasetCount: 100,
-  });
+  const run = new TrainingRun(settings, getPreset('mlp'), { count: 100, meanImage: new Float32Array(784).fill(-0.5) });
   // Synthetic gradients: enough to move parameters, Adam state and the data dispenser.
   for (let r = 0; r < rounds; r++) {
     const tasks = run.plan(2);
     const grads = new Map(
-      run.config.preset.params
-        .filter((s) => s.group === run.phase)
-        .map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
+      run.preset.params.filter((s) => s.group === run.phase).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
     );
     run.complete(tasks.map(() => ({ samples: 4, loss: 1, grads })));
   }
@@ -39,20 +34,25 @@ describe('checkpoints', () => {
     await rm(out, { recursive: true, force: true });
   });
 
-  it('restores parameters, both Adam states, the round and the data position exactly', async () => {
+  it('restores parameters, both Adam states, the averaged generator, the round and the data position exactly', async () => {
     const original = runAt(5);
-    const path = await writeCheckpoint(out, 'run1', original.snapshot(), { preset: 'mlp' });
+    const path = await writeCheckpoint(out, 'run1', original.snapshot(), training);
     const ckpt = await readCheckpoint(path);
     expect(ckpt.runId).toBe('run1');
-    expect(ckpt.meta).toEqual({ preset: 'mlp' });
+    expect(ckpt.training).toEqual(training);
     const restored = runAt(0);
     restored.restore(ckpt.snapshot);
     expect(restored.round).toBe(5);
-    for (const [name, values] of original.store.params) expect(restored.store.params.get(name), name).toEqual(values);
+    for (const [name, values] of original.store.params) expect(sameBytes(restored.store.params.get(name), values), name).toBe(true);
     for (const g of ['G', 'D'] as const) {
       expect(restored.store.adam[g].t).toBe(original.store.adam[g].t);
-      for (const [name, slot] of original.store.adam[g].slots) expect(restored.store.adam[g].slots.get(name), name).toEqual(slot);
+      for (const [name, slot] of original.store.adam[g].slots) {
+        expect(sameBytes(restored.store.adam[g].slots.get(name)?.m, slot.m), `${g} m ${name}`).toBe(true);
+        expect(sameBytes(restored.store.adam[g].slots.get(name)?.v, slot.v), `${g} v ${name}`).toBe(true);
+      }
     }
+    expect(original.store.average?.values.size).toBeGreaterThan(0);
+    for (const [name, values] of original.store.average?.values ?? []) expect(sameBytes(restored.store.average?.values.get(name), values), name).toBe(true);
     // The next round hands out the same batches and continues identically.
     expect(restored.plan(2)).toEqual(original.plan(2));
   });
@@ -61,7 +61,7 @@ describe('checkpoints', () => {
     const run = runAt(0);
     for (let r = 1; r <= 5; r++) {
       run.round = r;
-      await writeCheckpoint(out, 'run1', run.snapshot(), {});
+      await writeCheckpoint(out, 'run1', run.snapshot(), training);
     }
     const files = (await readdir(checkpointDir(out))).sort();
     expect(files).toEqual(['ckpt-000000003.gfck', 'ckpt-000000004.gfck', 'ckpt-000000005.gfck']);

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type DispenserState, GanError, type Logger, type NamedTensor, type TensorSpec, decodeTensors, encodeTensors } from '@ganfleet/shared';
+import { GanError, type NamedTensor, type TensorSpec, decodeTensors, encodeTensors } from '@ganfleet/shared/wire';
+import { type DispenserState } from '@ganfleet/shared/data';
+import { type Logger } from '@ganfleet/shared/log';
+import type { TrainingSettings } from './settings.js';
 import type { RunSnapshot } from './trainingRun.js';
 
 /**
@@ -14,16 +17,14 @@ const FORMAT_VERSION = 1;
 const DIGEST_BYTES = 32;
 const FILE_PATTERN = /^ckpt-(\d{9})\.gfck$/;
 
-/** Settings a resumed run must keep; stored so `--resume` needs no other flags. */
-export type CheckpointMeta = Record<string, unknown>;
-
 interface Header {
   runId: string;
   savedAt: string;
   round: number;
   adamT: { G: number; D: number };
   dispenser: DispenserState;
-  meta: CheckpointMeta;
+  /** The run's training settings: a resumed run keeps them, so `--resume` needs no other flags. */
+  training: TrainingSettings;
   manifest: TensorSpec[];
 }
 
@@ -31,16 +32,17 @@ export interface Checkpoint {
   path: string;
   runId: string;
   snapshot: RunSnapshot;
-  meta: CheckpointMeta;
+  training: TrainingSettings;
 }
 
 export const checkpointDir = (out: string): string => join(out, 'checkpoints');
 
-export async function writeCheckpoint(out: string, runId: string, snapshot: RunSnapshot, meta: CheckpointMeta, keep = 3): Promise<string> {
+export async function writeCheckpoint(out: string, runId: string, snapshot: RunSnapshot, training: TrainingSettings, keep = 3): Promise<string> {
   // Everything is copied out synchronously, before the first await: training may apply a round
   // while the file is being written, and the checkpoint must be of one round.
   const tensors: NamedTensor[] = [];
   for (const [name, values] of snapshot.params) tensors.push({ name: `param/${name}`, shape: [values.length], values });
+  for (const [name, values] of snapshot.average ?? []) tensors.push({ name: `average/${name}`, shape: [values.length], values });
   for (const g of ['G', 'D'] as const) {
     for (const [name, slot] of snapshot.adam[g].slots) {
       tensors.push({ name: `adam${g}.m/${name}`, shape: [slot.m.length], values: slot.m });
@@ -54,7 +56,7 @@ export async function writeCheckpoint(out: string, runId: string, snapshot: RunS
     round: snapshot.round,
     adamT: { G: snapshot.adam.G.t, D: snapshot.adam.D.t },
     dispenser: snapshot.dispenser,
-    meta,
+    training,
     manifest: encoded.manifest,
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
@@ -102,6 +104,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   }
   const tensors = decodeTensors({ manifest: header.manifest, data: body.subarray(12 + headerLength) });
   const params = new Map<string, Float32Array>();
+  const average = new Map<string, Float32Array>();
   const slots = { G: new Map<string, { m: Float32Array; v: Float32Array }>(), D: new Map<string, { m: Float32Array; v: Float32Array }>() };
   for (const t of tensors) {
     const [kind, ...rest] = t.name.split('/');
@@ -109,6 +112,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     // Copy out of the file buffer so the snapshot owns aligned arrays.
     const values = t.values.slice();
     if (kind === 'param') params.set(name, values);
+    else if (kind === 'average') average.set(name, values);
     else {
       const match = /^adam([GD])\.([mv])$/.exec(kind ?? '');
       if (!match) throw corrupt(`unknown tensor ${t.name}`);
@@ -121,11 +125,12 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   return {
     path,
     runId: header.runId,
-    meta: header.meta,
+    training: header.training,
     snapshot: {
       round: header.round,
       params,
       adam: { G: { t: header.adamT.G, slots: slots.G }, D: { t: header.adamT.D, slots: slots.D } },
+      ...(average.size > 0 ? { average } : {}),
       dispenser: header.dispenser,
     },
   };

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { RoundLog } from './coordinator.js';
+import type { RoundLog } from './runLoop.js';
 
-/** What the coordinator announces; logs, metrics and the dashboard all listen here. */
-export interface CoordinatorEventMap {
+/** What a run announces (in-process or distributed); metrics, the dashboard, progress and tests listen here. */
+export interface RunEventMap {
   round: [RoundLog];
   workerJoined: [{ worker: string; backend: string; device: string }];
   workerLeft: [{ worker: string; reason: string; lastRound: number }];
@@ -18,4 +18,4 @@ export interface CoordinatorEventMap {
   evaluated: [{ step: number } & Record<string, number>];
 }
 
-export class CoordinatorEvents extends EventEmitter<CoordinatorEventMap> {}
+export class RunEvents extends EventEmitter<RunEventMap> {}

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GeneratorArtifacts, Logger } from '@ganfleet/shared';
+import type { Logger } from '@ganfleet/shared/log';
+import type { GeneratorArtifacts } from '@ganfleet/shared/model';
 import type { AuthGate } from './authGate.js';
 import type { Coordinator } from './coordinator.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/dashboardPage.js';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Coordinator } from './coordinator.js';
-import { CoordinatorEvents } from './events.js';
+import { RunEvents } from './events.js';
 import { createMetrics } from './metrics.js';
 
 describe('metrics', () => {
   it('exports the latest evaluation as ganfleet_eval{metric}', async () => {
-    const events = new CoordinatorEvents();
+    const events = new RunEvents();
     // Only what the metrics read: the event stream, the step and the worker list.
     const coordinator = { events, run: { iteration: 7 }, status: () => ({ workers: [] }) } as unknown as Coordinator;
     const registry = createMetrics(coordinator);

@@ -97,9 +97,9 @@ export function createMetrics(coordinator: Coordinator): Registry {
     prune(now);
     recent.push(now);
     loss.set({ network: r.phase }, r.loss);
-    bytesOut.inc(r.bytesOut);
-    bytesIn.inc(r.bytesIn);
-    lag.set(r.slowest.lagMs / 1000);
+    bytesOut.inc(r.bytesOut ?? 0);
+    bytesIn.inc(r.bytesIn ?? 0);
+    lag.set((r.slowest?.lagMs ?? 0) / 1000);
   });
   coordinator.events.on('replyDropped', (d) => dropped.inc({ reason: d.reason }));
   coordinator.events.on('authFailed', () => authFailures.inc());

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, getPreset, initParams, specsOf } from '@ganfleet/shared';
-import { Adam, type AdamConfig, DEFAULT_ADAM } from './adam.js';
-import { ParamStore, poolBatchNormStats } from './paramStore.js';
+import { Rng } from '@ganfleet/shared/data';
+import { getPreset, initParams, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
+import { Adam, type AdamConfig } from './adam.js';
+import { ParamStore } from './paramStore.js';
+
+const ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
 
 function moments(values: number[]): [number, number] {
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
@@ -24,6 +27,39 @@ describe('poolBatchNormStats', () => {
 });
 
 describe('ParamStore', () => {
+  it('applies the sample-weighted average of the contributions, as computed independently in float64', () => {
+    const preset = getPreset('mlp');
+    const rng = new Rng(4);
+    const specs = specsOf(preset, 'D');
+    const parts = [3, 8, 5].map((samples) => ({
+      samples,
+      loss: rng.uniform(),
+      grads: new Map(specs.map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))])),
+    }));
+    const store = new ParamStore(preset, initParams(preset, 1), ADAM);
+    const { loss, samples } = store.apply('D', parts);
+    expect(samples).toBe(16);
+    expect(loss).toBeCloseTo(parts.reduce((a, p) => a + p.samples * p.loss, 0) / 16, 12);
+    // The reference: average in float64, then one plain Adam step.
+    const averaged = new Map(
+      specs.map((s) => {
+        const out = new Float32Array((parts[0]?.grads.get(s.name) as Float32Array).length);
+        for (let i = 0; i < out.length; i++) out[i] = parts.reduce((a, p) => a + p.samples * (p.grads.get(s.name)?.[i] as number), 0) / 16;
+        return [s.name, out];
+      }),
+    );
+    const expected = initParams(preset, 1);
+    new Adam(ADAM).apply(expected, averaged);
+    for (const s of specs) {
+      const got = store.params.get(s.name) as Float32Array;
+      const want = expected.get(s.name) as Float32Array;
+      // Adam moves each weight by about lr: the sum's float32 rounding shifts that by far less than 1e-3 of it.
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)));
+      expect(worst, s.name).toBeLessThan(ADAM.learningRate * 1e-3);
+    }
+  });
+
   it('gives each network its own learning rate when asked, and the shared one otherwise', () => {
     const preset = getPreset('mlp');
     const rng = new Rng(9);
@@ -31,7 +67,7 @@ describe('ParamStore', () => {
       new Map(specsOf(preset, group).map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))]));
     const dGrads = gradsOf('D');
     const gGrads = gradsOf('G');
-    const config = { ...DEFAULT_ADAM, learningRate: 1e-3 };
+    const config = { ...ADAM, learningRate: 1e-3 };
     const run = (adam: AdamConfig) => {
       const store = new ParamStore(preset, initParams(preset, 1), adam);
       store.apply('D', [{ samples: 4, loss: 0, grads: dGrads }]);

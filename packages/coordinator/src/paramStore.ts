@@ -1,5 +1,6 @@
-import { type Group, type ModelPreset, type ParamArrays, specsOf } from '@ganfleet/shared';
+import { type Group, type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
 import { Adam, type AdamConfig } from './adam.js';
+import { GeneratorAverage } from './generatorAverage.js';
 
 /** One worker's (or micro-batch's) contribution to a round. */
 export interface Contribution {
@@ -11,15 +12,17 @@ export interface Contribution {
 }
 
 /**
- * All parameters of G and D, one Adam per network, and a version per parameter so each
- * worker is sent only what changed since it last synchronised.
+ * All parameters of G and D, one Adam per network, the averaged generator, and a version per
+ * parameter so each worker is sent only what changed since it last synchronised.
  */
 export class ParamStore {
   readonly adam: Record<Group, Adam>;
+  /** The moving average of G's weights (absent when its decay is 0). */
+  readonly average: GeneratorAverage | undefined;
   /** Bumped by every applied update; a parameter remembers the version that last changed it. */
   version = 0;
   private readonly changedAt = new Map<string, number>();
-  private readonly averaged = new Map<string, Float32Array>();
+  private readonly gradScratch = new Map<string, Float32Array>();
 
   constructor(
     readonly preset: ModelPreset,
@@ -27,7 +30,10 @@ export class ParamStore {
     adam: AdamConfig,
     /** Momentum of the batch-norm moving statistics (moving = m * moving + (1 - m) * batch). */
     readonly bnMomentum = 0.9,
+    /** Decay of the generator's weight average; 0 keeps none. */
+    emaDecay = 0,
   ) {
+    this.average = emaDecay > 0 ? new GeneratorAverage(preset, params, emaDecay) : undefined;
     const forNetwork = (g: Group): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
     this.adam = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
     for (const name of params.keys()) this.changedAt.set(name, 0);
@@ -41,10 +47,10 @@ export class ParamStore {
 
   /** The averaged gradient of `name`, reused every round (a fresh 13 MB array costs page faults each time). */
   private scratch(name: string): Float32Array {
-    let buf = this.averaged.get(name);
+    let buf = this.gradScratch.get(name);
     if (!buf) {
       buf = new Float32Array(this.params.get(name)?.length ?? 0);
-      this.averaged.set(name, buf);
+      this.gradScratch.set(name, buf);
     }
     return buf;
   }
@@ -56,9 +62,10 @@ export class ParamStore {
 
   /**
    * Averages contributions weighted by samples, summing in the given (slot) order so the
-   * result is reproducible, then applies the group's Adam and the batch-norm statistics.
+   * result is reproducible, then applies the group's Adam, the batch-norm statistics and (G)
+   * the generator's average.
    */
-  apply(group: Group, contributions: readonly Contribution[]): { loss: number; samples: number } {
+  apply(group: Group, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
     const total = contributions.reduce((n, c) => n + c.samples, 0);
     if (total <= 0) throw new Error('cannot apply a round without samples');
     const grads = new Map<string, Float32Array>();
@@ -79,10 +86,13 @@ export class ParamStore {
       for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / total;
       grads.set(spec.name, acc);
     }
-    this.adam[group].apply(this.params, grads);
+    this.adam[group].apply(this.params, grads, lrScale);
     this.version += 1;
     for (const name of grads.keys()) this.changedAt.set(name, this.version);
-    if (group === 'G') this.applyBatchNormStats(contributions);
+    if (group === 'G') {
+      this.applyBatchNormStats(contributions);
+      this.average?.update(this.params, this.adam.G.t);
+    }
     const loss = contributions.reduce((s, c) => s + c.samples * c.loss, 0) / total;
     return { loss, samples: total };
   }
@@ -110,24 +120,4 @@ export class ParamStore {
       this.changedAt.set(bn.movingVariance, this.version);
     }
   }
-}
-
-/** Pooled [mean, variance] of several batches from their own sizes, means and biased variances. */
-export function poolBatchNormStats(parts: readonly { samples: number; stats: Float32Array | undefined }[], channels: number): Float64Array {
-  const total = parts.reduce((n, p) => n + p.samples, 0);
-  const out = new Float64Array(2 * channels);
-  for (let c = 0; c < channels; c++) {
-    let mean = 0;
-    let second = 0;
-    for (const p of parts) {
-      if (!p.stats || p.stats.length !== 2 * channels) throw new Error('missing batch-norm statistics');
-      const mu = p.stats[c] as number;
-      const v = p.stats[channels + c] as number;
-      mean += (p.samples / total) * mu;
-      second += (p.samples / total) * (v + mu * mu);
-    }
-    out[c] = mean;
-    out[channels + c] = Math.max(0, second - mean * mean);
-  }
-  return out;
 }

@@ -1,14 +1,7 @@
-import { type EvalResult, Evaluator, type ModelPreset, Rng, generateImages, mixSeed } from '@ganfleet/shared';
-
-export interface EvalSettings {
-  /** Evaluate every this many steps (and at the end); 0 or absent: never. */
-  evalEvery?: number;
-  /** Generator samples per evaluation (default 2000). */
-  evalSamples?: number;
-  /** Also the Parzen-window log-likelihood (slow: ~30 s for 10 000 samples here). */
-  evalParzen?: boolean;
-  dataDir?: string;
-}
+import { Rng, mixSeed } from '@ganfleet/shared/data';
+import { type ModelPreset, generateImages } from '@ganfleet/shared/model';
+import { type EvalResult, Evaluator } from '@ganfleet/shared/eval';
+import type { EvalSettings } from './settings.js';
 
 /**
  * Quality during training: the generator (inference-mode batch norm) draws from a fixed noise set,
@@ -23,26 +16,27 @@ export class RunEvaluation {
     private readonly preset: ModelPreset,
     seed: number,
     private readonly settings: EvalSettings,
+    private readonly dataDir: string | undefined,
   ) {
-    this.n = settings.evalSamples ?? 2000;
+    this.n = settings.samples;
     this.noise = new Rng(mixSeed(seed, 0xe7a1)).fillNormal(new Float32Array(this.n * preset.noiseDim));
   }
 
   /** True when `step` is one of the evaluation points. */
   due(step: number): boolean {
-    const every = this.settings.evalEvery ?? 0;
+    const every = this.settings.every;
     return every > 0 && step > 0 && step % every === 0;
   }
 
   get enabled(): boolean {
-    return (this.settings.evalEvery ?? 0) > 0;
+    return this.settings.every > 0;
   }
 
   async evaluate(params: ReadonlyMap<string, Float32Array>): Promise<EvalResult> {
-    this.evaluator ??= Evaluator.create(this.settings.dataDir ? { dataDir: this.settings.dataDir } : {});
+    this.evaluator ??= Evaluator.create(this.dataDir ? { dataDir: this.dataDir } : {});
     const evaluator = await this.evaluator;
     const images = await generateImages(this.preset, params, this.noise);
-    return evaluator.evaluate(images, this.n, this.settings.evalParzen ? { parzen: true } : {});
+    return evaluator.evaluate(images, this.n, this.settings.parzen ? { parzen: true } : {});
   }
 
   async dispose(): Promise<void> {

@@ -1,7 +1,11 @@
 import { join } from 'node:path';
-import { type ModelPreset, fixedNoise, generateImages, generatorArtifacts, writeGeneratorArtifacts, writeGridPng } from '@ganfleet/shared';
+import { writeGridPng } from '@ganfleet/shared/image';
+import { type GeneratorArtifacts, type ModelPreset, fixedNoise, generateImages, writeGeneratorArtifacts } from '@ganfleet/shared/model';
 
-/** Where a run writes: `DIR/samples/step-XXXXXX.png` and `DIR/generator/` (LayersModel). */
+/**
+ * Where a run writes: `DIR/samples/step-XXXXXX.png`, `DIR/generator/` (LayersModel) and, for a
+ * run that averages its generator, `DIR/generator-raw/` (the last weights, not averaged).
+ */
 export class RunOutputs {
   private readonly noise: Float32Array;
   /** The most recent sample grid written, for the dashboard. */
@@ -19,8 +23,8 @@ export class RunOutputs {
     return join(this.dir, 'samples', `step-${String(iteration).padStart(6, '0')}.png`);
   }
 
-  get generatorDir(): string {
-    return join(this.dir, 'generator');
+  generatorDir(raw = false): string {
+    return join(this.dir, raw ? 'generator-raw' : 'generator');
   }
 
   /** An 8x8 grid from the run's fixed noise batch, batch norm in inference mode. */
@@ -33,8 +37,8 @@ export class RunOutputs {
     return path;
   }
 
-  async saveGenerator(params: ReadonlyMap<string, Float32Array>, meta: Record<string, unknown>): Promise<string> {
-    await writeGeneratorArtifacts(this.generatorDir, await generatorArtifacts(this.preset, params, meta));
-    return this.generatorDir;
+  async saveGenerator(artifacts: GeneratorArtifacts, raw = false): Promise<string> {
+    await writeGeneratorArtifacts(this.generatorDir(raw), artifacts);
+    return this.generatorDir(raw);
   }
 }

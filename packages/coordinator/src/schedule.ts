@@ -1,4 +1,4 @@
-import type { Group } from '@ganfleet/shared';
+import type { Group } from '@ganfleet/shared/model';
 
 export interface ScheduleConfig {
   /** D-only rounds before alternation starts (the reference uses 30). */
@@ -7,6 +7,11 @@ export interface ScheduleConfig {
   dStepsPerG: number;
   /** G steps (iterations) to train after pre-training. */
   steps: number;
+  /**
+   * Fraction of the steps after which both learning rates fall linearly to 0 at the last step
+   * (1 or absent: constant learning rates).
+   */
+  lrDecayFrom?: number;
 }
 
 /**
@@ -24,6 +29,15 @@ export class Schedule {
     const { pretrainSteps, dStepsPerG } = this.config;
     if (round < pretrainSteps) return 'D';
     return (round - pretrainSteps) % (dStepsPerG + 1) === dStepsPerG ? 'G' : 'D';
+  }
+
+  /** The learning-rate factor of round `round`: 1, then linear to 0 over the decay's iterations. */
+  lrScale(round: number): number {
+    const { steps, lrDecayFrom = 1 } = this.config;
+    const start = lrDecayFrom * steps;
+    const iteration = this.iterationsAfter(round);
+    if (iteration < start || steps <= start) return 1;
+    return Math.max(0, 1 - (iteration - start) / (steps - start));
   }
 
   /** Completed iterations (G steps) once `round` rounds have been applied. */

@@ -3,32 +3,24 @@ import { type Server, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GanError, type ModelPreset, closeCodeFor, countParams, encodeMessage, getPreset, isGanError, loadDataset, parseWorkerMessage } from '@ganfleet/shared';
+import { GanError, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
+import { loadDataset, meanImage } from '@ganfleet/shared/data';
+import type { Logger } from '@ganfleet/shared/log';
+import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
 import { AuthGate, isLoopback } from './authGate.js';
 import { type Checkpoint, checkpointDir, loadLatestCheckpoint } from './checkpoint.js';
-import { Coordinator, type CoordinatorStatus, type RunSettings } from './coordinator.js';
-import type { CoordinatorEvents } from './events.js';
+import { Coordinator, type CoordinatorStatus } from './coordinator.js';
+import type { RunEvents } from './events.js';
+import type { RunSettings, ServerSettings } from './settings.js';
 import { createHttpHandler } from './httpApi.js';
 import type { TrainingRun } from './trainingRun.js';
 
-export interface CoordinatorConfig extends RunSettings {
-  host: string;
-  /** 0 picks a free port (tests). */
-  port: number;
-  /** Close the server once training is done (otherwise it keeps serving the generator). */
-  exitWhenDone: boolean;
-  /** Seconds a new connection has to finish its HTTP upgrade and say hello. */
-  handshakeTimeoutS: number;
-  /** Continue from the newest good checkpoint under this run directory; its settings win. */
+export interface CoordinatorOptions {
+  settings: RunSettings;
+  server: ServerSettings;
+  /** Continue the run under this directory from its newest good checkpoint: its training settings win, and it becomes `out`. */
   resumeFrom?: string;
-  /** Shared secret for workers, fetch and HTTP; generated when binding a non-loopback address without one. */
-  token?: string;
-  /** PEM certificate and key: serve wss:// and https://. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Open connections beyond this are refused at the upgrade (503). */
-  maxConnections?: number;
-  /** Failed authentications per address per minute before the address is refused (429). */
-  maxAuthFailuresPerMinute?: number;
+  log: Logger;
 }
 
 export interface CoordinatorHandle {
@@ -40,9 +32,9 @@ export interface CoordinatorHandle {
   /** Largest frame accepted from a peer (bytes), derived from the model size. */
   maxPayload: number;
   run: TrainingRun;
-  events: CoordinatorEvents;
+  events: RunEvents;
   status(): CoordinatorStatus;
-  /** Resolves when training has finished and outputs are written. */
+  /** Resolves when training has finished and outputs are written (or the coordinator was closed). */
   done: Promise<TrainingRun>;
   /** Writes a checkpoint now (between rounds); resolves to its path, or undefined without --out. */
   checkpoint(): Promise<string | undefined>;
@@ -50,31 +42,33 @@ export interface CoordinatorHandle {
 }
 
 /** Starts the coordinator: binds, admits workers, runs the rounds, saves outputs. */
-export async function startCoordinator(requested: CoordinatorConfig): Promise<CoordinatorHandle> {
-  const log = requested.log.child({ component: 'coordinator' });
-  let config = requested;
+export async function startCoordinator(opts: CoordinatorOptions): Promise<CoordinatorHandle> {
+  const log = opts.log.child({ component: 'coordinator' });
+  const { server } = opts;
+  let settings = opts.settings;
   let resumed: Checkpoint | undefined;
-  if (requested.resumeFrom) {
-    resumed = await loadLatestCheckpoint(requested.resumeFrom, log);
-    if (!resumed) throw new GanError('CHECKPOINT_CORRUPT', `no usable checkpoint under ${checkpointDir(requested.resumeFrom)}`);
-    config = { ...requested, ...(resumed.meta as Partial<CoordinatorConfig>), out: requested.out ?? requested.resumeFrom };
+  if (opts.resumeFrom) {
+    resumed = await loadLatestCheckpoint(opts.resumeFrom, log);
+    if (!resumed) throw new GanError('CHECKPOINT_CORRUPT', `no usable checkpoint under ${checkpointDir(opts.resumeFrom)}`);
+    settings = { ...settings, ...resumed.training, out: opts.resumeFrom };
     log.info({ checkpoint: resumed.path, round: resumed.snapshot.round }, 'resuming from checkpoint');
   }
-  const tokenGenerated = config.token === undefined && !isLoopback(config.host);
-  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : config.token, config.maxAuthFailuresPerMinute);
-  const preset = getPreset(config.preset);
-  const dataset = await loadDataset({ split: 'train', ...(config.dataDir ? { dir: config.dataDir } : {}) });
-  const coordinator = new Coordinator(config, preset, dataset, resumed, randomBytes(6).toString('hex'));
-  const server = new CoordinatorServer(config, coordinator, auth);
-  const port = await server.listen();
-  if (config.exitWhenDone)
+  const tokenGenerated = server.token === undefined && !isLoopback(server.host);
+  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : server.token, server.maxAuthFailuresPerMinute);
+  const preset = getPreset(settings.preset);
+  const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
+  const data = { count: dataset.count, meanImage: meanImage(dataset) };
+  const coordinator = new Coordinator(settings, preset, dataset, data, resumed, randomBytes(6).toString('hex'), opts.log);
+  const httpServer = new CoordinatorServer(server, coordinator, auth, opts.log);
+  const port = await httpServer.listen();
+  if (server.exitWhenDone)
     void coordinator.done.then(
-      () => server.close(),
-      () => server.close(),
+      () => httpServer.close(),
+      () => httpServer.close(),
     );
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   return {
-    url: `${config.tls ? 'wss' : 'ws'}://${host}:${port}`,
+    url: `${server.tls ? 'wss' : 'ws'}://${host}:${port}`,
     port,
     token: auth.token,
     tokenGenerated,
@@ -84,7 +78,7 @@ export async function startCoordinator(requested: CoordinatorConfig): Promise<Co
     status: () => coordinator.status(),
     done: coordinator.done,
     checkpoint: () => coordinator.checkpoint(),
-    close: () => server.close(),
+    close: () => httpServer.close(),
   };
 }
 
@@ -96,20 +90,21 @@ class CoordinatorServer {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly config: CoordinatorConfig,
+    private readonly config: ServerSettings,
     private readonly coordinator: Coordinator,
     private readonly auth: AuthGate,
+    log: Logger,
   ) {
-    this.log = config.log.child({ component: 'server' });
+    this.log = log.child({ component: 'server' });
     const handler = createHttpHandler(coordinator, auth, this.log.child({ component: 'http' }));
     // Slow or stalled handshakes (slowloris) are cut by the header and request timeouts.
     const timeouts = { headersTimeout: config.handshakeTimeoutS * 1000, requestTimeout: config.handshakeTimeoutS * 1000, connectionsCheckingInterval: 500 };
     this.http = config.tls ? createHttpsServer({ ...config.tls, ...timeouts }, handler) : createServer(timeouts, handler);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadFor(coordinator.preset) });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadFor(coordinator.run.preset) });
     this.http.on('upgrade', (req, socket: Socket, head) => {
       const remote = req.socket.remoteAddress ?? 'unknown';
       if (this.auth.blocked(remote)) return refuseUpgrade(socket, 429, 'Too Many Requests');
-      if (this.wss.clients.size >= (config.maxConnections ?? 64)) {
+      if (this.wss.clients.size >= config.maxConnections) {
         this.log.warn({ code: 'TOO_LARGE', remote, connections: this.wss.clients.size }, 'connection limit reached');
         return refuseUpgrade(socket, 503, 'Service Unavailable');
       }
@@ -122,7 +117,8 @@ class CoordinatorServer {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => {
         const port = (this.http.address() as AddressInfo).port;
-        const { preset, run } = this.coordinator;
+        const { run } = this.coordinator;
+        const { preset } = run;
         this.log.info(
           {
             host: this.config.host,
@@ -130,7 +126,7 @@ class CoordinatorServer {
             tls: Boolean(this.config.tls),
             auth: this.auth.token !== undefined,
             preset: preset.name,
-            minWorkers: this.config.minWorkers,
+            minWorkers: this.coordinator.loop.settings.minWorkers,
             rounds: run.schedule.totalRounds,
           },
           'coordinator listening',

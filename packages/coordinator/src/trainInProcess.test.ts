@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, selectBackend } from '@ganfleet/shared';
-import { DEFAULT_ADAM } from './adam.js';
+import { createLogger } from '@ganfleet/shared/log';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { sameBytes } from '../../../tests/helpers/bytes.js';
+import { runSettings } from './settings.js';
 import { trainInProcess } from './trainInProcess.js';
 
+const TEST_DATA = new URL('../../../tests/fixtures/mnist-small', import.meta.url).pathname;
+
 const config = (seed: number, microBatches = 1) => ({
-  preset: 'mlp',
-  seed,
-  batchSize: 8,
+  settings: runSettings({ seed, batchSize: 8, schedule: { pretrainSteps: 3, dStepsPerG: 2, steps: 3 }, sampleEvery: 0, dataDir: TEST_DATA }),
   microBatches,
-  schedule: { pretrainSteps: 3, dStepsPerG: 2, steps: 3 },
-  adam: DEFAULT_ADAM,
-  bnMomentum: 0.9,
-  sampleEvery: 0,
   log: createLogger({ level: 'silent' }),
 });
 
@@ -28,15 +26,9 @@ describe('trainInProcess', () => {
     const b = await trainInProcess(config(5));
     const c = await trainInProcess(config(6));
     expect(a.round).toBe(3 + 3 * 3);
-    for (const [name, values] of a.store.params) expect(b.store.params.get(name), name).toEqual(values);
-    expect(c.store.params.get('g/dense1/kernel')).not.toEqual(a.store.params.get('g/dense1/kernel'));
+    for (const [name, values] of a.store.params) expect(sameBytes(b.store.params.get(name), values), name).toBe(true);
+    expect(sameBytes(c.store.params.get('g/dense1/kernel'), a.store.params.get('g/dense1/kernel'))).toBe(false);
     expect(a.store.adam.D.t).toBe(3 + 3 * 2);
     expect(a.store.adam.G.t).toBe(3);
-  });
-
-  it('accumulating two micro-batches differs from one (it sees twice the data)', async () => {
-    const one = await trainInProcess(config(5, 1));
-    const two = await trainInProcess(config(5, 2));
-    expect(two.store.params.get('d/dense1/kernel')).not.toEqual(one.store.params.get('d/dense1/kernel'));
   });
 });

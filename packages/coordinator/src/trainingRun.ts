@@ -1,34 +1,14 @@
-import { BatchDispenser, type DispenserState, type Group, type Logger, type ModelPreset, initParams, mixSeed } from '@ganfleet/shared';
-import type { AdamConfig } from './adam.js';
+import { BatchDispenser, type DispenserState, mixSeed } from '@ganfleet/shared/data';
+import { type Group, type ModelPreset, initParams, startFromData } from '@ganfleet/shared/model';
 import { type Contribution, ParamStore } from './paramStore.js';
-import { Schedule, type ScheduleConfig } from './schedule.js';
+import { Schedule } from './schedule.js';
+import type { TrainingSettings } from './settings.js';
 
-/** The settings of a run that the coordinator and the in-process trainer share. */
-export interface TrainingSettings {
-  preset: string;
-  seed: number;
-  /** Per worker (per micro-batch) batch size. */
-  batchSize: number;
-  schedule: ScheduleConfig;
-  adam: AdamConfig;
-  bnMomentum: number;
-  dataDir?: string;
-  out?: string;
-  /** Write a sample grid every this many steps (0: only at the end). */
-  sampleEvery: number;
-  log: Logger;
-}
-
-export interface RunConfig {
-  preset: ModelPreset;
-  seed: number;
-  /** Per worker (per micro-batch) batch size. */
-  batchSize: number;
-  schedule: ScheduleConfig;
-  adam: AdamConfig;
-  bnMomentum: number;
-  /** Training-set size, for the batch dispenser. */
-  datasetCount: number;
+/** What a run needs to know of its training set. */
+export interface RunData {
+  count: number;
+  /** The training images' per-pixel mean, for G's starting output bias (startFromData). */
+  meanImage: Float32Array;
 }
 
 /** What one slot (worker or micro-batch) computes in a round. */
@@ -46,6 +26,8 @@ export interface RunSnapshot {
   round: number;
   params: ReadonlyMap<string, Float32Array>;
   adam: Record<Group, { t: number; slots: ReadonlyMap<string, { m: Float32Array; v: Float32Array }> }>;
+  /** The averaged generator's weights (absent when the run keeps no average). */
+  average?: ReadonlyMap<string, Float32Array>;
   dispenser: DispenserState;
 }
 
@@ -69,16 +51,29 @@ export class TrainingRun {
   round = 0;
   private dispenser: BatchDispenser;
 
-  constructor(readonly config: RunConfig) {
-    this.store = new ParamStore(config.preset, initParams(config.preset, config.seed), config.adam, config.bnMomentum);
-    this.schedule = new Schedule(config.schedule);
-    this.dispenser = new BatchDispenser({ count: config.datasetCount, seed: config.seed, shards: 1 });
+  constructor(
+    readonly settings: TrainingSettings,
+    readonly preset: ModelPreset,
+    data: RunData,
+  ) {
+    const params = initParams(preset, settings.seed);
+    startFromData(preset, params, data.meanImage);
+    this.store = new ParamStore(preset, params, settings.adam, settings.bnMomentum, settings.emaDecay);
+    this.schedule = new Schedule(settings.schedule);
+    this.dispenser = new BatchDispenser({ count: data.count, seed: settings.seed, shards: 1 });
   }
 
   /** Everything needed to continue exactly where this run is (see checkpoint.ts). */
   snapshot(): RunSnapshot {
     const adam = (g: Group) => ({ t: this.store.adam[g].t, slots: new Map(this.store.adam[g].slots) });
-    return { round: this.round, params: this.store.params, adam: { G: adam('G'), D: adam('D') }, dispenser: this.dispenser.state() };
+    const average = this.store.average?.values;
+    return {
+      round: this.round,
+      params: this.store.params,
+      adam: { G: adam('G'), D: adam('D') },
+      ...(average ? { average } : {}),
+      dispenser: this.dispenser.state(),
+    };
   }
 
   /** Continues from a snapshot taken by a run with the same configuration. */
@@ -92,6 +87,11 @@ export class TrainingRun {
       this.store.adam[g].t = s.adam[g].t;
       this.store.adam[g].slots.clear();
       for (const [name, slot] of s.adam[g].slots) this.store.adam[g].slots.set(name, { m: slot.m.slice(), v: slot.v.slice() });
+    }
+    const average = this.store.average;
+    if (average) {
+      // A checkpoint of a run without an average: start averaging from the restored weights.
+      average.restore(s.average ?? this.store.params);
     }
     this.dispenser = BatchDispenser.fromState(s.dispenser);
     this.round = s.round;
@@ -118,9 +118,9 @@ export class TrainingRun {
     return Array.from({ length: slots }, (_, slot) => ({
       round: this.round,
       phase,
-      batchSize: this.config.batchSize,
-      seed: mixSeed(this.config.seed, this.round, slot),
-      ...(phase === 'D' ? { indices: this.dispenser.next(slot, this.config.batchSize).indices } : {}),
+      batchSize: this.settings.batchSize,
+      seed: mixSeed(this.settings.seed, this.round, slot),
+      ...(phase === 'D' ? { indices: this.dispenser.next(slot, this.settings.batchSize).indices } : {}),
     }));
   }
 
@@ -128,7 +128,7 @@ export class TrainingRun {
   complete(contributions: readonly Contribution[]): RoundResult {
     const started = performance.now();
     const phase = this.phase;
-    const { loss, samples } = this.store.apply(phase, contributions);
+    const { loss, samples } = this.store.apply(phase, contributions, this.schedule.lrScale(this.round));
     const round = this.round;
     this.round += 1;
     return { round, phase, iteration: this.iteration, loss, samples, applyMs: performance.now() - started };

@@ -2,21 +2,19 @@ import type { WebSocket } from 'ws';
 import {
   GanError,
   type Gradients,
-  type Logger,
-  type ModelPreset,
   assertFinite,
   closeCodeFor,
   encodeIndices,
   encodeMessage,
   isGanError,
   parseWorkerMessage,
-  sizeOf,
-  specsOf,
   type CoordinatorToWorker,
   TensorDecoder,
   TensorEncoder,
   type WireDtype,
-} from '@ganfleet/shared';
+} from '@ganfleet/shared/wire';
+import { type Logger } from '@ganfleet/shared/log';
+import { type ModelPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
 import type { Contribution } from './paramStore.js';
 import type { SlotTask } from './trainingRun.js';
 

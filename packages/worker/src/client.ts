@@ -1,11 +1,9 @@
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import {
-  type BackendChoice,
   type CoordinatorToWorker,
   GanError,
   type GanErrorCode,
-  type Logger,
   PROTOCOL_VERSION,
   type Round,
   TensorEncoder,
@@ -14,11 +12,13 @@ import {
   decodeIndices,
   decodeTensors,
   encodeMessage,
-  getPreset,
   isGanError,
   parseCoordinatorMessage,
-} from '@ganfleet/shared';
-import { TrainerThread } from './trainerThread.js';
+} from '@ganfleet/shared/wire';
+import { type Logger } from '@ganfleet/shared/log';
+import { getPreset } from '@ganfleet/shared/model';
+import { type BackendChoice } from '@ganfleet/shared/backends';
+import { ComputeThread } from './computeThread.js';
 
 export interface WorkerConfig {
   /** ws:// or wss:// address of the coordinator. */
@@ -51,7 +51,7 @@ const BACKOFF_MS = { first: 250, max: 5000 };
  */
 export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   const log = config.log.child({ component: 'worker' });
-  const thread = new TrainerThread();
+  const thread = new ComputeThread();
   const { backend, dataset } = await thread.init(config.backend, config.dataDir);
   log.info({ backend: backend.name, reason: backend.reason, skipped: backend.skipped, dataset: dataset.name }, `backend ${backend.name}`);
   let stopped = false;
@@ -129,7 +129,7 @@ class WorkerSession {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly thread: TrainerThread,
+    private readonly thread: ComputeThread,
     private readonly fingerprint: string,
     private log: Logger,
     private readonly onJoined: () => void,

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
-import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage, writeGeneratorArtifacts } from '@ganfleet/shared';
+import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import { writeGeneratorArtifacts } from '@ganfleet/shared/model';
 
 /** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
 export async function fetchGenerator(opts: {

@@ -1,4 +1,4 @@
-import type { Group } from '@ganfleet/shared';
+import type { Group } from '@ganfleet/shared/model';
 
 /** `[round, loss]`: one plotted point, the mean loss over `stride` consecutive rounds of its phase. */
 export type LossPoint = [number, number];

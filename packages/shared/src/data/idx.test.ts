@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GanError } from '../errors.js';
+import { GanError } from '../wire/index.js';
 import { parseIdx, readIdxFile } from './idx.js';
 
 /** Builds an IDX buffer; `type` and the payload can be overridden to produce broken files. */

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { GanError } from '../errors.js';
+import { GanError } from '../wire/index.js';
 
 export interface IdxArray {
   dims: number[];

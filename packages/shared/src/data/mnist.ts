@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
-import { GanError } from '../errors.js';
+import { GanError } from '../wire/index.js';
 import { readIdxFile, type IdxArray } from './idx.js';
 
 export type Split = 'train' | 'test';
@@ -92,6 +92,17 @@ export function gatherBatch(ds: Dataset, indices: Uint32Array | number[], out?: 
     dst.set(ds.images.subarray(i * size, (i + 1) * size), b * size);
   }
   return dst;
+}
+
+/** The per-pixel mean of all images, in the images' [-1, 1] scale. */
+export function meanImage(ds: Dataset): Float32Array {
+  const size = ds.height * ds.width;
+  const sum = new Float64Array(size);
+  for (let i = 0; i < ds.count; i++) {
+    const offset = i * size;
+    for (let j = 0; j < size; j++) sum[j] = (sum[j] as number) + (ds.images[offset + j] as number);
+  }
+  return Float32Array.from(sum, (s) => s / ds.count);
 }
 
 function bundledDir(): string {

@@ -3,8 +3,8 @@
  * contiguous block per worker slot, so any process can recompute who trains on what.
  */
 
-import { GanError } from '../errors.js';
-import { mixSeed, Rng } from '../rng.js';
+import { GanError } from '../wire/index.js';
+import { mixSeed, Rng } from './rng.js';
 
 export function epochPermutation(count: number, seed: number, epoch: number): Uint32Array {
   return new Rng(mixSeed(seed, epoch)).permutation(count);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { loadGeneratorModel } from '../model/export.js';
+import { loadGeneratorModel } from '../model/index.js';
 
 /** The penultimate layer: its activations are the features FID compares. */
 export const CLASSIFIER_FEATURE_LAYER = 'features';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { loadGeneratorModel } from '../model/export.js';
-import { Rng } from '../rng.js';
+import { loadGeneratorModel } from '../model/index.js';
+import { Rng } from '../data/index.js';
 import { type EvalOptions, type EvalResult, Evaluator, type EvaluatorOptions } from './evaluator.js';
 
 export interface EvaluateGeneratorOptions extends EvalOptions, EvaluatorOptions {

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend/selectBackend.js';
-import { type Dataset, gatherBatch, loadDataset } from '../data/mnist.js';
-import { Rng } from '../rng.js';
+import { selectBackend } from '../backends/index.js';
+import { type Dataset, gatherBatch, loadDataset, Rng } from '../data/index.js';
 import { CLASSIFIER_FEATURE_DIM, CLASSIFIER_FEATURE_LAYER } from './classifier.js';
 import { type EvalResult, Evaluator } from './evaluator.js';
 import { PARZEN_SIGMAS } from './parzen.js';

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { type Dataset, loadDataset } from '../data/mnist.js';
+import { type Dataset, loadDataset } from '../data/index.js';
 import { CLASSIFIER_FEATURE_LAYER, loadClassifier } from './classifier.js';
 import { classifierOutputs } from './classifierOutputs.js';
 import { classStatistics } from './classStatistics.js';

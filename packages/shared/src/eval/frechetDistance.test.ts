@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../rng.js';
+import { Rng } from '../data/index.js';
 import { frechetDistance } from './frechetDistance.js';
 import type { GaussianStats } from './gaussianStats.js';
 

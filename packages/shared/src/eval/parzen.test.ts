@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend/selectBackend.js';
-import { Rng } from '../rng.js';
+import { selectBackend } from '../backends/index.js';
+import { Rng } from '../data/index.js';
 import { PARZEN_SIGMAS, parzenEvaluate, parzenLogLikelihoods } from './parzen.js';
 
 /** The definition, term by term in float64: log mean_i N(x; mu_i, sigma^2 I). */

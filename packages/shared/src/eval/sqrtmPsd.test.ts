@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../rng.js';
+import { Rng } from '../data/index.js';
 import { sqrtmPsd } from './sqrtmPsd.js';
 
 function square(r: Float64Array, dim: number): Float64Array {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../rng.js';
+import { Rng } from '../data/index.js';
 import { symmetricEigen } from './symmetricEigen.js';
 
 /** A A^T for a random dim x rank A: symmetric PSD, singular when rank < dim. */

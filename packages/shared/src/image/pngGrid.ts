@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PNG } from 'pngjs';
-import { GanError } from '../errors.js';
+import { GanError } from '../wire/index.js';
 
 export interface GridOptions {
   /** Images per row; defaults to ceil(sqrt(n)), i.e. 8x8 for 64 images. */

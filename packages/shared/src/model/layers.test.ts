@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend/selectBackend.js';
-import { Rng } from '../rng.js';
-import { BN_EPSILON, batchNorm } from './layers.js';
+import { selectBackend } from '../backends/index.js';
+import { Rng } from '../data/index.js';
+import { BN_EPSILON } from '../ops/index.js';
+import { batchNorm } from './layers.js';
 import type { BatchNormStat } from './preset.js';
 
 /** Batch norm as plain ops, differentiated by tfjs's autodiff: the reference for the closed-form gradient. */

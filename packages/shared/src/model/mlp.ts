@@ -24,6 +24,7 @@ export const mlpPreset: ModelPreset = {
   params,
   // Measured here: at 2e-4 this small net still draws noise after 1000 steps; 1e-3 draws digits.
   optimizer: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
+  imageBias: 'g/dense3/bias',
   batchNorms: [],
 
   generator(p, z) {

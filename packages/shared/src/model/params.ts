@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../rng.js';
+import { Rng, mixSeed } from '../data/index.js';
 import type { Group, ModelPreset, ParamSpec } from './preset.js';
 
 /** Parameters as plain float32 arrays by name, in the preset's order: what travels and what Adam updates. */
@@ -20,8 +20,28 @@ export function initParams(preset: ModelPreset, seed: number): ParamArrays {
   return out;
 }
 
-export const specsOf = (preset: ModelPreset, group: Group, trainable = true): ParamSpec[] =>
-  preset.params.filter((s) => s.group === group && s.trainable === trainable);
+/** Pixel values stay this far inside tanh's range (-1, 1): atanh(2p - 1) with p in [1e-4, 1 - 1e-4]. */
+const MEAN_PIXEL_LIMIT = 1 - 2e-4;
+
+/**
+ * The data-dependent part of initialisation: the preset's imageBias from the training images'
+ * mean (`meanImage`, per pixel in [-1, 1]), as the original GAN code does with its sigmoid output.
+ */
+export function startFromData(preset: ModelPreset, params: ParamArrays, meanImage: Float32Array): void {
+  const bias = params.get(preset.imageBias);
+  if (!bias) throw new Error(`preset ${preset.name} has no parameter ${preset.imageBias}`);
+  const pixels = meanImage.length;
+  if (bias.length !== pixels && bias.length !== 1) throw new Error(`${preset.imageBias} has ${bias.length} values, expected 1 or ${pixels}`);
+  const overall = meanImage.reduce((a, b) => a + b, 0) / pixels;
+  for (let i = 0; i < bias.length; i++) {
+    const m = bias.length === 1 ? overall : (meanImage[i] as number);
+    bias[i] = Math.atanh(Math.min(MEAN_PIXEL_LIMIT, Math.max(-MEAN_PIXEL_LIMIT, m)));
+  }
+}
+
+/** A network's trainable parameters (default), its others (batch-norm moving statistics), or all of them. */
+export const specsOf = (preset: ModelPreset, group: Group, trainable: boolean | 'all' = true): ParamSpec[] =>
+  preset.params.filter((s) => s.group === group && (trainable === 'all' || s.trainable === trainable));
 
 export function countParams(preset: ModelPreset, group?: Group): number {
   return preset.params.filter((s) => group === undefined || s.group === group).reduce((n, s) => n + sizeOf(s.shape), 0);

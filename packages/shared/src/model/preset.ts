@@ -44,6 +44,12 @@ export interface ModelPreset {
   params: readonly ParamSpec[];
   /** Adam settings used unless the user gives others (both networks). */
   optimizer: { learningRate: number; beta1: number; beta2: number };
+  /**
+   * G's last bias before its tanh. A run starts it at atanh of the training data's mean pixel
+   * (per pixel, or over all pixels for a single bias), so that G's first images are the data's
+   * mean rather than flat grey, which D would learn to reject before G moves (see startFromData).
+   */
+  imageBias: string;
   /** Batch-norm layers: name -> parameter names of its moving mean and variance. */
   batchNorms: readonly { layer: string; movingMean: string; movingVariance: string }[];
   /** `training` uses batch statistics (and reports them); inference uses the moving ones. */

@@ -1,10 +1,10 @@
-import { GanError } from '../errors.js';
+import { GanError } from '../wire/index.js';
 import { mlpPreset } from './mlp.js';
 import type { ModelPreset } from './preset.js';
-import { seedPreset } from './seed.js';
+import { convPreset } from './conv.js';
 
 /** The preset registry: adding an architecture is one file plus one line here. */
-const PRESETS: ReadonlyMap<string, ModelPreset> = new Map([seedPreset, mlpPreset].map((p) => [p.name, p]));
+const PRESETS: ReadonlyMap<string, ModelPreset> = new Map([convPreset, mlpPreset].map((p) => [p.name, p]));
 
 export const presetNames = (): string[] => [...PRESETS.keys()];
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng, mixSeed } from '../rng.js';
+import { Rng, mixSeed } from '../data/index.js';
 import type { ModelPreset } from './preset.js';
 import { toTensors } from './params.js';
 

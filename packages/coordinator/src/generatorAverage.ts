@@ -1,0 +1,49 @@
+import { type ModelPreset, type ParamArrays, specsOf } from '@ganfleet/shared/model';
+
+/**
+ * An exponential moving average of the generator's trainable weights (Yazıcı et al. 2019,
+ * StyleGAN's G_ema). Training never reads it; it is the generator a run writes, serves and
+ * scores. Its batch-norm inference statistics are not averaged: they are recomputed for the
+ * averaged weights (recalibrateBatchNorm) whenever the generator is used.
+ */
+export class GeneratorAverage {
+  /** The averaged values by parameter name (G's trainable parameters only). */
+  readonly values: ParamArrays;
+
+  constructor(
+    preset: ModelPreset,
+    params: ReadonlyMap<string, Float32Array>,
+    /** The decay after warm-up, in (0, 1). */
+    readonly decay: number,
+  ) {
+    if (!(decay > 0 && decay < 1)) throw new Error(`EMA decay must be in (0, 1), got ${decay}`);
+    this.values = new Map(specsOf(preset, 'G').map((s) => [s.name, (params.get(s.name) as Float32Array).slice()]));
+  }
+
+  /**
+   * The decay at the t-th G update (t from 1): min(decay, (1 + t) / (10 + t)), so that early
+   * averages are not dominated by the random initialisation.
+   */
+  decayAt(t: number): number {
+    return Math.min(this.decay, (1 + t) / (10 + t));
+  }
+
+  /** Folds in the parameters just produced by the t-th G update. */
+  update(params: ReadonlyMap<string, Float32Array>, t: number): void {
+    const beta = this.decayAt(t);
+    const alpha = 1 - beta;
+    for (const [name, avg] of this.values) {
+      const p = params.get(name) as Float32Array;
+      for (let i = 0; i < avg.length; i++) avg[i] = beta * (avg[i] as number) + alpha * (p[i] as number);
+    }
+  }
+
+  /** Replaces the averages with stored ones (resume). */
+  restore(values: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, avg] of this.values) {
+      const stored = values.get(name);
+      if (!stored || stored.length !== avg.length) throw new Error(`stored average of ${name} does not fit this model`);
+      avg.set(stored);
+    }
+  }
+}

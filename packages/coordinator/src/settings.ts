@@ -1,0 +1,116 @@
+import type { WireDtype } from '@ganfleet/shared/wire';
+import { getPreset } from '@ganfleet/shared/model';
+import type { AdamConfig } from './adam.js';
+import type { ScheduleConfig } from './schedule.js';
+
+/** When and how the run scores its generator during training. */
+export interface EvalSettings {
+  /** Every this many steps and at the end; 0: never. */
+  every: number;
+  /** Generator samples per evaluation. */
+  samples: number;
+  /** Also the Parzen-window log-likelihood (slow). */
+  parzen: boolean;
+}
+
+/**
+ * Everything that defines a training run, wherever its gradients are computed: what the CLI's
+ * flags, the tests and the bench build (with runSettings) and what the coordinator and the
+ * in-process trainer run. The network edge (bind address, TLS, token, limits) is ServerSettings.
+ */
+export interface RunSettings {
+  preset: string;
+  /** Parameters, noise and data order. */
+  seed: number;
+  /** Per slot: per worker, or per in-process micro-batch. */
+  batchSize: number;
+  schedule: ScheduleConfig;
+  adam: AdamConfig;
+  /** Momentum of the raw generator's batch-norm inference statistics. */
+  bnMomentum: number;
+  /** Decay of the averaged generator, the run's product (0: none; the raw generator instead). */
+  emaDecay: number;
+  /** One-sided label smoothing: D's target for real images is 1 - this. */
+  labelSmoothing: number;
+  /** MNIST-format IDX directory; absent: the bundled MNIST. */
+  dataDir?: string;
+  /** Output directory (samples, generator, checkpoints); absent: write nothing. */
+  out?: string;
+  /** Sample grid every this many steps (0: only at the end). */
+  sampleEvery: number;
+  /** Checkpoint every this many rounds (0: only at the end and on stop). */
+  checkpointEvery: number;
+  eval: EvalSettings;
+  /** Distributed runs: rounds wait until this many workers are connected. */
+  minWorkers: number;
+  /** Distributed runs: close a round this many seconds after it was sent, over the replies that arrived (0: wait for all). */
+  roundTimeoutS: number;
+  /** Distributed runs: ping interval; a worker silent for 3 intervals is dropped. */
+  heartbeatMs: number;
+  /** Distributed runs: encoding of parameters and gradients on the wire. */
+  wireDtype: WireDtype;
+}
+
+/** The settings a checkpoint stores and a resumed run keeps: those that define the training itself. */
+export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'labelSmoothing'] as const;
+
+export type TrainingSettings = Pick<RunSettings, (typeof TRAINING_SETTINGS)[number]>;
+
+/** What runSettings takes: any setting, the nested ones in part. */
+export interface RunSettingsInput extends Partial<Omit<RunSettings, 'schedule' | 'adam' | 'eval'>> {
+  schedule?: Partial<ScheduleConfig>;
+  adam?: Partial<AdamConfig>;
+  eval?: Partial<EvalSettings>;
+}
+
+/** TensorFlow.js's epsilon for float32 Adam. */
+const ADAM_EPSILON = 1e-7;
+
+/** The one place a run's defaults live; Adam's come from the preset unless given. */
+export function runSettings(input: RunSettingsInput = {}): RunSettings {
+  const preset = input.preset ?? 'mlp';
+  const optimizer = getPreset(preset).optimizer;
+  return {
+    preset,
+    seed: input.seed ?? 1,
+    batchSize: input.batchSize ?? 64,
+    schedule: { pretrainSteps: 30, dStepsPerG: 1, steps: 3000, lrDecayFrom: 1, ...input.schedule },
+    adam: { ...optimizer, epsilon: ADAM_EPSILON, ...input.adam },
+    bnMomentum: input.bnMomentum ?? 0.9,
+    emaDecay: input.emaDecay ?? 0.999,
+    labelSmoothing: input.labelSmoothing ?? 0,
+    ...(input.dataDir !== undefined ? { dataDir: input.dataDir } : {}),
+    ...(input.out !== undefined ? { out: input.out } : {}),
+    sampleEvery: input.sampleEvery ?? 100,
+    checkpointEvery: input.checkpointEvery ?? 200,
+    eval: { every: 0, samples: 2000, parzen: false, ...input.eval },
+    minWorkers: input.minWorkers ?? 1,
+    roundTimeoutS: input.roundTimeoutS ?? 0,
+    heartbeatMs: input.heartbeatMs ?? 1000,
+    wireDtype: input.wireDtype ?? 'float32',
+  };
+}
+
+/** The coordinator's network edge: where it listens and whom it lets in. Never stored in checkpoints. */
+export interface ServerSettings {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** Close the server once training is done (otherwise it keeps serving the generator). */
+  exitWhenDone: boolean;
+  /** Seconds a new connection has to finish its HTTP upgrade and say hello. */
+  handshakeTimeoutS: number;
+  /** Shared secret for workers, fetch and HTTP; generated when binding a non-loopback address without one. */
+  token?: string;
+  /** PEM certificate and key: serve wss:// and https://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Open connections beyond this are refused at the upgrade (503). */
+  maxConnections: number;
+  /** Failed authentications per address per minute before the address is refused (429). */
+  maxAuthFailuresPerMinute: number;
+}
+
+/** Server defaults: all interfaces, port 8787. */
+export function serverSettings(input: Partial<ServerSettings> = {}): ServerSettings {
+  return { host: '0.0.0.0', port: 8787, exitWhenDone: false, handshakeTimeoutS: 10, maxConnections: 64, maxAuthFailuresPerMinute: 5, ...input };
+}

@@ -1,0 +1,207 @@
+import type { WebSocket } from 'ws';
+import { GanError, type Hello, PROTOCOL_VERSION, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
+import type { Dataset } from '@ganfleet/shared/data';
+import type { Logger } from '@ganfleet/shared/log';
+import type { RunEvents } from './events.js';
+import type { ComputedRound, SlotComputer } from './runLoop.js';
+import type { RunSettings } from './settings.js';
+import type { TrainingRun } from './trainingRun.js';
+import { type Reply, WorkerConnection } from './workerConnection.js';
+
+export interface WorkerStatus {
+  id: string;
+  backend: string;
+  device: string;
+  joinedAt: string;
+  lastComputeMs: number;
+  rounds: number;
+  status: 'computing' | 'idle' | 'late';
+}
+
+/**
+ * The run's remote workers: who is in it, and each round's slots computed by them (slot k is the
+ * k-th member in join order, so a run is reproducible). A round waits until at least
+ * `minWorkers` are connected, sends every member its task with the parameters it lacks, and
+ * closes over the replies that arrived (all of them, or those before --round-timeout).
+ */
+export class WorkerPool implements SlotComputer {
+  private readonly workers = new Map<string, WorkerConnection>();
+  private joinSeq = 0;
+  private membershipChanged: (() => void) | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly settings: RunSettings,
+    private readonly run: TrainingRun,
+    private readonly dataset: Dataset,
+    private readonly runId: string,
+    private readonly events: RunEvents,
+    private readonly log: Logger,
+  ) {}
+
+  status(): WorkerStatus[] {
+    return [...this.workers.values()].map((w) => ({
+      id: w.id,
+      backend: w.info.backend,
+      device: w.info.device,
+      joinedAt: w.joinedAt.toISOString(),
+      lastComputeMs: w.lastRoundMs,
+      rounds: w.rounds,
+      status: w.behind ? 'late' : w.busy ? 'computing' : 'idle',
+    }));
+  }
+
+  /** Admits a worker that said a valid, authorised hello: welcome with all parameters, then it joins the next round. */
+  admit(ws: WebSocket, hello: Hello): void {
+    const { run, settings } = this;
+    // The configured encoding when the worker can decode it, else the other one it offers.
+    const wanted = settings.wireDtype;
+    const wireDtype: WireDtype = hello.capabilities.wireDtypes.includes(wanted) ? wanted : (hello.capabilities.wireDtypes[0] ?? 'float32');
+    const id = `w${++this.joinSeq}`;
+    const store = run.store;
+    const worker = new WorkerConnection({
+      id,
+      joinSeq: this.joinSeq,
+      ws,
+      info: { backend: hello.backend, device: hello.device },
+      preset: run.preset,
+      wireDtype,
+      syncedVersion: store.version,
+      heartbeatMs: settings.heartbeatMs,
+      log: this.log.child({ worker: id }),
+      onClosed: (w, reason) => this.onWorkerClosed(w, reason),
+      onLateReply: (round) => {
+        this.events.emit('replyDropped', { worker: id, round, reason: 'late' });
+        this.membershipChanged?.();
+      },
+    });
+    const all = run.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
+    worker.send({
+      type: 'welcome',
+      workerId: id,
+      step: run.round,
+      params: encodeTensors(all, wireDtype),
+      run: {
+        runId: this.runId,
+        preset: run.preset.name,
+        hyper: { batchSize: settings.batchSize, seed: settings.seed, protocol: PROTOCOL_VERSION },
+        dataset: { name: this.dataset.name, count: this.dataset.count, fingerprint: this.dataset.fingerprint },
+        wireDtype,
+      },
+    });
+    this.workers.set(id, worker);
+    this.log.info({ worker: id, backend: hello.backend, device: hello.device, workers: this.workers.size }, 'worker joined');
+    this.events.emit('workerJoined', { worker: id, backend: hello.backend, device: hello.device });
+    this.membershipChanged?.();
+  }
+
+  /** Ends waiting for workers; the round in progress (if any) is abandoned by the run loop. */
+  stop(): void {
+    this.stopping = true;
+    this.membershipChanged?.();
+    for (const w of this.workers.values()) w.stopHeartbeat();
+  }
+
+  /** Tells every worker that training is over. */
+  finish(): void {
+    for (const w of this.workers.values()) w.send({ type: 'bye', reason: 'training finished' });
+  }
+
+  async computeRound(run: TrainingRun): Promise<ComputedRound | undefined> {
+    const members = await this.waitForWorkers();
+    if (!members) return undefined;
+    const started = performance.now();
+    const tasks = run.plan(members.length);
+    const store = run.store;
+    let bytesOut = 0;
+    const replies = members.map((w, slot) => {
+      const update = new Map(store.changedSince(w.syncedVersion).map((n) => [n, store.params.get(n) as Float32Array]));
+      const r = w.request(tasks[slot] as (typeof tasks)[number], update, store.version);
+      bytesOut += r.bytesSent;
+      return r.reply;
+    });
+    const broadcastMs = performance.now() - started;
+    const settled = await this.collect(replies);
+    const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const late = members.filter((_, i) => settled[i]?.status === 'rejected' && members[i]?.isOpen);
+    for (const w of late) w.abandonRound();
+    if (ok.length === 0) {
+      this.log.warn({ round: run.round }, 'no worker completed the round; retrying it');
+      return undefined;
+    }
+    if (ok.length < members.length)
+      this.log.warn({ round: run.round, lost: members.length - ok.length, late: late.length }, 'round closed over the workers that answered');
+    return { contributions: ok, timing: timingOf(ok, { broadcastMs, bytesOut, dropped: late.length }) };
+  }
+
+  /** Workers that take part in the next round, in join order (slot order). */
+  private members(): WorkerConnection[] {
+    return [...this.workers.values()].filter((w) => w.isOpen && !w.behind).sort((a, b) => a.joinSeq - b.joinSeq);
+  }
+
+  private onWorkerClosed(w: WorkerConnection, reason: string): void {
+    if (!this.workers.delete(w.id)) return;
+    this.log.info({ worker: w.id, reason, lastRound: w.lastRound, workers: this.workers.size }, 'worker left');
+    this.events.emit('workerLeft', { worker: w.id, reason, lastRound: w.lastRound });
+    this.membershipChanged?.();
+  }
+
+  /** The members once there are enough of them; undefined once stopped. */
+  private async waitForWorkers(): Promise<WorkerConnection[] | undefined> {
+    let paused = false;
+    while (!this.stopping) {
+      const members = this.members();
+      if (members.length >= this.settings.minWorkers) {
+        if (paused) {
+          this.log.info({ workers: members.length }, 'training resumed');
+          this.events.emit('resumed', { workers: members.length });
+        }
+        return members;
+      }
+      if (!paused) {
+        this.log.info({ workers: members.length, minWorkers: this.settings.minWorkers }, 'training paused: waiting for workers');
+        this.events.emit('paused', { workers: members.length, minWorkers: this.settings.minWorkers });
+        paused = true;
+      }
+      await new Promise<void>((resolve) => (this.membershipChanged = resolve));
+    }
+    return undefined;
+  }
+
+  /** Waits for all replies, or until --round-timeout; late ones count as rejected. */
+  private async collect(replies: Promise<Reply>[]): Promise<PromiseSettledResult<Reply>[]> {
+    const timeoutS = this.settings.roundTimeoutS;
+    if (timeoutS <= 0) return Promise.allSettled(replies);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutS * 1000)));
+    const results: PromiseSettledResult<Reply>[] = replies.map(() => ({
+      status: 'rejected',
+      reason: new GanError('TIMEOUT', 'reply missed the round timeout'),
+    }));
+    const tracked = replies.map((p, i) =>
+      p.then(
+        (value) => void (results[i] = { status: 'fulfilled', value }),
+        (reason: unknown) => void (results[i] = { status: 'rejected', reason }),
+      ),
+    );
+    await Promise.race([Promise.all(tracked), deadline]);
+    clearTimeout(timer);
+    return results;
+  }
+}
+
+/** The round's timing as the run loop logs it: slowest compute, spread of arrivals, bytes. */
+function timingOf(replies: Reply[], t: { broadcastMs: number; bytesOut: number; dropped: number }): ComputedRound['timing'] {
+  const arrivals = replies.map((r) => r.receivedAt).sort((a, b) => a - b);
+  const last = replies.reduce((a, b) => (b.receivedAt > a.receivedAt ? b : a));
+  return {
+    slots: replies.length,
+    computeMs: Math.max(...replies.map((r) => r.computeMs)),
+    waitMs: (arrivals.at(-1) as number) - (arrivals[0] as number),
+    broadcastMs: t.broadcastMs,
+    bytesOut: t.bytesOut,
+    bytesIn: replies.reduce((n, r) => n + r.bytes, 0),
+    slowest: { worker: last.worker, lagMs: last.receivedAt - (arrivals[Math.floor(arrivals.length / 2)] as number) },
+    dropped: t.dropped,
+  };
+}
