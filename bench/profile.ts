@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Dataset } from '@ganfleet/shared/data';
-import { type Group, type ModelPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import { type ModelPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
 import { recordPrograms } from '@ganfleet/shared/backends';
 
 export interface KernelRow {
@@ -21,7 +22,7 @@ export interface KernelRow {
 
 export interface PhaseProfile {
   model: string;
-  phase: Group;
+  phase: Phase;
   batch: number;
   /** Kernels per step, as tf.profile lists them. */
   kernelsPerStep: number;
@@ -33,7 +34,7 @@ export interface PhaseProfile {
 }
 
 /** Profiles `reps` steps of one phase after a warm-up step (which compiles the GPU pipelines). */
-export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase: Group, batch: number, reps: number): Promise<PhaseProfile> {
+export async function profilePhase(preset: ModelPreset, dataset: Dataset, phase: Phase, batch: number, reps: number): Promise<PhaseProfile> {
   const trainer = new Trainer(preset, dataset);
   trainer.update(initParams(preset, 1));
   const indices = Uint32Array.from({ length: batch }, (_, i) => i % dataset.count);

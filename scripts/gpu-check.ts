@@ -25,7 +25,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as tfjsWebgpu from '@tensorflow/tfjs-backend-webgpu';
 import { type Dataset, Rng } from '@ganfleet/shared/data';
 import { createLogger } from '@ganfleet/shared/log';
-import { type Group, getPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import { getPreset, initParams, Trainer } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
 import { type BackendChoice, type Importer, activateWebGpu, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
 import { startWorker } from '@ganfleet/worker';
 import { type CoordinatorHandle, type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
@@ -108,7 +109,7 @@ function syntheticDataset(count: number): Dataset {
   return { name: 'synthetic', split: 'train', count, height: 28, width: 28, images, labels: new Uint8Array(count), fingerprint: 'synthetic' };
 }
 
-const request = (phase: Group, batch: number) => ({
+const request = (phase: Phase, batch: number) => ({
   phase,
   batchSize: batch,
   seed: 5,
@@ -274,7 +275,7 @@ await stage('distributed', async () => {
   await coordinator.close();
   // The first rounds carry process start-up, the full parameter sync and shader compilation.
   const steady = logs.slice(4);
-  const summary = (phase: Group) => {
+  const summary = (phase: Phase) => {
     const rs = steady.filter((r) => r.phase === phase);
     return rs.length
       ? {

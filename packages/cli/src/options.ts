@@ -57,6 +57,12 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
   new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(0.999),
+  new Option('--aggregate <mode>', 'how contributions are combined: mean, or coordinate-wise trimmed-mean or median for untrusted fleets')
+    .choices(['mean', 'trimmed-mean', 'median'])
+    .default('mean'),
+  new Option('--trim <k>', 'trimmed-mean: contributions cut at each end of every coordinate').argParser(int(1)).default(1),
+  new Option('--outlier-ratio <r>', "a worker whose gradient norm exceeds this multiple of the recent median is dropped").argParser(positive).default(10),
+  new Option('--min-round-timeout <s>', 'floor of the adaptive round deadline (--round-timeout 0)').argParser(positive).default(10),
   new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(0),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
@@ -81,6 +87,10 @@ export interface TrainingFlags {
   bnMomentum: number;
   emaDecay: number;
   labelSmoothing: number;
+  aggregate: 'mean' | 'trimmed-mean' | 'median';
+  trim: number;
+  outlierRatio: number;
+  minRoundTimeout: number;
   seed: number;
   sampleEvery: number;
   data?: string;

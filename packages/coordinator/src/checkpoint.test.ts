@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +19,19 @@ function runAt(rounds: number): TrainingRun {
   for (let r = 0; r < rounds; r++) {
     const tasks = run.plan(2);
     const grads = new Map(
-      run.preset.params.filter((s) => s.group === run.phase).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
+      run.preset.params.filter((s) => s.network === run.phase).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
     );
     run.complete(tasks.map(() => ({ samples: 4, loss: 1, grads })));
   }
   return run;
+}
+
+/** Rewrites a checkpoint file through `edit` (the body and its JSON header bytes) and signs it again, as an attacker could. */
+async function resign(path: string, edit: (body: Buffer, header: Buffer) => void): Promise<void> {
+  const bytes = await readFile(path);
+  const body = Buffer.from(bytes.subarray(0, bytes.length - 32));
+  edit(body, body.subarray(12, 12 + body.readUInt32LE(8)));
+  await writeFile(path, Buffer.concat([body, createHash('sha256').update(body).digest()]));
 }
 
 describe('checkpoints', () => {
@@ -77,6 +86,45 @@ describe('checkpoints', () => {
     const latest = await loadLatestCheckpoint(out, log);
     expect(latest?.snapshot.round).toBe(3);
     expect(lines.filter((l) => l.code === 'CHECKPOINT_CORRUPT').map((l) => l.file)).toEqual(['ckpt-000000005.gfck', 'ckpt-000000004.gfck']);
+  });
+
+  it('a checksum-valid checkpoint with a NaN parameter, or without its averaged generator, is refused and the previous one used', async () => {
+    const run = runAt(3);
+    await writeCheckpoint(out, 'run1', run.snapshot(), training);
+    run.round = 4;
+    const poisoned = join(checkpointDir(out), 'ckpt-000000004.gfck');
+    await writeCheckpoint(out, 'run1', run.snapshot(), training);
+    // NaN in the first value of the tensor data, with the checksum made valid again.
+    await resign(poisoned, (body, header) => body.writeFloatLE(NaN, 12 + header.length));
+    await expect(readCheckpoint(poisoned)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT', message: expect.stringMatching(/NaN/) });
+    run.round = 5;
+    const incomplete = join(checkpointDir(out), 'ckpt-000000005.gfck');
+    await writeCheckpoint(out, 'run1', run.snapshot(), training);
+    await resign(incomplete, (body, header) => {
+      // Rename the averaged tensors so that the file still parses but lacks the average.
+      const text = header.toString('utf8').replaceAll('"average/', '"avg_gone');
+      expect(text.length).toBe(header.length);
+      body.write(text, 12, 'utf8');
+    });
+    await expect(readCheckpoint(incomplete)).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT' });
+    const { log, lines } = memoryLogger();
+    expect((await loadLatestCheckpoint(out, log))?.snapshot.round).toBe(3);
+    expect(lines.filter((l) => l.code === 'CHECKPOINT_CORRUPT').map((l) => l.file)).toEqual(['ckpt-000000005.gfck', 'ckpt-000000004.gfck']);
+  });
+
+  it('never writes a non-finite state', async () => {
+    const run = runAt(2);
+    (run.store.params.get('d/dense1/kernel') as Float32Array)[7] = Infinity;
+    await expect(writeCheckpoint(out, 'run1', run.snapshot(), training)).rejects.toMatchObject({ code: 'NON_FINITE' });
+    expect(await readdir(out)).not.toContain('checkpoints');
+  });
+
+  it('stored settings cannot reach beyond training: extra keys (token, host, out) are dropped, the training ones kept', async () => {
+    const run = runAt(2);
+    const crafted = { ...training, emaDecay: 0.99, token: 'attacker', host: '0.0.0.0', out: '/etc', dataDir: '/tmp/x' } as TrainingSettings;
+    const ckpt = await readCheckpoint(await writeCheckpoint(out, 'run1', run.snapshot(), crafted));
+    expect(ckpt.training).toEqual({ ...training, emaDecay: 0.99 });
+    expect(Object.keys(ckpt.training).sort()).toEqual([...TRAINING_SETTINGS].sort());
   });
 
   it('says so when nothing is usable', async () => {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GanError, type NamedTensor, type TensorSpec, decodeTensors, encodeTensors } from '@ganfleet/shared/wire';
-import { type DispenserState } from '@ganfleet/shared/data';
-import { type Logger } from '@ganfleet/shared/log';
-import type { TrainingSettings } from './settings.js';
+import { GanError, type NamedTensor, PHASES, type TensorSpec, decodeTensors, encodeTensors } from '@ganfleet/shared/wire';
+import type { DispenserState } from '@ganfleet/shared/data';
+import type { Logger } from '@ganfleet/shared/log';
+import { type ModelPreset, getPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
+import { type TrainingSettings, storedTrainingSettings } from './settings.js';
 import type { RunSnapshot } from './trainingRun.js';
 
 /**
@@ -37,7 +38,13 @@ export interface Checkpoint {
 
 export const checkpointDir = (out: string): string => join(out, 'checkpoints');
 
+/**
+ * Writes a checkpoint of `snapshot` under `out` and keeps the newest `keep`. A snapshot that is
+ * incomplete or holds a non-finite value is never written (NON_FINITE or CHECKPOINT_CORRUPT).
+ */
 export async function writeCheckpoint(out: string, runId: string, snapshot: RunSnapshot, training: TrainingSettings, keep = 3): Promise<string> {
+  const problem = snapshotProblem(snapshot, training);
+  if (problem) throw new GanError(problem.code, `checkpoint not written: ${problem.message}`);
   // Everything is copied out synchronously, before the first await: training may apply a round
   // while the file is being written, and the checkpoint must be of one round.
   const tensors: NamedTensor[] = [];
@@ -85,7 +92,11 @@ export async function writeCheckpoint(out: string, runId: string, snapshot: RunS
   return path;
 }
 
-/** Reads and verifies one checkpoint; any damage is CHECKPOINT_CORRUPT naming the file. */
+/**
+ * Reads and verifies one checkpoint: its checksum, and that it is complete (every parameter,
+ * moment and average the run needs, of the right sizes) and finite. Any failure is
+ * CHECKPOINT_CORRUPT naming the file.
+ */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const bytes = await readFile(path);
   const corrupt = (why: string) => new GanError('CHECKPOINT_CORRUPT', `${path}: ${why}`);
@@ -102,7 +113,12 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   } catch (err) {
     throw corrupt(`unreadable header (${String(err)})`);
   }
-  const tensors = decodeTensors({ manifest: header.manifest, data: body.subarray(12 + headerLength) });
+  let tensors: NamedTensor[];
+  try {
+    tensors = decodeTensors({ manifest: header.manifest, data: body.subarray(12 + headerLength) });
+  } catch (err) {
+    throw corrupt(`unreadable tensors (${err instanceof Error ? err.message : String(err)})`);
+  }
   const params = new Map<string, Float32Array>();
   const average = new Map<string, Float32Array>();
   const slots = { G: new Map<string, { m: Float32Array; v: Float32Array }>(), D: new Map<string, { m: Float32Array; v: Float32Array }>() };
@@ -122,18 +138,59 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
       group.set(name, slot);
     }
   }
-  return {
-    path,
-    runId: header.runId,
-    training: header.training,
-    snapshot: {
-      round: header.round,
-      params,
-      adam: { G: { t: header.adamT.G, slots: slots.G }, D: { t: header.adamT.D, slots: slots.D } },
-      ...(average.size > 0 ? { average } : {}),
-      dispenser: header.dispenser,
-    },
+  const snapshot: RunSnapshot = {
+    round: header.round,
+    params,
+    adam: { G: { t: header.adamT?.G, slots: slots.G }, D: { t: header.adamT?.D, slots: slots.D } },
+    ...(average.size > 0 ? { average } : {}),
+    dispenser: header.dispenser,
   };
+  let training: TrainingSettings;
+  try {
+    training = storedTrainingSettings(header.training);
+  } catch (err) {
+    throw corrupt(err instanceof Error ? err.message : String(err));
+  }
+  const problem = snapshotProblem(snapshot, training);
+  if (problem) throw corrupt(problem.message);
+  return { path, runId: header.runId, training, snapshot };
+}
+
+/** Why a snapshot cannot be a checkpoint of a run with these settings (incomplete, wrong sizes, non-finite), or undefined. */
+function snapshotProblem(s: RunSnapshot, training: TrainingSettings | undefined): { code: 'CHECKPOINT_CORRUPT' | 'NON_FINITE'; message: string } | undefined {
+  const incomplete = (message: string) => ({ code: 'CHECKPOINT_CORRUPT' as const, message });
+  if (typeof training !== 'object' || training === null || typeof training.preset !== 'string') return incomplete('no training settings');
+  let preset: ModelPreset;
+  try {
+    preset = getPreset(training.preset);
+  } catch {
+    return incomplete(`unknown preset ${JSON.stringify(training.preset)}`);
+  }
+  if (!Number.isSafeInteger(s.round) || s.round < 0) return incomplete(`round ${String(s.round)}`);
+  const arrays: [string, Float32Array | undefined, number][] = preset.params.map((p) => [`parameter ${p.name}`, s.params.get(p.name), sizeOf(p.shape)]);
+  if (s.params.size !== preset.params.length) return incomplete(`${s.params.size} parameters, the preset has ${preset.params.length}`);
+  for (const phase of PHASES) {
+    const { t, slots } = s.adam[phase];
+    if (!Number.isSafeInteger(t) || t < 0) return incomplete(`Adam ${phase} step ${String(t)}`);
+    const trainable = specsOf(preset, phase);
+    if (slots.size !== (t > 0 ? trainable.length : 0)) return incomplete(`Adam ${phase} has moments of ${slots.size} parameters after ${t} steps`);
+    if (t > 0)
+      for (const p of trainable)
+        arrays.push(
+          [`Adam ${phase} m of ${p.name}`, slots.get(p.name)?.m, sizeOf(p.shape)],
+          [`Adam ${phase} v of ${p.name}`, slots.get(p.name)?.v, sizeOf(p.shape)],
+        );
+  }
+  const averaged = training.emaDecay > 0 ? specsOf(preset, 'G') : [];
+  if ((s.average?.size ?? 0) !== averaged.length) return incomplete(`an average of ${s.average?.size ?? 0} parameters, the run averages ${averaged.length}`);
+  for (const p of averaged) arrays.push([`average of ${p.name}`, s.average?.get(p.name), sizeOf(p.shape)]);
+  for (const [what, values, length] of arrays) {
+    if (values?.length !== length) return incomplete(`${what}: ${values?.length ?? 'missing'} values, expected ${length}`);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) return { code: 'NON_FINITE', message: `${what} has ${values[i]} at index ${i}` };
+    }
+  }
+  return undefined;
 }
 
 /** The newest readable checkpoint under `out`; damaged ones are logged and skipped. */

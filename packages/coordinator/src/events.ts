@@ -10,6 +10,8 @@ export interface RunEventMap {
   replyDropped: [{ worker: string; round: number; reason: string }];
   /** A connection refused for a missing or wrong token. */
   authFailed: [{ remote: string }];
+  /** A round that would have made the state non-finite: not applied, computed again. */
+  roundRejected: [{ round: number; reason: string }];
   samplesWritten: [{ step: number; path: string }];
   paused: [{ workers: number; minWorkers: number }];
   resumed: [{ workers: number }];

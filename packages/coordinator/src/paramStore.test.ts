@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
 import { Adam, type AdamConfig } from './adam.js';
+import { sameBytes } from '../../../tests/helpers/bytes.js';
 import { ParamStore } from './paramStore.js';
 
 const ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
@@ -86,5 +87,68 @@ describe('ParamStore', () => {
     expect(same(run({ ...config, networkLearningRates: { G: 3e-3 } }), expected(1e-3, 3e-3))).toBe(true);
     expect(same(run(config), expected(1e-3, 1e-3))).toBe(true);
     expect(same(run(config), expected(1e-4, 1e-3))).toBe(false);
+  });
+});
+
+describe('ParamStore commits a round only when it stays finite', () => {
+  it('a contribution of 1e37 (finite, so no wire check catches it) is refused with NON_FINITE and changes nothing', () => {
+    const preset = getPreset('mlp');
+    const store = new ParamStore(preset, initParams(preset, 1), ADAM);
+    const honest = new Map(specsOf(preset, 'G').map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01)]));
+    store.apply('G', [{ samples: 4, loss: 1, grads: honest }]);
+    const before = new Map([...store.params].map(([k, v]) => [k, v.slice()]));
+    const moments = new Map([...store.adam.G.slots].map(([k, s]) => [k, { m: s.m.slice(), v: s.v.slice() }]));
+    const version = store.version;
+    const poisoned = new Map([...honest].map(([k, v]) => [k, k === 'g/dense3/kernel' ? new Float32Array(v.length).fill(1e37) : v]));
+    expect(() =>
+      store.apply('G', [
+        { samples: 4, loss: 1, grads: honest },
+        { samples: 4, loss: 1, grads: poisoned },
+      ]),
+    ).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    expect(store.version).toBe(version);
+    expect(store.adam.G.t).toBe(1);
+    for (const [k, v] of before) expect(sameBytes(store.params.get(k), v), k).toBe(true);
+    for (const [k, s] of moments) {
+      expect(sameBytes(store.adam.G.slots.get(k)?.m, s.m), k).toBe(true);
+      expect(sameBytes(store.adam.G.slots.get(k)?.v, s.v), k).toBe(true);
+    }
+    // The next honest round applies normally.
+    store.apply('G', [{ samples: 4, loss: 1, grads: honest }]);
+    expect(store.adam.G.t).toBe(2);
+    for (const values of store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+  });
+
+  it('median aggregation: an extreme but in-range contribution among four does not flip the direction the honest three chose', () => {
+    const preset = getPreset('mlp');
+    const rng = new Rng(2);
+    const grads = () => new Map(specsOf(preset, 'D').map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))]));
+    const honest = [grads(), grads(), grads()];
+    const attacker = new Map([...honest[0]!].map(([k, v]) => [k, new Float32Array(v.length).fill(1e4)]));
+    const robust = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, 0, { mode: 'median', trim: 1 });
+    robust.apply(
+      'D',
+      [...honest, attacker].map((g) => ({ samples: 4, loss: 1, grads: g })),
+    );
+    const plain = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, 0, { mode: 'median', trim: 1 });
+    plain.apply(
+      'D',
+      honest.map((g) => ({ samples: 4, loss: 1, grads: g })),
+    );
+    // Adam's first step moves every weight by about lr whatever the gradient's size; what the
+    // attacker must not do is flip the direction the honest majority chose.
+    const initial = initParams(preset, 1);
+    let agree = 0;
+    let total = 0;
+    for (const s of specsOf(preset, 'D')) {
+      const a = robust.params.get(s.name) as Float32Array;
+      const b = plain.params.get(s.name) as Float32Array;
+      const p0 = initial.get(s.name) as Float32Array;
+      for (let i = 0; i < a.length; i++) {
+        total++;
+        if (Math.sign((a[i] as number) - (p0[i] as number)) === Math.sign((b[i] as number) - (p0[i] as number))) agree++;
+      }
+    }
+    expect(agree / total).toBeGreaterThan(0.6);
   });
 });

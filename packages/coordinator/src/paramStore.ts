@@ -1,5 +1,7 @@
-import { type Group, type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
-import { Adam, type AdamConfig } from './adam.js';
+import { GanError, type Phase } from '@ganfleet/shared/wire';
+import { type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
+import { Adam, type AdamConfig, type AdamTarget, adamStep, adamStepFromMean } from './adam.js';
+import { type Aggregation, robustAggregate } from './aggregation.js';
 import { GeneratorAverage } from './generatorAverage.js';
 
 /** One worker's (or micro-batch's) contribution to a round. */
@@ -11,18 +13,29 @@ export interface Contribution {
   stats?: ReadonlyMap<string, Float32Array>;
 }
 
+/** How contributions are combined: the aggregation, and for `trimmed-mean` how many values are cut at each end. */
+export interface AggregationSettings {
+  mode: Aggregation;
+  trim: number;
+}
+
 /**
  * All parameters of G and D, one Adam per network, the averaged generator, and a version per
- * parameter so each worker is sent only what changed since it last synchronised.
+ * parameter so each worker is sent only what changed since it last synchronised. A round's
+ * update is staged into spare arrays and committed (the arrays swapped) only when every new
+ * parameter and moment is finite: a round that would poison the state leaves it untouched.
  */
 export class ParamStore {
-  readonly adam: Record<Group, Adam>;
+  readonly adam: Record<Phase, Adam>;
   /** The moving average of G's weights (absent when its decay is 0). */
   readonly average: GeneratorAverage | undefined;
   /** Bumped by every applied update; a parameter remembers the version that last changed it. */
   version = 0;
   private readonly changedAt = new Map<string, number>();
-  private readonly gradScratch = new Map<string, Float32Array>();
+  /** Per parameter, the arrays the next update is staged in (swapped with the live ones on commit). */
+  private readonly spare = new Map<string, AdamTarget>();
+  /** The aggregated gradient of the robust modes, per parameter, reused every round. */
+  private readonly aggregated = new Map<string, Float32Array>();
 
   constructor(
     readonly preset: ModelPreset,
@@ -32,9 +45,10 @@ export class ParamStore {
     readonly bnMomentum = 0.9,
     /** Decay of the generator's weight average; 0 keeps none. */
     emaDecay = 0,
+    readonly aggregation: AggregationSettings = { mode: 'mean', trim: 1 },
   ) {
     this.average = emaDecay > 0 ? new GeneratorAverage(preset, params, emaDecay) : undefined;
-    const forNetwork = (g: Group): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
+    const forNetwork = (g: Phase): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
     this.adam = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
     for (const name of params.keys()) this.changedAt.set(name, 0);
   }
@@ -45,51 +59,42 @@ export class ParamStore {
     for (const name of this.changedAt.keys()) this.changedAt.set(name, this.version);
   }
 
-  /** The averaged gradient of `name`, reused every round (a fresh 13 MB array costs page faults each time). */
-  private scratch(name: string): Float32Array {
-    let buf = this.gradScratch.get(name);
-    if (!buf) {
-      buf = new Float32Array(this.params.get(name)?.length ?? 0);
-      this.gradScratch.set(name, buf);
-    }
-    return buf;
-  }
-
   /** Names of the parameters changed after `version` (all of them for a new worker: version -1). */
   changedSince(version: number): string[] {
     return this.preset.params.map((s) => s.name).filter((n) => (this.changedAt.get(n) ?? 0) > version);
   }
 
   /**
-   * Averages contributions weighted by samples, summing in the given (slot) order so the
-   * result is reproducible, then applies the group's Adam, the batch-norm statistics and (G)
-   * the generator's average.
+   * Combines the contributions (in the given, slot, order, so the result is reproducible), applies
+   * the phase's Adam, then the batch-norm statistics and (G) the generator's average. Throws
+   * NON_FINITE, with nothing changed, if the update would make any parameter or moment non-finite.
    */
-  apply(group: Group, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
+  apply(phase: Phase, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
     const total = contributions.reduce((n, c) => n + c.samples, 0);
     if (total <= 0) throw new Error('cannot apply a round without samples');
-    const grads = new Map<string, Float32Array>();
-    for (const spec of specsOf(this.preset, group)) {
-      const only = contributions.length === 1 ? contributions[0]?.grads.get(spec.name) : undefined;
-      if (only) {
-        // The average of one part is that part: skip a pass over the parameters.
-        grads.set(spec.name, only);
-        continue;
-      }
-      const acc = this.scratch(spec.name);
-      acc.fill(0);
-      for (const c of contributions) {
+    const adam = this.adam[phase];
+    const k = adam.nextStep(lrScale);
+    const weights = contributions.map((c) => c.samples);
+    const staged: { name: string; target: AdamTarget }[] = [];
+    for (const spec of specsOf(this.preset, phase)) {
+      const p = this.params.get(spec.name) as Float32Array;
+      const parts = contributions.map((c) => {
         const g = c.grads.get(spec.name);
-        if (!g || g.length !== acc.length) throw new Error(`contribution lacks gradient ${spec.name}`);
-        for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + c.samples * (g[i] as number);
-      }
-      for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) / total;
-      grads.set(spec.name, acc);
+        if (!g || g.length !== p.length) throw new Error(`contribution lacks gradient ${spec.name}`);
+        return g;
+      });
+      const slots = adam.slotsFor(spec.name, p.length);
+      const target = this.spareFor(spec.name, p.length);
+      const { mode, trim } = this.aggregation;
+      const finite =
+        mode === 'mean' || parts.length < 3
+          ? adamStepFromMean(k, parts, weights, total, p, slots, target)
+          : adamStep(k, this.robust(spec.name, mode, parts, trim), p, slots, target);
+      if (!finite) throw new GanError('NON_FINITE', `round not applied: the ${phase} update would make ${spec.name} non-finite`);
+      staged.push({ name: spec.name, target });
     }
-    this.adam[group].apply(this.params, grads, lrScale);
-    this.version += 1;
-    for (const name of grads.keys()) this.changedAt.set(name, this.version);
-    if (group === 'G') {
+    this.commit(adam, staged);
+    if (phase === 'G') {
       this.applyBatchNormStats(contributions);
       this.average?.update(this.params, this.adam.G.t);
     }
@@ -97,10 +102,44 @@ export class ParamStore {
     return { loss, samples: total };
   }
 
+  /** Swaps the staged arrays in: new parameters and moments become live, the old ones the next spares. */
+  private commit(adam: Adam, staged: readonly { name: string; target: AdamTarget }[]): void {
+    this.version += 1;
+    for (const { name, target } of staged) {
+      const slots = adam.slotsFor(name, target.p.length);
+      const old = { p: this.params.get(name) as Float32Array, m: slots.m, v: slots.v };
+      this.params.set(name, target.p);
+      slots.m = target.m;
+      slots.v = target.v;
+      this.spare.set(name, old);
+      this.changedAt.set(name, this.version);
+    }
+    adam.t += 1;
+  }
+
+  private spareFor(name: string, length: number): AdamTarget {
+    let s = this.spare.get(name);
+    if (!s) {
+      s = { p: new Float32Array(length), m: new Float32Array(length), v: new Float32Array(length) };
+      this.spare.set(name, s);
+    }
+    return s;
+  }
+
+  private robust(name: string, mode: Exclude<Aggregation, 'mean'>, parts: readonly Float32Array[], trim: number): Float32Array {
+    let out = this.aggregated.get(name);
+    if (!out) {
+      out = new Float32Array((parts[0] as Float32Array).length);
+      this.aggregated.set(name, out);
+    }
+    robustAggregate(mode, parts, out, trim);
+    return out;
+  }
+
   /**
-   * Inference statistics of the saved generator: an exponential moving average of each G
-   * round's statistics pooled over all workers' batches (exact pooled mean and biased
-   * variance of the union of the batches, as if one big batch had been normalised).
+   * Inference statistics of the raw generator: an exponential moving average of each G round's
+   * statistics pooled over all workers' batches (exact pooled mean and biased variance of the
+   * union of the batches, as if one big batch had been normalised).
    */
   private applyBatchNormStats(contributions: readonly Contribution[]): void {
     for (const bn of this.preset.batchNorms) {

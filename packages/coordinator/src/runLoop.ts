@@ -1,3 +1,4 @@
+import { isGanError } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
 import { type GeneratorArtifacts, type ModelPreset, generatorArtifacts } from '@ganfleet/shared/model';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
@@ -21,7 +22,13 @@ export interface SlotTiming {
   bytesOut?: number;
   bytesIn?: number;
   slowest?: { worker: string; lagMs: number };
+  /** Workers that missed the deadline. */
   dropped?: number;
+  /** Replies refused by screening (their workers dropped). */
+  refused?: number;
+  /** Slots planned for the round, and those whose contributions were used, in order. */
+  planned?: number;
+  used?: number[];
 }
 
 /** What the run logs and announces for every applied round. */
@@ -94,7 +101,8 @@ export class RunLoop {
         if (this.stopping) break;
         if (!computed) continue;
         this.state = 'training';
-        const result = run.complete(computed.contributions);
+        const result = this.apply(computed.contributions);
+        if (!result) continue;
         this.logRound({ ...result, ...computed.timing, roundMs: performance.now() - started });
         await this.afterRound(result);
       }
@@ -105,6 +113,18 @@ export class RunLoop {
     } finally {
       slots.finish();
       await this.evaluation.dispose();
+    }
+  }
+
+  /** The round applied, or undefined (state untouched, the round to be computed again) if it would have been non-finite. */
+  private apply(contributions: Contribution[]): RoundResult | undefined {
+    try {
+      return this.run.complete(contributions);
+    } catch (err) {
+      if (!isGanError(err) || err.code !== 'NON_FINITE') throw err;
+      this.log.error({ code: err.code, round: this.run.round }, err.message);
+      this.events.emit('roundRejected', { round: this.run.round, reason: err.message });
+      return undefined;
     }
   }
 
@@ -121,9 +141,18 @@ export class RunLoop {
   async checkpoint(): Promise<string | undefined> {
     if (!this.settings.out) return undefined;
     const training = Object.fromEntries(TRAINING_SETTINGS.map((k) => [k, this.settings[k]])) as TrainingSettings;
-    const path = await writeCheckpoint(this.settings.out, this.runId, this.run.snapshot(), training);
-    this.log.info({ round: this.run.round, path }, 'checkpoint written');
-    return path;
+    try {
+      const path = await writeCheckpoint(this.settings.out, this.runId, this.run.snapshot(), training);
+      this.log.info({ round: this.run.round, path }, 'checkpoint written');
+      return path;
+    } catch (err) {
+      // Training goes on; the previous checkpoints stay the ones to resume from.
+      this.log.error(
+        { code: isGanError(err) ? err.code : 'INTERNAL', round: this.run.round },
+        `checkpoint failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return undefined;
+    }
   }
 
   /** The generator of the step in force now, as a LayersModel. */

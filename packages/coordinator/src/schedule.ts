@@ -1,4 +1,4 @@
-import type { Group } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
 
 export interface ScheduleConfig {
   /** D-only rounds before alternation starts (the reference uses 30). */
@@ -25,7 +25,7 @@ export class Schedule {
     return this.config.pretrainSteps + this.config.steps * (this.config.dStepsPerG + 1);
   }
 
-  phaseOf(round: number): Group {
+  phaseOf(round: number): Phase {
     const { pretrainSteps, dStepsPerG } = this.config;
     if (round < pretrainSteps) return 'D';
     return (round - pretrainSteps) % (dStepsPerG + 1) === dStepsPerG ? 'G' : 'D';

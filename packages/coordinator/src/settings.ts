@@ -1,6 +1,7 @@
 import type { WireDtype } from '@ganfleet/shared/wire';
 import { getPreset } from '@ganfleet/shared/model';
 import type { AdamConfig } from './adam.js';
+import type { Aggregation } from './aggregation.js';
 import type { ScheduleConfig } from './schedule.js';
 
 /** When and how the run scores its generator during training. */
@@ -32,6 +33,10 @@ export interface RunSettings {
   emaDecay: number;
   /** One-sided label smoothing: D's target for real images is 1 - this. */
   labelSmoothing: number;
+  /** How a round's contributions are combined (see aggregation.ts for what each mode guarantees). */
+  aggregate: Aggregation;
+  /** `trimmed-mean`: contributions cut at each end of every coordinate. */
+  trim: number;
   /** MNIST-format IDX directory; absent: the bundled MNIST. */
   dataDir?: string;
   /** Output directory (samples, generator, checkpoints); absent: write nothing. */
@@ -43,8 +48,16 @@ export interface RunSettings {
   eval: EvalSettings;
   /** Distributed runs: rounds wait until this many workers are connected. */
   minWorkers: number;
-  /** Distributed runs: close a round this many seconds after it was sent, over the replies that arrived (0: wait for all). */
+  /**
+   * Distributed runs: close a round this many seconds after it was sent, over the replies that
+   * arrived; a worker that missed it sits the round out (a straggler). 0: adaptive, ten times the
+   * median of the phase's recent rounds, at least minRoundTimeoutS.
+   */
   roundTimeoutS: number;
+  /** Distributed runs: the adaptive deadline's floor, in seconds. */
+  minRoundTimeoutS: number;
+  /** Distributed runs: a worker whose gradient norm exceeds this multiple of the recent median is dropped as an outlier. */
+  outlierRatio: number;
   /** Distributed runs: ping interval; a worker silent for 3 intervals is dropped. */
   heartbeatMs: number;
   /** Distributed runs: encoding of parameters and gradients on the wire. */
@@ -52,9 +65,25 @@ export interface RunSettings {
 }
 
 /** The settings a checkpoint stores and a resumed run keeps: those that define the training itself. */
-export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'labelSmoothing'] as const;
+export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'labelSmoothing', 'aggregate', 'trim'] as const;
 
 export type TrainingSettings = Pick<RunSettings, (typeof TRAINING_SETTINGS)[number]>;
+
+/**
+ * The training settings stored in a checkpoint, and nothing else: a checkpoint, however crafted,
+ * can set what a resumed run trains (missing ones default), never where it writes, whom it lets in
+ * or how it listens. Throws on a setting of the wrong type.
+ */
+export function storedTrainingSettings(stored: unknown): TrainingSettings {
+  if (typeof stored !== 'object' || stored === null) throw new Error('no training settings');
+  const s = stored as Record<string, unknown>;
+  const input = Object.fromEntries(TRAINING_SETTINGS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])) as RunSettingsInput;
+  const full = runSettings(input);
+  for (const k of TRAINING_SETTINGS) {
+    if (s[k] !== undefined && typeof s[k] !== typeof full[k]) throw new Error(`training setting ${k} is a ${typeof s[k]}, expected a ${typeof full[k]}`);
+  }
+  return Object.fromEntries(TRAINING_SETTINGS.map((k) => [k, full[k]])) as TrainingSettings;
+}
 
 /** What runSettings takes: any setting, the nested ones in part. */
 export interface RunSettingsInput extends Partial<Omit<RunSettings, 'schedule' | 'adam' | 'eval'>> {
@@ -79,6 +108,8 @@ export function runSettings(input: RunSettingsInput = {}): RunSettings {
     bnMomentum: input.bnMomentum ?? 0.9,
     emaDecay: input.emaDecay ?? 0.999,
     labelSmoothing: input.labelSmoothing ?? 0,
+    aggregate: input.aggregate ?? 'mean',
+    trim: input.trim ?? 1,
     ...(input.dataDir !== undefined ? { dataDir: input.dataDir } : {}),
     ...(input.out !== undefined ? { out: input.out } : {}),
     sampleEvery: input.sampleEvery ?? 100,
@@ -86,6 +117,8 @@ export function runSettings(input: RunSettingsInput = {}): RunSettings {
     eval: { every: 0, samples: 2000, parzen: false, ...input.eval },
     minWorkers: input.minWorkers ?? 1,
     roundTimeoutS: input.roundTimeoutS ?? 0,
+    minRoundTimeoutS: input.minRoundTimeoutS ?? 10,
+    outlierRatio: input.outlierRatio ?? 10,
     heartbeatMs: input.heartbeatMs ?? 1000,
     wireDtype: input.wireDtype ?? 'float32',
   };
@@ -104,13 +137,27 @@ export interface ServerSettings {
   token?: string;
   /** PEM certificate and key: serve wss:// and https://. */
   tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Open connections beyond this are refused at the upgrade (503). */
+  /** Open connections beyond this are refused at the upgrade (503); only authenticated peers get one. */
   maxConnections: number;
-  /** Failed authentications per address per minute before the address is refused (429). */
+  /** Failed authentications per address per minute; beyond, that address's wrong or missing tokens get 429 (the right token still gets in). */
   maxAuthFailuresPerMinute: number;
+  /** Failed authentications per minute from all addresses together; beyond, every wrong or missing token gets 429. */
+  maxAuthFailuresPerMinuteTotal: number;
+  /** Browser origins (`https://host[:port]`) allowed to open a WebSocket; an upgrade with any other Origin header gets 403. */
+  allowedOrigins: string[];
 }
 
 /** Server defaults: all interfaces, port 8787. */
 export function serverSettings(input: Partial<ServerSettings> = {}): ServerSettings {
-  return { host: '0.0.0.0', port: 8787, exitWhenDone: false, handshakeTimeoutS: 10, maxConnections: 64, maxAuthFailuresPerMinute: 5, ...input };
+  return {
+    host: '0.0.0.0',
+    port: 8787,
+    exitWhenDone: false,
+    handshakeTimeoutS: 10,
+    maxConnections: 64,
+    maxAuthFailuresPerMinute: 5,
+    maxAuthFailuresPerMinuteTotal: 100,
+    allowedOrigins: [],
+    ...input,
+  };
 }

@@ -1,5 +1,6 @@
 import { BatchDispenser, type DispenserState, mixSeed } from '@ganfleet/shared/data';
-import { type Group, type ModelPreset, initParams, startFromData } from '@ganfleet/shared/model';
+import { type ModelPreset, initParams, startFromData } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
 import { type Contribution, ParamStore } from './paramStore.js';
 import { Schedule } from './schedule.js';
 import type { TrainingSettings } from './settings.js';
@@ -14,7 +15,7 @@ export interface RunData {
 /** What one slot (worker or micro-batch) computes in a round. */
 export interface SlotTask {
   round: number;
-  phase: Group;
+  phase: Phase;
   batchSize: number;
   /** Seeds this slot's noise. */
   seed: number;
@@ -25,7 +26,7 @@ export interface SlotTask {
 export interface RunSnapshot {
   round: number;
   params: ReadonlyMap<string, Float32Array>;
-  adam: Record<Group, { t: number; slots: ReadonlyMap<string, { m: Float32Array; v: Float32Array }> }>;
+  adam: Record<Phase, { t: number; slots: ReadonlyMap<string, { m: Float32Array; v: Float32Array }> }>;
   /** The averaged generator's weights (absent when the run keeps no average). */
   average?: ReadonlyMap<string, Float32Array>;
   dispenser: DispenserState;
@@ -33,7 +34,7 @@ export interface RunSnapshot {
 
 export interface RoundResult {
   round: number;
-  phase: Group;
+  phase: Phase;
   iteration: number;
   loss: number;
   samples: number;
@@ -58,14 +59,14 @@ export class TrainingRun {
   ) {
     const params = initParams(preset, settings.seed);
     startFromData(preset, params, data.meanImage);
-    this.store = new ParamStore(preset, params, settings.adam, settings.bnMomentum, settings.emaDecay);
+    this.store = new ParamStore(preset, params, settings.adam, settings.bnMomentum, settings.emaDecay, { mode: settings.aggregate, trim: settings.trim });
     this.schedule = new Schedule(settings.schedule);
     this.dispenser = new BatchDispenser({ count: data.count, seed: settings.seed, shards: 1 });
   }
 
   /** Everything needed to continue exactly where this run is (see checkpoint.ts). */
   snapshot(): RunSnapshot {
-    const adam = (g: Group) => ({ t: this.store.adam[g].t, slots: new Map(this.store.adam[g].slots) });
+    const adam = (g: Phase) => ({ t: this.store.adam[g].t, slots: new Map(this.store.adam[g].slots) });
     const average = this.store.average?.values;
     return {
       round: this.round,
@@ -102,7 +103,7 @@ export class TrainingRun {
     return this.round >= this.schedule.totalRounds;
   }
 
-  get phase(): Group {
+  get phase(): Phase {
     return this.schedule.phaseOf(this.round);
   }
 

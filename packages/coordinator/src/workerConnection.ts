@@ -2,7 +2,6 @@ import type { WebSocket } from 'ws';
 import {
   GanError,
   type Gradients,
-  assertFinite,
   closeCodeFor,
   encodeIndices,
   encodeMessage,
@@ -15,12 +14,15 @@ import {
 } from '@ganfleet/shared/wire';
 import { type Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
+import { checkBatchNormStats, checkLoss, gradientNorm } from './contributionChecks.js';
 import type { Contribution } from './paramStore.js';
 import type { SlotTask } from './trainingRun.js';
 
 /** A validated reply with its timing and size, as the round loop needs it. */
 export interface Reply extends Contribution {
   worker: string;
+  /** L2 norm of all its gradients, for screening against the others. */
+  norm: number;
   computeMs: number;
   receivedAt: number;
   bytes: number;
@@ -74,6 +76,9 @@ export class WorkerConnection {
   private pending: Pending | undefined;
   /** Rounds closed without this worker's reply: those replies are dropped when they come. */
   private readonly abandoned = new Set<number>();
+  /** Deadlines missed since the last round answered in time. */
+  private missedInARow = 0;
+  private stragglerTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastPong = Date.now();
   private lastBeat = Date.now();
@@ -119,11 +124,26 @@ export class WorkerConnection {
     clearInterval(this.heartbeat);
   }
 
-  /** The round loop gave up waiting for this worker's reply (--round-timeout). */
-  abandonRound(): void {
+  /**
+   * The round closed without this worker's reply (it missed the deadline): it sits out until that
+   * reply arrives, and is dropped as a STRAGGLER if it has not arrived `dropAfterMs` from now (a
+   * hung compute thread answers pings but never replies) or if it was late the round before too.
+   */
+  abandonRound(dropAfterMs: number): void {
     if (!this.pending) return;
-    this.abandoned.add(this.pending.task.round);
+    const round = this.pending.task.round;
+    this.abandoned.add(round);
     this.pending = undefined;
+    this.missedInARow += 1;
+    if (this.missedInARow >= 2) {
+      this.reject(new GanError('STRAGGLER', `missed the deadline of ${this.missedInARow} rounds in a row`));
+      return;
+    }
+    clearTimeout(this.stragglerTimer);
+    this.stragglerTimer = setTimeout(() => {
+      if (this.abandoned.has(round))
+        this.reject(new GanError('STRAGGLER', `no reply to round ${round} ${Math.round(dropAfterMs / 1000)} s after its deadline`));
+    }, dropAfterMs);
   }
 
   private beat(): void {
@@ -207,6 +227,7 @@ export class WorkerConnection {
       if (!pending) throw new GanError('STALE_REPLY', `reply for step ${msg.step} while no round is pending`);
       const reply = this.validate(msg, pending.task, receivedAt, frameSize(data));
       this.pending = undefined;
+      this.missedInARow = 0;
       this.lastRoundMs = reply.computeMs;
       this.rounds += 1;
       pending.resolve(reply);
@@ -220,10 +241,10 @@ export class WorkerConnection {
       throw new GanError('STALE_REPLY', `reply for step ${msg.step}/${msg.phase}, expected ${task.round}/${task.phase}`);
     }
     if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
-    if (!Number.isFinite(msg.loss)) throw new GanError('NON_FINITE', `loss is ${msg.loss}`);
+    checkLoss(msg.loss);
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
     const grads = this.gradDecoder.decode(msg.grads, { expected });
-    assertFinite(grads, 'gradients');
+    const norm = gradientNorm(grads);
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm statistics');
@@ -232,11 +253,12 @@ export class WorkerConnection {
         return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
       });
       const decoded = this.statsDecoder.decode(msg.stats, { expected: statSpecs });
-      assertFinite(decoded, 'batch-norm statistics');
+      for (const t of decoded) checkBatchNormStats(t.name, t.values);
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
     return {
       worker: this.id,
+      norm,
       samples: msg.samples,
       loss: msg.loss,
       grads: new Map(grads.map((t) => [t.name, t.values])),
@@ -257,6 +279,7 @@ export class WorkerConnection {
     if (this.closed) return;
     this.closed = true;
     this.stopHeartbeat();
+    clearTimeout(this.stragglerTimer);
     this.pending?.reject(err);
     this.pending = undefined;
     this.opts.onClosed(this, reason);

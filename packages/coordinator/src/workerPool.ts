@@ -1,7 +1,8 @@
 import type { WebSocket } from 'ws';
-import { GanError, type Hello, PROTOCOL_VERSION, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
+import { GanError, type Hello, PROTOCOL_VERSION, type Phase, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
 import type { Dataset } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
+import { ContributionScreen } from './contributionScreen.js';
 import type { RunEvents } from './events.js';
 import type { ComputedRound, SlotComputer } from './runLoop.js';
 import type { RunSettings } from './settings.js';
@@ -18,17 +19,32 @@ export interface WorkerStatus {
   status: 'computing' | 'idle' | 'late';
 }
 
+/** Rounds per phase whose durations set the adaptive deadline. */
+const DEADLINE_HISTORY = 20;
+/** The adaptive deadline is this multiple of the phase's median round. */
+const DEADLINE_FACTOR = 10;
+/** Before a phase has 3 rounds of history (start-up, a restart: compilation, full parameter sync). */
+const STARTUP_DEADLINE_MS = 60_000;
+/** A worker that missed a deadline and has not replied this many deadlines later is dropped. */
+const STRAGGLER_GRACE = 3;
+
 /**
  * The run's remote workers: who is in it, and each round's slots computed by them (slot k is the
  * k-th member in join order, so a run is reproducible). A round waits until at least
  * `minWorkers` are connected, sends every member its task with the parameters it lacks, and
- * closes over the replies that arrived (all of them, or those before --round-timeout).
+ * closes over the replies that arrived before its deadline (see RunSettings.roundTimeoutS), so a
+ * worker that hangs costs the run one deadline. Replies are range-checked as they arrive
+ * (WorkerConnection) and screened against each other here; a worker whose reply fails is dropped
+ * with a coded reason and the round goes on with the others.
  */
 export class WorkerPool implements SlotComputer {
   private readonly workers = new Map<string, WorkerConnection>();
   private joinSeq = 0;
   private membershipChanged: (() => void) | undefined;
   private stopping = false;
+  private readonly screen: ContributionScreen;
+  /** Recent round durations (send to last reply) per phase. */
+  private readonly durations: Record<Phase, number[]> = { D: [], G: [] };
 
   constructor(
     private readonly settings: RunSettings,
@@ -37,7 +53,9 @@ export class WorkerPool implements SlotComputer {
     private readonly runId: string,
     private readonly events: RunEvents,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.screen = new ContributionScreen(settings.outlierRatio);
+  }
 
   status(): WorkerStatus[] {
     return [...this.workers.values()].map((w) => ({
@@ -110,6 +128,7 @@ export class WorkerPool implements SlotComputer {
   async computeRound(run: TrainingRun): Promise<ComputedRound | undefined> {
     const members = await this.waitForWorkers();
     if (!members) return undefined;
+    const phase = run.phase;
     const started = performance.now();
     const tasks = run.plan(members.length);
     const store = run.store;
@@ -121,17 +140,64 @@ export class WorkerPool implements SlotComputer {
       return r.reply;
     });
     const broadcastMs = performance.now() - started;
-    const settled = await this.collect(replies);
-    const ok = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const deadlineMs = this.deadlineMs(phase);
+    const settled = await this.collect(replies, deadlineMs);
     const late = members.filter((_, i) => settled[i]?.status === 'rejected' && members[i]?.isOpen);
-    for (const w of late) w.abandonRound();
-    if (ok.length === 0) {
+    for (const w of late) {
+      this.log.warn({ code: 'STRAGGLER', worker: w.id, round: run.round, deadlineMs: Math.round(deadlineMs) }, 'worker missed the round deadline: it sits out');
+      w.abandonRound(STRAGGLER_GRACE * deadlineMs);
+    }
+    const answered = settled.flatMap((s, slot) => (s.status === 'fulfilled' ? [{ slot, reply: s.value }] : []));
+    const { used, refused } = this.screenReplies(phase, run.round, answered);
+    if (used.length === 0) {
       this.log.warn({ round: run.round }, 'no worker completed the round; retrying it');
       return undefined;
     }
-    if (ok.length < members.length)
-      this.log.warn({ round: run.round, lost: members.length - ok.length, late: late.length }, 'round closed over the workers that answered');
-    return { contributions: ok, timing: timingOf(ok, { broadcastMs, bytesOut, dropped: late.length }) };
+    if (used.length < members.length)
+      this.log.warn({ round: run.round, lost: members.length - used.length, late: late.length, refused }, 'round closed over the workers that answered');
+    else this.remember(phase, performance.now() - started);
+    const contributions = used.map((u) => u.reply);
+    return {
+      contributions,
+      timing: { ...timingOf(contributions, { broadcastMs, bytesOut, dropped: late.length }), refused, planned: members.length, used: used.map((u) => u.slot) },
+    };
+  }
+
+  /** The round's deadline: --round-timeout, or ten times the phase's median round (at least the floor). */
+  private deadlineMs(phase: Phase): number {
+    if (this.settings.roundTimeoutS > 0) return this.settings.roundTimeoutS * 1000;
+    const recent = this.durations[phase];
+    const floor = this.settings.minRoundTimeoutS * 1000;
+    if (recent.length < 3) return Math.max(STARTUP_DEADLINE_MS, floor);
+    const sorted = [...recent].sort((a, b) => a - b);
+    return Math.max(floor, DEADLINE_FACTOR * (sorted[sorted.length >> 1] as number));
+  }
+
+  private remember(phase: Phase, ms: number): void {
+    const recent = this.durations[phase];
+    recent.push(ms);
+    if (recent.length > DEADLINE_HISTORY) recent.shift();
+  }
+
+  /** The replies the round uses, in slot order: outliers by gradient norm are refused and their workers dropped. */
+  private screenReplies(phase: Phase, round: number, answered: { slot: number; reply: Reply }[]): { used: typeof answered; refused: number } {
+    const { outliers, ratios, reference } = this.screen.screen(
+      phase,
+      answered.map((a) => a.reply.norm),
+    );
+    for (const i of outliers) {
+      const { reply } = answered[i] as (typeof answered)[number];
+      const ratio = ratios[i] as number;
+      const message = `gradient norm ${reply.norm.toPrecision(3)} is ${ratio.toPrecision(3)} times the recent median ${reference.toPrecision(3)} (limit ${this.screen.maxRatio})`;
+      this.workers.get(reply.worker)?.reject(new GanError('OUTLIER', message));
+      this.events.emit('replyDropped', { worker: reply.worker, round, reason: 'OUTLIER' });
+    }
+    const used = answered.filter((_, i) => !outliers.includes(i));
+    this.screen.accept(
+      phase,
+      used.map((u) => u.reply.norm),
+    );
+    return { used, refused: outliers.length };
   }
 
   /** Workers that take part in the next round, in join order (slot order). */
@@ -168,15 +234,13 @@ export class WorkerPool implements SlotComputer {
     return undefined;
   }
 
-  /** Waits for all replies, or until --round-timeout; late ones count as rejected. */
-  private async collect(replies: Promise<Reply>[]): Promise<PromiseSettledResult<Reply>[]> {
-    const timeoutS = this.settings.roundTimeoutS;
-    if (timeoutS <= 0) return Promise.allSettled(replies);
+  /** Waits for all replies, or until the deadline; late ones count as rejected. */
+  private async collect(replies: Promise<Reply>[], deadlineMs: number): Promise<PromiseSettledResult<Reply>[]> {
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutS * 1000)));
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
     const results: PromiseSettledResult<Reply>[] = replies.map(() => ({
       status: 'rejected',
-      reason: new GanError('TIMEOUT', 'reply missed the round timeout'),
+      reason: new GanError('STRAGGLER', 'reply missed the round deadline'),
     }));
     const tracked = replies.map((p, i) =>
       p.then(

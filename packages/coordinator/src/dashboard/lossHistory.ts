@@ -1,4 +1,4 @@
-import type { Group } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
 
 /** `[round, loss]`: one plotted point, the mean loss over `stride` consecutive rounds of its phase. */
 export type LossPoint = [number, number];
@@ -7,7 +7,7 @@ export interface LossHistoryJson {
   D: LossPoint[];
   G: LossPoint[];
   /** Rounds of that phase averaged into each point. */
-  stride: Record<Group, number>;
+  stride: Record<Phase, number>;
 }
 
 interface Series {
@@ -23,13 +23,13 @@ interface Series {
  * cover twice as many rounds, so the whole run stays on the chart at an even resolution.
  */
 export class LossHistory {
-  private readonly series: Record<Group, Series> = { D: emptySeries(), G: emptySeries() };
+  private readonly series: Record<Phase, Series> = { D: emptySeries(), G: emptySeries() };
 
   constructor(private readonly maxPoints = 1000) {
     if (maxPoints < 2 || maxPoints % 2 !== 0) throw new Error('maxPoints must be an even number >= 2');
   }
 
-  record(r: { round: number; phase: Group; loss: number }): void {
+  record(r: { round: number; phase: Phase; loss: number }): void {
     const s = this.series[r.phase];
     const p = (s.pending ??= { round: r.round, sum: 0, n: 0 });
     p.sum += r.loss;

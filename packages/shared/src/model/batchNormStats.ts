@@ -39,7 +39,7 @@ export interface RecalibrationSettings {
  * Returns G's parameters with the moving statistics replaced; without batch norm, G's as given.
  */
 export async function recalibrateBatchNorm(preset: ModelPreset, params: ReadonlyMap<string, Float32Array>, s: RecalibrationSettings): Promise<ParamArrays> {
-  const out: ParamArrays = new Map(preset.params.filter((p) => p.group === 'G').map((p) => [p.name, params.get(p.name) as Float32Array]));
+  const out: ParamArrays = new Map(preset.params.filter((p) => p.network === 'G').map((p) => [p.name, params.get(p.name) as Float32Array]));
   if (preset.batchNorms.length === 0) return out;
   const batches = Math.ceil(s.samples / s.batchSize);
   const parts = new Map(preset.batchNorms.map((bn) => [bn.layer, [] as { samples: number; stats: Float32Array }[]]));

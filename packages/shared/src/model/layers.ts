@@ -12,27 +12,27 @@ export function param(p: TensorMap, name: string): tf.Tensor {
 
 export const truncNormal = (stddev: number): Init => ({ kind: 'truncatedNormal', stddev });
 
-export function denseSpecs(prefix: string, group: 'G' | 'D', inDim: number, outDim: number, init: Init, biasInit: Init): ParamSpec[] {
+export function denseSpecs(prefix: string, network: 'G' | 'D', inDim: number, outDim: number, init: Init, biasInit: Init): ParamSpec[] {
   return [
-    { name: `${prefix}/kernel`, shape: [inDim, outDim], group, init, trainable: true },
-    { name: `${prefix}/bias`, shape: [outDim], group, init: biasInit, trainable: true },
+    { name: `${prefix}/kernel`, shape: [inDim, outDim], network, init, trainable: true },
+    { name: `${prefix}/bias`, shape: [outDim], network, init: biasInit, trainable: true },
   ];
 }
 
-export function convSpecs(prefix: string, group: 'G' | 'D', kernelShape: number[], biasSize: number, init: Init, biasInit: Init): ParamSpec[] {
+export function convSpecs(prefix: string, network: 'G' | 'D', kernelShape: number[], biasSize: number, init: Init, biasInit: Init): ParamSpec[] {
   return [
-    { name: `${prefix}/kernel`, shape: kernelShape, group, init, trainable: true },
-    { name: `${prefix}/bias`, shape: [biasSize], group, init: biasInit, trainable: true },
+    { name: `${prefix}/kernel`, shape: kernelShape, network, init, trainable: true },
+    { name: `${prefix}/bias`, shape: [biasSize], network, init: biasInit, trainable: true },
   ];
 }
 
 /** gamma, beta, moving mean, moving variance: the Keras BatchNormalization weight order. */
 export function batchNormSpecs(prefix: string, size: number): ParamSpec[] {
   return [
-    { name: `${prefix}/gamma`, shape: [size], group: 'G', init: { kind: 'ones' }, trainable: true },
-    { name: `${prefix}/beta`, shape: [size], group: 'G', init: { kind: 'zeros' }, trainable: true },
-    { name: `${prefix}/moving_mean`, shape: [size], group: 'G', init: { kind: 'zeros' }, trainable: false },
-    { name: `${prefix}/moving_variance`, shape: [size], group: 'G', init: { kind: 'ones' }, trainable: false },
+    { name: `${prefix}/gamma`, shape: [size], network: 'G', init: { kind: 'ones' }, trainable: true },
+    { name: `${prefix}/beta`, shape: [size], network: 'G', init: { kind: 'zeros' }, trainable: true },
+    { name: `${prefix}/moving_mean`, shape: [size], network: 'G', init: { kind: 'zeros' }, trainable: false },
+    { name: `${prefix}/moving_variance`, shape: [size], network: 'G', init: { kind: 'ones' }, trainable: false },
   ];
 }
 
@@ -77,6 +77,6 @@ export function batchNorm<T extends tf.Tensor>(
 
 /** tf.LayersModel.getWeights() lists all trainable weights first, then the non-trainable ones (moving statistics). */
 export function layersWeightOrder(params: readonly ParamSpec[]): string[] {
-  const g = params.filter((s) => s.group === 'G');
+  const g = params.filter((s) => s.network === 'G');
   return [...g.filter((s) => s.trainable), ...g.filter((s) => !s.trainable)].map((s) => s.name);
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, mixSeed } from '../data/index.js';
-import type { Group, ModelPreset, ParamSpec } from './preset.js';
+import type { ModelPreset, ParamSpec } from './preset.js';
+import type { Phase } from '../wire/index.js';
 
 /** Parameters as plain float32 arrays by name, in the preset's order: what travels and what Adam updates. */
 export type ParamArrays = Map<string, Float32Array>;
@@ -40,11 +41,11 @@ export function startFromData(preset: ModelPreset, params: ParamArrays, meanImag
 }
 
 /** A network's trainable parameters (default), its others (batch-norm moving statistics), or all of them. */
-export const specsOf = (preset: ModelPreset, group: Group, trainable: boolean | 'all' = true): ParamSpec[] =>
-  preset.params.filter((s) => s.group === group && (trainable === 'all' || s.trainable === trainable));
+export const specsOf = (preset: ModelPreset, phase: Phase, trainable: boolean | 'all' = true): ParamSpec[] =>
+  preset.params.filter((s) => s.network === phase && (trainable === 'all' || s.trainable === trainable));
 
-export function countParams(preset: ModelPreset, group?: Group): number {
-  return preset.params.filter((s) => group === undefined || s.group === group).reduce((n, s) => n + sizeOf(s.shape), 0);
+export function countParams(preset: ModelPreset, network?: Phase): number {
+  return preset.params.filter((s) => network === undefined || s.network === network).reduce((n, s) => n + sizeOf(s.shape), 0);
 }
 
 /** Float32 arrays -> tensors (the caller owns and disposes them). */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { logLoss } from '../ops/index.js';
-import type { Group, ModelPreset, TensorMap } from './preset.js';
+import type { ModelPreset, TensorMap } from './preset.js';
+import type { Phase } from '../wire/index.js';
 import { specsOf } from './params.js';
 
 /** Logits' labels: `real` of value `realLabel`, then zeros up to `total`, as an [total, 1] tensor. */
@@ -38,7 +39,7 @@ export interface PhaseGradients {
  * parameters (G runs in training mode, no gradient); G phase the generator loss w.r.t. G's.
  * Everything returned is owned by the caller.
  */
-export function phaseGradients(preset: ModelPreset, params: TensorMap, phase: Group, z: tf.Tensor2D, real?: tf.Tensor4D, realLabel = 1): PhaseGradients {
+export function phaseGradients(preset: ModelPreset, params: TensorMap, phase: Phase, z: tf.Tensor2D, real?: tf.Tensor4D, realLabel = 1): PhaseGradients {
   const names = specsOf(preset, phase).map((s) => s.name);
   const kept: tf.Tensor[] = [];
   const stats = new Map<string, tf.Tensor1D>();

@@ -1,7 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-
-/** Which network a parameter belongs to; each group has its own Adam optimizer. */
-export type Group = 'G' | 'D';
+import type { Phase } from '../wire/index.js';
 
 export type Init = { kind: 'truncatedNormal'; stddev: number } | { kind: 'zeros' } | { kind: 'ones' };
 
@@ -9,7 +7,8 @@ export type Init = { kind: 'truncatedNormal'; stddev: number } | { kind: 'zeros'
 export interface ParamSpec {
   name: string;
   shape: number[];
-  group: Group;
+  /** The network it belongs to, trained in that phase by that network's own Adam. */
+  network: Phase;
   init: Init;
   /** Batch-norm moving statistics are parameters the optimizer never touches. */
   trainable: boolean;

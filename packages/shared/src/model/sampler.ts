@@ -17,7 +17,7 @@ export async function generateImages(preset: ModelPreset, params: ReadonlyMap<st
   const [h, w, c] = preset.imageShape;
   const size = h * w * c;
   const out = new Float32Array(n * size);
-  const generatorParams = new Map([...params].filter(([name]) => preset.params.find((s) => s.name === name)?.group === 'G'));
+  const generatorParams = new Map([...params].filter(([name]) => preset.params.find((s) => s.name === name)?.network === 'G'));
   const tensors = toTensors(preset, generatorParams);
   try {
     for (let start = 0; start < n; start += CHUNK) {

@@ -59,7 +59,7 @@ describe('Trainer', () => {
     const first = (r: typeof a) => r.grads.get('g/dense1/kernel') as Float32Array;
     expect(first(a)).toEqual(first(b));
     expect(first(a)).not.toEqual(first(c));
-    expect([...a.grads.keys()]).toEqual(preset.params.filter((s) => s.group === 'G').map((s) => s.name));
+    expect([...a.grads.keys()]).toEqual(preset.params.filter((s) => s.network === 'G').map((s) => s.name));
     trainer.dispose();
   });
 });

@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { type Dataset, Rng, gatherBatch } from '../data/index.js';
 import { toTensors } from './params.js';
 import { phaseGradients } from './phaseGradients.js';
-import type { Group, ModelPreset } from './preset.js';
+import type { ModelPreset } from './preset.js';
+import type { Phase } from '../wire/index.js';
 
 export interface GradientRequest {
-  phase: Group;
+  phase: Phase;
   batchSize: number;
   seed: number;
   indices?: Uint32Array;

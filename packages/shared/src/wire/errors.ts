@@ -16,12 +16,20 @@ export type GanErrorCode =
   | 'BAD_TENSOR'
   /** A tensor contained NaN or ±Infinity. */
   | 'NON_FINITE'
+  /** A finite value outside its sane range (a gradient too large to average safely, a negative variance, a huge loss). */
+  | 'OUT_OF_RANGE'
+  /** A contribution far from the others' and the run's recent ones (gradient norm beyond the screening threshold). */
+  | 'OUTLIER'
+  /** A worker missed its round's deadline: it sits out until it catches up, or is dropped. */
+  | 'STRAGGLER'
   /** A reply referred to a step/phase the coordinator has moved past. */
   | 'STALE_REPLY'
   /** The peer presented a missing or wrong token. */
   | 'UNAUTHORIZED'
   /** A frame or field exceeded a size limit. */
   | 'TOO_LARGE'
+  /** The coordinator already holds --max-connections connections (refused at the upgrade with 503). */
+  | 'TOO_MANY_CONNECTIONS'
   /** Training data was malformed (bad header, wrong sizes, bad pixel values). */
   | 'DATA_INVALID'
   /** Training data could not be found at the configured location. */
@@ -49,9 +57,13 @@ export const ERROR_CODES = [
   'VERSION_MISMATCH',
   'BAD_TENSOR',
   'NON_FINITE',
+  'OUT_OF_RANGE',
+  'OUTLIER',
+  'STRAGGLER',
   'STALE_REPLY',
   'UNAUTHORIZED',
   'TOO_LARGE',
+  'TOO_MANY_CONNECTIONS',
   'DATA_INVALID',
   'DATA_NOT_FOUND',
   'DATASET_MISMATCH',
@@ -95,6 +107,9 @@ export function closeCodeFor(code: GanErrorCode): number {
     case 'DATASET_MISMATCH':
     case 'STALE_REPLY':
     case 'NON_FINITE':
+    case 'OUT_OF_RANGE':
+    case 'OUTLIER':
+    case 'STRAGGLER':
       return 1008; // policy violation
     case 'BAD_FRAME':
     case 'BAD_MESSAGE':
@@ -103,6 +118,8 @@ export function closeCodeFor(code: GanErrorCode): number {
       return 1002; // protocol error
     case 'TOO_LARGE':
       return 1009; // message too big
+    case 'TOO_MANY_CONNECTIONS':
+      return 1013; // try again later
     default:
       return 1011; // internal error
   }

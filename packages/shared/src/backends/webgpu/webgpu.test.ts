@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../data/index.js';
 import { batchNorm, conv, dense } from '../../model/layers.js';
-import { type BatchNormStat, type Group, discriminatorLoss, generatorLoss, getPreset, initParams, phaseGradients, toTensors } from '../../model/index.js';
+import type { Phase } from '../../wire/index.js';
+import { type BatchNormStat, discriminatorLoss, generatorLoss, getPreset, initParams, phaseGradients, toTensors } from '../../model/index.js';
 import { BN_MOMENTS, RELU_GRAD, hasKernel } from '../../ops/index.js';
 import type { Importer } from '../selectBackend.js';
 import { type WebGpuSummary, activateWebGpu } from './activateWebGpu.js';
@@ -55,7 +56,7 @@ function relativeL2(a: Map<string, Float32Array>, b: Map<string, Float32Array>):
   return Math.sqrt(diff / norm);
 }
 
-async function gradients(backend: string, presetName: string, phase: Group, batch: number): Promise<Map<string, Float32Array>> {
+async function gradients(backend: string, presetName: string, phase: Phase, batch: number): Promise<Map<string, Float32Array>> {
   await tf.setBackend(backend);
   const preset = getPreset(presetName);
   const [h, w, c] = preset.imageShape;

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '@ganfleet/shared/data';
+import { MAX_GRADIENT, checkBatchNormStats, checkLoss, gradientNorm } from './contributionChecks.js';
+
+const tensor = (name: string, values: number[]) => ({ name, shape: [values.length], values: Float32Array.from(values) });
+
+describe('contribution checks', () => {
+  it('gradientNorm is the L2 norm over all tensors, computed independently', () => {
+    const rng = new Rng(5);
+    const a = rng.fillNormal(new Float32Array(1000));
+    const b = rng.fillNormal(new Float32Array(37), 3);
+    const expected = Math.sqrt([...a, ...b].reduce((s, v) => s + v * v, 0));
+    expect(
+      gradientNorm([
+        { name: 'a', shape: [1000], values: a },
+        { name: 'b', shape: [37], values: b },
+      ]),
+    ).toBeCloseTo(expected, 9);
+  });
+
+  it('refuses NaN and infinities (NON_FINITE) and finite values beyond ±1e15 (OUT_OF_RANGE), naming the tensor and index', () => {
+    expect(() => gradientNorm([tensor('ok', [1, 2]), tensor('w', [0, NaN])])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/"w" has NaN at index 1/) }),
+    );
+    expect(() => gradientNorm([tensor('w', [-Infinity])])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    expect(() => gradientNorm([tensor('w', [0, 0, 1e37])])).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/index 2/) }),
+    );
+    // The limit itself (as float32 rounds it) passes.
+    const limit = Math.fround(MAX_GRADIENT);
+    expect(gradientNorm([tensor('w', [limit, -limit])]) / (Math.SQRT2 * limit)).toBeCloseTo(1, 12);
+  });
+
+  it('losses must be finite and in [0, 1e6]; batch-norm means finite and bounded, variances non-negative', () => {
+    expect(() => checkLoss(0.69)).not.toThrow();
+    expect(() => checkLoss(NaN)).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    expect(() => checkLoss(1.7e308)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    expect(() => checkLoss(-1)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    expect(() => checkBatchNormStats('bn', Float32Array.from([-3, 2, 0.5, 0]))).not.toThrow();
+    expect(() => checkBatchNormStats('bn', Float32Array.from([0, 0, -0.5, 1]))).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    expect(() => checkBatchNormStats('bn', Float32Array.from([1e30, 0, 1, 1]))).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    expect(() => checkBatchNormStats('bn', Float32Array.from([NaN, 0, 1, 1]))).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+  });
+});

@@ -1,0 +1,52 @@
+import { GanError, type NamedTensor } from '@ganfleet/shared/wire';
+
+/*
+ * The sane ranges of what a worker sends, checked before anything of it is used. An honest GAN
+ * gradient is many orders of magnitude inside them; the bounds keep the average, its square in
+ * Adam's second moment and the update itself far from float32's overflow.
+ */
+
+/** Largest gradient magnitude accepted: its square (Adam's v) stays below float32's 3.4e38. */
+export const MAX_GRADIENT = 1e15;
+/** Largest loss accepted; the log-losses are non-negative. */
+export const MAX_LOSS = 1e6;
+/** Largest batch-norm mean magnitude, and variance, accepted. */
+export const MAX_STAT = 1e15;
+
+/** Finite, within ±MAX_GRADIENT, and the L2 norm of all of them, in one pass. */
+export function gradientNorm(tensors: readonly NamedTensor[]): number {
+  let sum = 0;
+  for (const { name, values } of tensors) {
+    let s = 0;
+    let worst = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i] as number;
+      s += v * v;
+      // NaN fails the comparison below as well: !(NaN <= x).
+      const a = Math.abs(v);
+      if (!(a <= worst)) worst = a;
+    }
+    if (!(worst <= MAX_GRADIENT)) {
+      const at = values.findIndex((v) => !(Math.abs(v) <= MAX_GRADIENT));
+      const v = values[at] as number;
+      throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `gradients: tensor "${name}" has ${v} at index ${at} (limit ±${MAX_GRADIENT})`);
+    }
+    sum += s;
+  }
+  return Math.sqrt(sum);
+}
+
+export function checkLoss(loss: number): void {
+  if (!Number.isFinite(loss)) throw new GanError('NON_FINITE', `loss is ${loss}`);
+  if (loss < 0 || loss > MAX_LOSS) throw new GanError('OUT_OF_RANGE', `loss ${loss} is outside [0, ${MAX_LOSS}]`);
+}
+
+/** [means, variances] of one batch-norm layer: finite means within ±MAX_STAT, variances in [0, MAX_STAT]. */
+export function checkBatchNormStats(name: string, stats: Float32Array): void {
+  const channels = stats.length / 2;
+  for (let i = 0; i < stats.length; i++) {
+    const v = stats[i] as number;
+    const ok = i < channels ? Math.abs(v) <= MAX_STAT : v >= 0 && v <= MAX_STAT;
+    if (!ok) throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `batch-norm statistics of ${name}: ${v} at index ${i}`);
+  }
+}

@@ -1,0 +1,44 @@
+import { pack } from 'msgpackr';
+import WebSocket from 'ws';
+import { type CoordinatorToWorker, PROTOCOL_VERSION, type Round, encodeMessage, encodeTensors, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import { getPreset, specsOf } from '@ganfleet/shared/model';
+
+/** Gradients of `round`'s phase, every value `value`, as a worker's reply message. */
+export function filledGradients(presetName: string, round: Round, value: number) {
+  const tensors = specsOf(getPreset(presetName), round.phase).map((s) => ({
+    name: s.name,
+    shape: s.shape,
+    values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(value),
+  }));
+  return { type: 'gradients' as const, step: round.step, phase: round.phase, samples: round.batchSize, loss: 0.5, computeMs: 1, grads: encodeTensors(tensors) };
+}
+
+/**
+ * A worker the test scripts: it joins, and answers each round with what `answer` returns (a
+ * message to send, or undefined to stay silent; ws still answers pings, as a hung compute thread's
+ * connection does). `closed` says how the coordinator ended it.
+ */
+export class ScriptedWorker {
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  rounds = 0;
+
+  constructor(url: string, answer: (round: Round, n: number) => object | undefined, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { maxPayload: 0, headers });
+    this.ws.on('open', () =>
+      this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'scripted', device: 'test', capabilities: { wireDtypes: ['float32'] } })),
+    );
+    this.ws.on('message', (data, isBinary) => {
+      const msg: CoordinatorToWorker = parseCoordinatorMessage(data, isBinary);
+      if (msg.type !== 'round') return;
+      const reply = answer(msg, this.rounds++);
+      if (reply) this.ws.send(pack(reply));
+    });
+    this.ws.on('error', () => undefined);
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
