@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { GanError, type NamedTensor, PHASES, type TensorSpec, decodeTensors, encodeTensors } from '@ganfleet/shared/wire';
 import type { DispenserState } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
@@ -10,8 +11,7 @@ import type { RunSnapshot } from './trainingRun.js';
 
 /**
  * Checkpoint file: "GFCK", format version (u32 LE), header length (u32 LE), JSON header, raw
- * float32 tensor bytes (the codec's layout), then a SHA-256 of everything before it. Written to a
- * temporary file, fsynced and renamed, so a crash leaves either the old file or the new one.
+ * float32 tensor bytes (the codec's layout), then a SHA-256 of everything before it.
  */
 const MAGIC = Buffer.from('GFCK');
 const FORMAT_VERSION = 1;
@@ -78,15 +78,8 @@ export async function writeCheckpoint(out: string, runId: string, snapshot: RunS
   const dir = checkpointDir(out);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `ckpt-${String(snapshot.round).padStart(9, '0')}.gfck`);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const file = await open(tmp, 'w');
-  try {
-    await file.writev([prefix, headerBytes, data, digest]);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
+  // Temporary file, fsync, rename: a crash leaves the old file or the new one. The directory's fsync makes the rename durable.
+  await writeFileAtomic(path, Buffer.concat([prefix, headerBytes, data, digest]));
   await fsyncDir(dir);
   for (const old of (await listCheckpoints(dir)).slice(keep)) await rm(join(dir, old), { force: true });
   return path;

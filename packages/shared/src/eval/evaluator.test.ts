@@ -2,11 +2,31 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backends/index.js';
 import { type Dataset, gatherBatch, loadDataset, Rng } from '../data/index.js';
-import { CLASSIFIER_FEATURE_DIM, CLASSIFIER_FEATURE_LAYER } from './classifier.js';
+import { CLASSIFIER_DIR, CLASSIFIER_FEATURE_DIM, CLASSIFIER_FEATURE_LAYER, loadClassifier } from './classifier.js';
 import { type EvalResult, Evaluator } from './evaluator.js';
 import { PARZEN_SIGMAS } from './parzen.js';
+import { computeReferenceStats, referenceStats } from './referenceStats.js';
 
 const N = 2000;
+
+describe('the committed reference statistics', () => {
+  it("equal the test set's features as the committed classifier computes them now", async () => {
+    await selectBackend('wasm');
+    const classifier = await loadClassifier();
+    try {
+      const testSet = await loadDataset({ split: 'test' });
+      const [committed, computed] = [await referenceStats(classifier, CLASSIFIER_DIR, testSet), await computeReferenceStats(classifier, testSet)];
+      expect(committed.n).toBe(10_000);
+      let worst = 0;
+      committed.cov.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - (computed.cov[i] as number)))));
+      committed.mean.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - (computed.mean[i] as number)))));
+      // Recomputed on the same backend: the same float32 features, summed in float64 in the same order.
+      expect(worst).toBeLessThan(1e-9);
+    } finally {
+      classifier.dispose();
+    }
+  });
+});
 
 describe('Evaluator with the committed classifier', () => {
   let evaluator: Evaluator;

@@ -1,11 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import { type Dataset, loadDataset } from '../data/index.js';
-import { CLASSIFIER_FEATURE_LAYER, loadClassifier } from './classifier.js';
+import { CLASSIFIER_DIR, CLASSIFIER_FEATURE_LAYER, loadClassifier } from './classifier.js';
 import { classifierOutputs } from './classifierOutputs.js';
 import { classStatistics } from './classStatistics.js';
 import { frechetDistance } from './frechetDistance.js';
 import { type GaussianStats, gaussianStats } from './gaussianStats.js';
 import { type ParzenResult, parzenEvaluate } from './parzen.js';
+import { referenceStats } from './referenceStats.js';
 
 export interface EvaluatorOptions {
   /** MNIST IDX directory (default: the bundled copy): the test set is the FID and Parzen reference. */
@@ -69,10 +70,10 @@ export class Evaluator {
 
   static async create(opts: EvaluatorOptions = {}): Promise<Evaluator> {
     const dirOpt = opts.dataDir === undefined ? {} : { dir: opts.dataDir };
-    const [classifier, testSet] = await Promise.all([loadClassifier(opts.classifierDir), loadDataset({ split: 'test', ...dirOpt })]);
+    const classifierDir = opts.classifierDir ?? CLASSIFIER_DIR;
+    const [classifier, testSet] = await Promise.all([loadClassifier(classifierDir), loadDataset({ split: 'test', ...dirOpt })]);
     try {
-      const { features, featureDim } = await classifierOutputs(classifier, testSet.images, testSet.count);
-      return new Evaluator(classifier, testSet, gaussianStats(features, testSet.count, featureDim), opts.dataDir);
+      return new Evaluator(classifier, testSet, await referenceStats(classifier, classifierDir, testSet), opts.dataDir);
     } catch (e) {
       classifier.dispose();
       throw e;

@@ -7,5 +7,6 @@ export * from './evaluator.js';
 export * from './frechetDistance.js';
 export * from './gaussianStats.js';
 export * from './parzen.js';
+export * from './referenceStats.js';
 export * from './sqrtmPsd.js';
 export * from './symmetricEigen.js';

@@ -1,9 +1,9 @@
 /** Renders a batch of grayscale images (e.g. generator samples) as one PNG contact sheet. */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PNG } from 'pngjs';
+import writeFileAtomic from 'write-file-atomic';
 import { GanError } from '../wire/index.js';
 
 export interface GridOptions {
@@ -65,18 +65,10 @@ export function encodeGridPng(images: Float32Array, n: number, h: number, w: num
   return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
 }
 
-/** Writes encodeGridPng's output to `path`, creating parent directories; atomic (temp file + rename). */
+/** Writes encodeGridPng's output to `path`, creating parent directories; atomic, so the dashboard never serves half a file. */
 export async function writeGridPng(path: string, images: Float32Array, n: number, h: number, w: number, opts?: GridOptions): Promise<void> {
-  const bytes = encodeGridPng(images, n, h, w, opts);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, Buffer.from(encodeGridPng(images, n, h, w, opts)));
 }
 
 function toByte(v: number): number {

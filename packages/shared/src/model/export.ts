@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import writeFileAtomic from 'write-file-atomic';
 import type { ModelPreset } from './preset.js';
 
 /** A generator in TensorFlow.js LayersModel format: `model.json` plus one weights file. */
@@ -58,14 +59,8 @@ export async function serializeLayersModel(model: tf.LayersModel, meta: Record<s
 /** Writes `model.json` and the weights into `dir` (weights first, so a reader never sees a manifest without them). */
 export async function writeGeneratorArtifacts(dir: string, artifacts: GeneratorArtifacts): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await atomicWrite(join(dir, WEIGHTS_FILE), artifacts.weights);
-  await atomicWrite(join(dir, 'model.json'), artifacts.modelJson);
-}
-
-async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+  await writeFileAtomic(join(dir, WEIGHTS_FILE), Buffer.from(artifacts.weights.buffer, artifacts.weights.byteOffset, artifacts.weights.byteLength));
+  await writeFileAtomic(join(dir, 'model.json'), artifacts.modelJson);
 }
 
 /** Loads a generator saved by `writeGeneratorArtifacts` (or any single-file LayersModel directory). */
