@@ -1,4 +1,4 @@
-/**
+/*
  * Where a worker's step spends its time, kernel by kernel: tf.profile around the worker's own
  * Trainer.compute. On webgpu the times are GPU timestamps per dispatch when the device has
  * 'timestamp-query' (each kernel then runs alone, so the sum exceeds a normal step's time, which

@@ -1,4 +1,4 @@
-/**
+/*
  * `npm run bench`: the performance record, one JSON line per measurement on stdout.
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
@@ -147,7 +147,7 @@ function minimumBytes(preset: ModelPreset, phase: 'D' | 'G'): number {
   return 4 * (down + up);
 }
 
-/** Encode + decode of seed's D gradients in `dtype`; GB/s of the float32 values either way. */
+/** Encode + decode of conv's D gradients in `dtype`; GB/s of the float32 values either way. */
 function codec(reps: number, dtype: WireDtype): void {
   const preset = getPreset('conv');
   const params = initParams(preset, 1);
@@ -230,7 +230,7 @@ async function profile(backend: string, preset: ModelPreset, dataset: Dataset, b
 }
 
 /**
- * What float16 on the wire does to a step's gradients: seed's D and G gradients (batch 64, from
+ * What float16 on the wire does to a step's gradients: conv's D and G gradients (batch 64, from
  * initialisation) after a float16 round trip, as relative L2 error, and the share of nonzero
  * values that became 0 (float16 has no values below 2^-25 and only coarse ones below 2^-14).
  */

@@ -1,4 +1,4 @@
-/**
+/*
  * Writes packages/shared/assets/classifier/test-stats.json: the committed classifier's feature
  * statistics of the bundled MNIST test set, which every Evaluator reads instead of classifying the
  * 10 000 test images itself. Run it after retraining the classifier:

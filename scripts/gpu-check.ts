@@ -1,9 +1,9 @@
-/**
+/*
  * One-shot check of the webgpu backend on a GPU machine, meant to run there as a bundle
  * (scripts/build-gpu-bundle.sh) since that machine has no Node project, only what `.gpu/` carries:
  *   1. selects the backend and records the adapter and device limits;
- *   2. seed model D and G gradients at batch 8 against the cpu backend (relative L2);
- *   3. seed model D and G step times (the worker's Trainer, parameters from initParams, synthetic
+ *   2. conv model D and G gradients at batch 8 against the cpu backend (relative L2);
+ *   3. conv model D and G step times (the worker's Trainer, parameters from initParams, synthetic
  *      images) at each batch size: median ms and samples per second;
  *   4. on webgpu, a profile per kernel (GPU timestamps) of each phase at each --profile-batches
  *      size, with ganfleet's kernels and with tfjs's stock ones, and the stock kernels' step times;

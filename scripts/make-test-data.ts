@@ -1,4 +1,4 @@
-/**
+/*
  * Writes tests/fixtures/mnist-small: the first 512 training and 128 test images of the bundled
  * MNIST (and their labels) as gzipped IDX files, the small dataset the integration tests train on
  * so that every test process loads in milliseconds. Usage: npx tsx scripts/make-test-data.ts

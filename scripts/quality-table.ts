@@ -1,4 +1,4 @@
-/**
+/*
  * Turns the `eval` lines of a run's JSON log (`--log-file`) into the Markdown table of
  * docs/quality.md: step, wall time since the run started, FID, modes, IS, Parzen.
  * Usage: npx tsx scripts/quality-table.ts RUN/log.jsonl

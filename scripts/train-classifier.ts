@@ -1,4 +1,4 @@
-/**
+/*
  * Trains the MNIST classifier that `ganfleet eval` uses and writes it (model.json + weights.bin)
  * to packages/shared/assets/classifier/. Seeded initialisers, a seeded data order and the
  * single-threaded wasm backend make a run reproducible.

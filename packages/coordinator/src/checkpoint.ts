@@ -9,7 +9,7 @@ import { type ModelPreset, getPreset, sizeOf, specsOf } from '@ganfleet/shared/m
 import { type TrainingSettings, storedTrainingSettings } from './settings.js';
 import type { RunSnapshot } from './trainingRun.js';
 
-/**
+/*
  * Checkpoint file: "GFCK", format version (u32 LE), header length (u32 LE), JSON header, raw
  * float32 tensor bytes (the codec's layout), then a SHA-256 of everything before it.
  */

@@ -1,4 +1,4 @@
-/**
+/*
  * Entry of the worker's compute thread. TensorFlow.js kernels (wasm, cpu) block the thread
  * they run on for a whole step; running them here keeps the connection thread free to answer
  * heartbeats, so the coordinator can tell a busy worker from a dead one.

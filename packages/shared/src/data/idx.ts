@@ -1,4 +1,4 @@
-/**
+/*
  * Reader for the IDX format used by MNIST and its look-alikes (Fashion-MNIST, KMNIST):
  * a 4-byte magic (0x00 0x00, a type code, the number of dimensions), one big-endian
  * uint32 per dimension, then the values in row-major order.

@@ -1,4 +1,4 @@
-/**
+/*
  * Loads an MNIST-format dataset (MNIST, Fashion-MNIST, ...) into memory as floats in [-1, 1],
  * the range of the generator's tanh output.
  */

@@ -1,4 +1,4 @@
-/**
+/*
  * Seeded random numbers that are identical on every machine and backend.
  * Parameter initialisation, noise and data order all come from here (never from
  * tf.random*), so a run is reproducible across processes and backends.

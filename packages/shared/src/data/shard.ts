@@ -1,4 +1,4 @@
-/**
+/*
  * Deterministic data order: every epoch is a seeded permutation of the dataset, cut into one
  * contiguous block per worker slot, so any process can recompute who trains on what.
  */

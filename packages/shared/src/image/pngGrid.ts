@@ -1,4 +1,4 @@
-/** Renders a batch of grayscale images (e.g. generator samples) as one PNG contact sheet. */
+/* Renders a batch of grayscale images (e.g. generator samples) as one PNG contact sheet. */
 
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';

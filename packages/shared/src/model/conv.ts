@@ -3,10 +3,6 @@ import { BN_EPSILON } from '../ops/index.js';
 import { layersWeightOrder, batchNorm, batchNormSpecs, conv, convSpecs, deconv, dense, denseSpecs, truncNormal } from './layers.js';
 import type { BatchNormStat, ModelPreset, ParamSpec } from './preset.js';
 
-/**
- * The reference GAN (junqiangchen/GAN `mnist_model.py`, see shared/reference/seed-model.md):
- * a DCGAN-like generator with batch norm and a two-conv discriminator with average pooling.
- */
 const init = truncNormal(0.02);
 const zero = { kind: 'zeros' } as const;
 
@@ -29,15 +25,18 @@ const params: ParamSpec[] = [
 
 const bnLayers = ['g/bn1', 'g/bn2', 'g/bn3', 'g/bn4'];
 
+/**
+ * The reference GAN (junqiangchen/GAN `mnist_model.py`, described in docs/reference-model.md):
+ * a DCGAN-like generator with batch norm and a two-conv discriminator with average pooling.
+ */
 export const convPreset: ModelPreset = {
   name: 'conv',
   description: 'Reference GAN of Goodfellow et al. as in junqiangchen/GAN (conv, batch norm, ~3.4 M + 3.3 M parameters)',
   noiseDim: 100,
   imageShape: [28, 28, 1],
   params,
-  // The reference's learning rate with DCGAN's beta1. Measured here: at 2e-4 the 1x1 output conv
-  // (16 inputs, init 0.02) grows too slowly, since Adam moves a weight by about lr per step:
-  // FID 747 vs 361 at step 600 (docs/quality.md).
+  // The reference's learning rate with DCGAN's beta1: at 2e-4 the 1x1 output conv (16 inputs,
+  // init 0.02) grows too slowly, since Adam moves a weight by about lr per step (docs/quality.md).
   optimizer: { learningRate: 5e-4, beta1: 0.5, beta2: 0.999 },
   imageBias: 'g/conv_out/bias',
   batchNorms: bnLayers.map((layer) => ({ layer, movingMean: `${layer}/moving_mean`, movingVariance: `${layer}/moving_variance` })),

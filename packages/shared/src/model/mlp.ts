@@ -2,10 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { layersWeightOrder, dense, denseSpecs, truncNormal } from './layers.js';
 import type { ModelPreset, ParamSpec } from './preset.js';
 
-/** A small fully connected GAN (100-256-512-784 / 784-512-256-1, leaky ReLU) for fast runs and tests. */
 const ALPHA = 0.2;
 const zero = { kind: 'zeros' } as const;
-// Glorot-scaled normal init: 0.02 (the seed preset's) trains this small net too slowly.
+// Glorot-scaled normal init: 0.02 (the conv preset's) trains this small net too slowly.
 const glorot = (fanIn: number, fanOut: number) => truncNormal(Math.sqrt(2 / (fanIn + fanOut)));
 
 const sizesG = [100, 256, 512, 784];
@@ -16,13 +15,14 @@ const params: ParamSpec[] = [
   ...sizesD.slice(1).flatMap((out, i) => denseSpecs(`d/dense${i + 1}`, 'D', sizesD[i] as number, out, glorot(sizesD[i] as number, out), zero)),
 ];
 
+/** A small fully connected GAN (100-256-512-784 / 784-512-256-1, leaky ReLU) for fast runs and tests. */
 export const mlpPreset: ModelPreset = {
   name: 'mlp',
   description: 'Small fully connected GAN (100-256-512-784 / 784-512-256-1, leaky ReLU 0.2) for fast runs and tests',
   noiseDim: 100,
   imageShape: [28, 28, 1],
   params,
-  // Measured here: at 2e-4 this small net still draws noise after 1000 steps; 1e-3 draws digits.
+  // At 2e-4 this small net still draws noise after 1000 steps; 1e-3 draws digits (docs/quality.md).
   optimizer: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
   imageBias: 'g/dense3/bias',
   batchNorms: [],

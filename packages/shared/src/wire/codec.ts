@@ -1,4 +1,4 @@
-/**
+/*
  * Tensor sets on the wire: a JSON-able manifest plus one buffer of concatenated
  * little-endian values, the same split as tfjs io encodeWeights/decodeWeights.
  * float16 halves parameter/gradient traffic at ~3 significant digits. Each float16 tensor is

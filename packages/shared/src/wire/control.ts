@@ -1,4 +1,4 @@
-/** Messages either side may send at any time. */
+/* Messages either side may send at any time. */
 import type { GanErrorCode } from './errors.js';
 import { MAX_TEXT_LENGTH, type Fields } from './fields.js';
 

@@ -1,4 +1,4 @@
-/**
+/*
  * The one error type that crosses package and wire boundaries. Codes are strings so
  * they can travel in `error`/`refuse` messages and logs without a lookup table.
  */

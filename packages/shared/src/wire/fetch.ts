@@ -1,4 +1,4 @@
-/**
+/*
  * Generator download for sampling clients (e.g. the CLI's sample command), which
  * connect to the same endpoint as workers but never join training.
  */

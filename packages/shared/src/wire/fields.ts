@@ -1,4 +1,4 @@
-/**
+/*
  * Hand-written validation of decoded msgpack maps. Every failure is a BAD_MESSAGE
  * naming the field path (e.g. `round.update.manifest[2].shape[0]`), so a peer's bug
  * can be diagnosed from the coordinator log alone.

@@ -1,4 +1,4 @@
-/** Connection set-up: a worker says hello, the coordinator welcomes or refuses it. */
+/* Connection set-up: a worker says hello, the coordinator welcomes or refuses it. */
 import { WIRE_DTYPES, type EncodedTensors, type WireDtype } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 import { MAX_NAME_LENGTH, MAX_TEXT_LENGTH, checkOneOf, checkString, readEncodedTensors, type Fields } from './fields.js';

@@ -1,4 +1,4 @@
-/**
+/*
  * The two message unions and the only way bytes become messages. "Direction" means
  * which end of the socket, not which program: a sampling client connects to the
  * coordinator like a worker does, so `fetchGenerator` is in WorkerToCoordinator and

@@ -1,4 +1,4 @@
-/** One training round: the coordinator asks for gradients, the worker returns them. */
+/* One training round: the coordinator asks for gradients, the worker returns them. */
 import type { EncodedTensors } from './codec.js';
 import { GanError } from './errors.js';
 import { UINT32_MAX, badMessage, readEncodedTensors, type Fields } from './fields.js';

@@ -5,7 +5,7 @@ import { ElementwiseProgram, type KernelArgs, type Uniform, type WebGpuBackendLi
  * Per-channel reductions for our webgpu kernels: a tensor read as [rows, C], C its last axis.
  * Stock tfjs reduces all axes but the last by transposing the channels to the front and then
  * reducing (two programs); this is one, with one workgroup per channel. Where that would leave a
- * GPU mostly idle (few channels, many rows: the seed model's 16-channel 28×28 layer has 802 816
+ * GPU mostly idle (few channels, many rows: the conv model's 16-channel 28×28 layer has 802 816
  * rows at batch 1024) the rows are split into chunks, a workgroup per chunk and channel, and a
  * second program combines the chunks' results.
  */

@@ -140,7 +140,7 @@ describe.skipIf(skip !== undefined)(`${title}: ganfleet's kernels`, () => {
     return relativeL2(new Map([['w', a]]), new Map([['w', b]]));
   }
 
-  // Shapes of the seed model's convs (5x5 'same' at strides 1 and 2, the 1x1 output conv), a
+  // Shapes of the conv model's convs (5x5 'same' at strides 1 and 2, the 1x1 output conv), a
   // 'valid' one with a ragged edge, and a batch whose K (batch × out pixels) splits into chunks
   // that end mid-image.
   it.each([
