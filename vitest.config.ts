@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^@ganfleet\/shared\/(\w+)$/, replacement: `${sharedSrc}$1/index.ts` },
       { find: '@ganfleet/worker', replacement: src('worker') },
       { find: '@ganfleet/coordinator', replacement: src('coordinator') },
+      { find: /^ganfleet$/, replacement: src('cli') },
     ],
   },
   test: {

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { BIN } from './helpers/cluster.js';
+import { buildProgram } from 'ganfleet';
 
 /**
  * Docker, Kubernetes and systemd are not available here, so the deployment files are checked
@@ -17,28 +16,16 @@ const SUBCOMMANDS = ['train', 'coordinator', 'worker', 'fetch', 'sample'];
 
 interface Flag {
   takesValue: boolean;
-  choices: string[] | undefined;
+  choices: readonly string[] | undefined;
 }
 
-/** The built CLI's own --help of a subcommand, one line per option (wrapped descriptions joined). */
-function helpOf(command: string): string {
-  const help = execFileSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8' });
-  return help.replace(/\n {10,}(?!-)/g, ' ');
-}
-
-const flagCache = new Map<string, Map<string, Flag>>();
+/** The flags of a subcommand, read from the CLI's own commander definition. */
 function flagsOf(command: string): Map<string, Flag> {
-  const cached = flagCache.get(command);
-  if (cached) return cached;
-  const flags = new Map<string, Flag>();
-  for (const line of helpOf(command).split('\n')) {
-    const m = /^\s+(?:-\w, )?(--[a-z0-9-]+)( [<[])?/.exec(line);
-    if (!m?.[1]) continue;
-    const choices = /\(choices: ([^)]*?)(?:, default: [^)]*)?\)/.exec(line)?.[1]?.match(/"[^"]*"/g);
-    flags.set(m[1], { takesValue: Boolean(m[2]), choices: choices?.map((c) => c.slice(1, -1)) });
-  }
-  flagCache.set(command, flags);
-  return flags;
+  const sub = buildProgram().commands.find((c) => c.name() === command);
+  if (!sub) return new Map();
+  return new Map(
+    sub.options.filter((o) => o.long !== undefined).map((o) => [o.long as string, { takesValue: o.required || o.optional, choices: o.argChoices }]),
+  );
 }
 
 /** Checks `args` (subcommand first) against the CLI: known subcommand and flags, values where needed, valid choices. */
@@ -140,7 +127,12 @@ describe('docker-compose.yml', () => {
       expect(existsSync(join(DEPLOY, s.build.context, s.build.dockerfile)), `${name}: ${s.build.dockerfile}`).toBe(true);
     }
     expect(read('ganfleet.env.example')).toMatch(/^GANFLEET_TOKEN=/m);
-    for (const command of ['coordinator', 'worker']) expect(helpOf(command)).toContain('(env: GANFLEET_TOKEN)');
+    for (const command of ['coordinator', 'worker']) {
+      const token = buildProgram()
+        .commands.find((c) => c.name() === command)
+        ?.options.find((o) => o.long === '--token');
+      expect(token?.envVar, command).toBe('GANFLEET_TOKEN');
+    }
   });
 });
 
