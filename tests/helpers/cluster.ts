@@ -7,6 +7,8 @@ import {
   type CoordinatorHandle,
   type CoordinatorOptions,
   type RoundLog,
+  type RunEventMap,
+  type RunEvents,
   type RunSettings,
   type RunSettingsInput,
   type ServerSettings,
@@ -94,10 +96,41 @@ export function loopback(server: Partial<ServerSettings> = {}): ServerSettings {
   return serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 30, ...server });
 }
 
+/** Every event a run announced, in order, with when it came (Date.now()). */
+export type EventRecord = { [K in keyof RunEventMap]: { name: K; at: number; data: RunEventMap[K][0] } }[keyof RunEventMap];
+
+export function recordEvents(events: RunEvents): EventRecord[] {
+  const seen: EventRecord[] = [];
+  const names: (keyof RunEventMap)[] = [
+    'round',
+    'workerJoined',
+    'workerLeft',
+    'replyDropped',
+    'roundRejected',
+    'authFailed',
+    'samplesWritten',
+    'paused',
+    'resumed',
+    'finished',
+    'evaluated',
+  ];
+  // Each listener stores its event's payload; the map's types come back through EventRecord.
+  const emitter = events as unknown as { on(name: string, listener: (data: unknown) => void): void };
+  for (const name of names) emitter.on(name, (data) => seen.push({ name, at: Date.now(), data } as EventRecord));
+  return seen;
+}
+
+/** The recorded events of one kind. */
+export function eventsNamed<K extends keyof RunEventMap>(seen: readonly EventRecord[], name: K): Extract<EventRecord, { name: K }>[] {
+  return seen.filter((e): e is Extract<EventRecord, { name: K }> => e.name === name);
+}
+
 export interface Cluster {
   coordinator: CoordinatorHandle;
   /** Every round applied so far, in order. */
   rounds: RoundLog[];
+  /** Every event so far, in order. */
+  events: EventRecord[];
   /** Every worker process started so far, in order. */
   workers: ChildProcess[];
   /** Starts one more worker process. */
@@ -112,6 +145,7 @@ export async function withCluster<T>(options: CoordinatorOptions, workers: numbe
   const coordinator = await startCoordinator(options);
   const rounds: RoundLog[] = [];
   coordinator.events.on('round', (r) => rounds.push(r));
+  const events = recordEvents(coordinator.events);
   const children: ChildProcess[] = [];
   const spawnOne = (): ChildProcess => {
     const child = spawnWorker(coordinator.url);
@@ -120,7 +154,7 @@ export async function withCluster<T>(options: CoordinatorOptions, workers: numbe
   };
   for (let i = 0; i < workers; i++) spawnOne();
   try {
-    return await body({ coordinator, rounds, workers: children, spawn: spawnOne });
+    return await body({ coordinator, rounds, events, workers: children, spawn: spawnOne });
   } finally {
     for (const child of children) {
       child.kill('SIGCONT');
