@@ -3,7 +3,7 @@
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
- * Flags: --quick (fewer repetitions and sizes), --only step|profile|overhead|scaling|codec, --backend NAME,
+ * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec, --backend NAME,
  * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches).
  */
@@ -17,6 +17,7 @@ import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset, initParams, specsOf, Trainer } from '@ganfleet/shared/model';
 import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
 import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
+import { applyBench } from './apply.js';
 import { compareTensors } from './compare.js';
 import { profilePhase } from './profile.js';
 
@@ -284,6 +285,7 @@ async function main(): Promise<void> {
   if (!only || only === 'profile') {
     for (const name of ['mlp', 'conv']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
   }
+  if (!only || only === 'apply') await applyBench(emit, quick ? 3 : 10);
   if (!only || only === 'overhead') {
     await overhead('mlp', 64, quick ? 20 : 100);
     await overhead('conv', 64, quick ? 4 : 10);

@@ -1,4 +1,5 @@
 export * from './adam.js';
+export * from './aggregation.js';
 export * from './authGate.js';
 export * from './checkpoint.js';
 export * from './coordinator.js';

@@ -1,0 +1,42 @@
+/*
+ * The coordinator's apply step (aggregation and Adam, ParamStore.apply) per round, for each
+ * --aggregate mode with 4 and 16 contributions, on both presets: what a round costs the
+ * coordinator beyond moving bytes. Median of `reps` rounds after one warm-up.
+ */
+import { Rng } from '@ganfleet/shared/data';
+import { getPreset, initParams, specsOf } from '@ganfleet/shared/model';
+import type { Phase } from '@ganfleet/shared/wire';
+import { AGGREGATIONS, ParamStore, runSettings } from '@ganfleet/coordinator';
+
+export async function applyBench(emit: (record: Record<string, unknown>) => void, reps: number): Promise<void> {
+  for (const presetName of ['mlp', 'conv']) {
+    const preset = getPreset(presetName);
+    const rng = new Rng(1);
+    const channels = (name: string): number => preset.params.find((s) => s.name === name)?.shape[0] ?? 0;
+    for (const contributions of [4, 16]) {
+      for (const mode of AGGREGATIONS) {
+        const store = new ParamStore(preset, initParams(preset, 1), runSettings({ preset: presetName }).adam, 0.9, 0, { mode, trim: 1 });
+        const result: Record<string, number> = {};
+        for (const phase of ['D', 'G'] as Phase[]) {
+          const parts = Array.from({ length: contributions }, () => ({
+            samples: 64,
+            loss: 1,
+            grads: new Map(specsOf(preset, phase).map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 0.01)])),
+            // Batch-norm statistics [means, variances]: zeros, then ones.
+            stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
+          }));
+          const times: number[] = [];
+          for (let r = 0; r <= reps; r++) {
+            const t0 = performance.now();
+            store.apply(phase, parts);
+            if (r > 0) times.push(performance.now() - t0);
+          }
+          result[`${phase}ApplyMs`] = Number(median(times).toFixed(2));
+        }
+        emit({ bench: 'apply', model: presetName, contributions, aggregate: mode, ...result });
+      }
+    }
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
