@@ -72,40 +72,19 @@ export class Adam {
       const p = params.get(name);
       if (!p || p.length !== g.length) throw new Error(`Adam: no parameter ${name} of length ${g.length}`);
       const s = this.slotsFor(name, g.length);
-      adamStep(k, g, p, s, { p, m: s.m, v: s.v });
+      adamStep(k, [g], [1], 1, p, s, { p, m: s.m, v: s.v });
     }
     this.t += 1;
   }
 }
 
-/** Adam on one tensor from its gradient `g`; returns whether every value written is finite. */
-export function adamStep(k: AdamStep, g: Float32Array, p: Float32Array, s: AdamSlots, out: AdamTarget): boolean {
-  const { b1, b2, a1, a2, step, invC2, eps } = k;
-  const { m, v } = s;
-  let check = 0;
-  for (let i = 0; i < g.length; i++) {
-    const gi = g[i] as number;
-    const mi = b1 * (m[i] as number) + a1 * gi;
-    const vi = b2 * (v[i] as number) + a2 * gi * gi;
-    const pi = (p[i] as number) - (step * mi) / (Math.sqrt(vi * invC2) + eps);
-    const mf = Math.fround(mi);
-    const vf = Math.fround(vi);
-    const pf = Math.fround(pi);
-    out.m[i] = mf;
-    out.v[i] = vf;
-    out.p[i] = pf;
-    // x·0 is 0 for finite x and NaN otherwise (float32 overflow gives ±Infinity); one NaN makes the sum NaN.
-    check += mf * 0 + vf * 0 + pf * 0;
-  }
-  return check === 0;
-}
-
 /**
- * Adam on one tensor from the sample-weighted mean of several gradients, in one pass: the mean is
+ * Adam on one tensor from the weighted mean of one or more gradients, in one pass: the mean is
  * summed in float64 in the parts' order (so it cannot overflow, and N workers equal N in-process
  * micro-batches bit for bit), rounded to float32 as a stored gradient would be, and used at once.
+ * One part of weight 1 is that gradient exactly. Returns whether every value written is finite.
  */
-export function adamStepFromMean(
+export function adamStep(
   k: AdamStep,
   parts: readonly Float32Array[],
   weights: readonly number[],

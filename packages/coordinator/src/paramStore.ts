@@ -1,6 +1,6 @@
 import { GanError, type Phase } from '@ganfleet/shared/wire';
 import { type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
-import { Adam, type AdamConfig, type AdamTarget, adamStep, adamStepFromMean } from './adam.js';
+import { Adam, type AdamConfig, type AdamTarget, adamStep } from './adam.js';
 import { type Aggregation, robustAggregate } from './aggregation.js';
 import { GeneratorAverage } from './generatorAverage.js';
 
@@ -88,8 +88,8 @@ export class ParamStore {
       const { mode, trim } = this.aggregation;
       const finite =
         mode === 'mean' || parts.length < 3
-          ? adamStepFromMean(k, parts, weights, total, p, slots, target)
-          : adamStep(k, this.robust(spec.name, mode, parts, trim), p, slots, target);
+          ? adamStep(k, parts, weights, total, p, slots, target)
+          : adamStep(k, [this.robust(spec.name, mode, parts, trim)], [1], 1, p, slots, target);
       if (!finite) throw new GanError('NON_FINITE', `round not applied: the ${phase} update would make ${spec.name} non-finite`);
       staged.push({ name: spec.name, target });
     }
