@@ -3,7 +3,7 @@
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
- * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec, --backend NAME,
+ * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec|native (native: bench/native.ts), --backend NAME,
  * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches).
  */
@@ -11,14 +11,16 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeTensors, encodeTensors, TensorDecoder, TensorEncoder, WIRE_DTYPES, type WireDtype } from '@ganfleet/shared/wire';
+import { decodeTensors, encodeFrame, encodeTensors, parseWorkerMessage, WIRE_DTYPES, type WireDtype } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
 import { createLogger } from '@ganfleet/shared/log';
-import { type ModelPreset, countParams, getPreset, initParams, specsOf, Trainer } from '@ganfleet/shared/model';
+import { type ModelPreset, getPreset, initParams, specsOf, Trainer } from '@ganfleet/shared/model';
 import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
 import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
 import { applyBench } from './apply.js';
+import { fleetBench, minimumBytes } from './fleet.js';
 import { compareTensors } from './compare.js';
+import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
 
 const { values: flags } = parseArgs({
@@ -135,39 +137,25 @@ async function overhead(presetName: string, batch: number, steps: number): Promi
   });
 }
 
-/**
- * Minimum float32 traffic of one round for one worker when phases alternate D, G: the
- * parameters the previous round changed go down (the other phase's, plus moving statistics
- * after a G round), this phase's gradients (plus batch-norm statistics in G) come up.
- */
-function minimumBytes(preset: ModelPreset, phase: 'D' | 'G'): number {
-  const bnStats = preset.batchNorms.length ? countParams(preset, 'G') - specsOf(preset, 'G').reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0) : 0;
-  const trainable = (g: 'D' | 'G') => specsOf(preset, g).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  const down = phase === 'D' ? trainable('G') + bnStats : trainable('D');
-  const up = trainable(phase) + (phase === 'G' ? bnStats : 0);
-  return 4 * (down + up);
-}
-
 /** Encode + decode of conv's D gradients in `dtype`; GB/s of the float32 values either way. */
 function codec(reps: number, dtype: WireDtype): void {
   const preset = getPreset('conv');
   const params = initParams(preset, 1);
   const tensors = specsOf(preset, 'D').map((s) => ({ name: s.name, shape: s.shape, values: params.get(s.name) as Float32Array }));
   const floats = tensors.reduce((n, t) => n + t.values.length, 0);
-  // Reused across repetitions as the worker (encode) and coordinator (decode) reuse theirs:
-  // the first repetition touches fresh buffers (cold), the rest are the steady state.
-  const encoder = new TensorEncoder();
-  const decoder = new TensorDecoder();
+  // One outgoing buffer reused across repetitions, as the worker reuses its own: the first
+  // repetition touches fresh memory (cold), the rest are the steady state. Decoding reads the
+  // received frame in place (float32) or converts (float16).
+  let out: Uint8Array = new Uint8Array(0);
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    const enc = encoder.encode(tensors, dtype);
+    const frame = encodeFrame({ type: 'gradients' }, { grads: tensors }, dtype, out);
+    out = frame.byteLength > out.byteLength ? frame : out;
     const encodeMs = performance.now() - t0;
-    // An odd offset, as when the bytes sit inside a received msgpack frame: the decoder must copy.
-    const framed = new Uint8Array(enc.data.byteLength + 1);
-    framed.set(enc.data, 1);
     const t1 = performance.now();
-    decoder.decode({ manifest: enc.manifest, data: framed.subarray(1) });
+    const parsed = parseWorkerMessage(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    if (parsed.type === 'gradients') decodeTensors(parsed.grads);
     times.push(encodeMs + (performance.now() - t1));
   }
   const gb = (ms: number): number => round((floats * 4) / (ms * 1e6), 3);
@@ -271,6 +259,7 @@ async function float16Gradients(dataset: Dataset): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (only === 'native') return nativeBench({ quick });
   const info = await selectBackend(backendArg);
   if (info.name === 'webgpu' && kernelSet === 'stock') useWebGpuKernels('stock');
   const dataset = await loadDataset({ split: 'train' });
@@ -286,6 +275,7 @@ async function main(): Promise<void> {
     for (const name of ['mlp', 'conv']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
   }
   if (!only || only === 'apply') await applyBench(emit, quick ? 3 : 10);
+  if (!only || only === 'fleet') await fleetBench(emit, quick);
   if (!only || only === 'overhead') {
     await overhead('mlp', 64, quick ? 20 : 100);
     await overhead('conv', 64, quick ? 4 : 10);

@@ -1,7 +1,15 @@
 import { pack } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CoordinatorToWorker, PROTOCOL_VERSION, type Round, encodeMessage, encodeTensors, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import {
+  type CoordinatorToWorker,
+  type Message,
+  PROTOCOL_VERSION,
+  type Round,
+  encodeMessage,
+  encodeTensors,
+  parseCoordinatorMessage,
+} from '@ganfleet/shared/wire';
 import { getPreset, specsOf } from '@ganfleet/shared/model';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
@@ -55,7 +63,15 @@ function gradientsFor(round: Round, edit: (values: Float32Array, i: number) => v
     edit(values, i);
     return { name: s.name, shape: s.shape, values };
   });
-  return { type: 'gradients' as const, step: round.step, phase: round.phase, samples: round.batchSize, loss: 0.5, computeMs: 1, grads: encodeTensors(tensors) };
+  return {
+    type: 'gradients' as const,
+    round: round.round,
+    phase: round.phase,
+    samples: round.batchSize,
+    loss: 0.5,
+    computeMs: 1,
+    grads: encodeTensors(tensors),
+  };
 }
 
 describe('hostile input to the coordinator', () => {
@@ -136,7 +152,7 @@ describe('hostile input to the coordinator', () => {
     ],
     ['a NaN gradient', (r) => gradientsFor(r, (v, i) => i === 1 && (v[3] = Number.NaN)), 1008, 'NON_FINITE'],
     ['an Infinity gradient', (r) => gradientsFor(r, (v, i) => i === 0 && (v[0] = Number.POSITIVE_INFINITY)), 1008, 'NON_FINITE'],
-    ['a stale step id', (r) => ({ ...gradientsFor(r), step: r.step + 7 }), 1008, 'STALE_REPLY'],
+    ['a stale round number', (r) => ({ ...gradientsFor(r), round: r.round + 7 }), 1008, 'STALE_REPLY'],
     ['the other phase', (r) => ({ ...gradientsFor(r), phase: r.phase === 'D' ? 'G' : 'D' }), 1008, 'STALE_REPLY'],
     [
       'a second hello',
@@ -149,7 +165,7 @@ describe('hostile input to the coordinator', () => {
     it(`a joined worker sending ${what} is closed with ${closeCode} ${code}; no round is applied`, async () => {
       const client = new RawClient(coordinator.url);
       const round = await client.join();
-      client.ws.send(pack(reply(round)));
+      client.ws.send(encodeMessage(reply(round) as Message));
       const closed = await client.closed;
       expect(closed.code).toBe(closeCode);
       expect(closed.reason.startsWith(code)).toBe(true);

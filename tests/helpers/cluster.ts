@@ -25,9 +25,9 @@ export const BIN = fileURLToPath(new URL('../../packages/cli/bin/ganfleet.js', i
 /** The integration tests' dataset: 512 MNIST training images (scripts/make-test-data.ts), loaded in milliseconds. */
 export const TEST_DATA = fileURLToPath(new URL('../fixtures/mnist-small', import.meta.url));
 
-/** A worker process of the built CLI on the test dataset. */
-export function spawnWorker(url: string, extra: string[] = []): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', 'wasm', '--log-level', 'warn', '--data', TEST_DATA, ...extra], {
+/** A worker process of the built CLI on the test dataset (on wasm unless told). */
+export function spawnWorker(url: string, extra: string[] = [], backend = 'wasm'): ChildProcess {
+  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', backend, '--log-level', 'warn', '--data', TEST_DATA, ...extra], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }

@@ -1,6 +1,13 @@
-import { pack } from 'msgpackr';
 import WebSocket from 'ws';
-import { type CoordinatorToWorker, PROTOCOL_VERSION, type Round, encodeMessage, encodeTensors, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import {
+  type CoordinatorToWorker,
+  type Message,
+  PROTOCOL_VERSION,
+  type Round,
+  encodeMessage,
+  encodeTensors,
+  parseCoordinatorMessage,
+} from '@ganfleet/shared/wire';
 import { getPreset, specsOf } from '@ganfleet/shared/model';
 
 /** Gradients of `round`'s phase, every value `value`, as a worker's reply message. */
@@ -10,7 +17,15 @@ export function filledGradients(presetName: string, round: Round, value: number)
     shape: s.shape,
     values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(value),
   }));
-  return { type: 'gradients' as const, step: round.step, phase: round.phase, samples: round.batchSize, loss: 0.5, computeMs: 1, grads: encodeTensors(tensors) };
+  return {
+    type: 'gradients' as const,
+    round: round.round,
+    phase: round.phase,
+    samples: round.batchSize,
+    loss: 0.5,
+    computeMs: 1,
+    grads: encodeTensors(tensors),
+  };
 }
 
 /**
@@ -23,7 +38,7 @@ export class ScriptedWorker {
   readonly closed: Promise<{ code: number; reason: string }>;
   rounds = 0;
 
-  constructor(url: string, answer: (round: Round, n: number) => object | undefined, headers: Record<string, string> = {}) {
+  constructor(url: string, answer: (round: Round, n: number) => Message | undefined, headers: Record<string, string> = {}) {
     this.ws = new WebSocket(url, { maxPayload: 0, headers });
     this.ws.on('open', () =>
       this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'scripted', device: 'test', capabilities: { wireDtypes: ['float32'] } })),
@@ -32,7 +47,7 @@ export class ScriptedWorker {
       const msg: CoordinatorToWorker = parseCoordinatorMessage(data, isBinary);
       if (msg.type !== 'round') return;
       const reply = answer(msg, this.rounds++);
-      if (reply) this.ws.send(pack(reply));
+      if (reply) this.ws.send(encodeMessage(reply));
     });
     this.ws.on('error', () => undefined);
     this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { GanError } from '@ganfleet/shared/wire';
 import { type Logger, createLogger } from '@ganfleet/shared/log';
-import { selectBackend } from '@ganfleet/shared/backends';
+import { selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
 import {
   type AdamConfig,
   type RunEvents,
@@ -16,10 +16,20 @@ import {
 } from '@ganfleet/coordinator';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { addEvalCommand } from './evalCommand.js';
-import { startLocalCluster } from './localCluster.js';
+import { startLocalCluster, threadsPerLocalWorker } from './localCluster.js';
 import { ProgressBar } from './progress.js';
 import { sampleGenerator } from './sample.js';
-import { type BackendChoice, type LogFlags, type TrainingFlags, backendOption, int, logOptions, tokenOption, trainingOptions } from './options.js';
+import {
+  type BackendChoice,
+  type LogFlags,
+  type TrainingFlags,
+  backendOption,
+  int,
+  logOptions,
+  threadsOption,
+  tokenOption,
+  trainingOptions,
+} from './options.js';
 
 /** The `ganfleet` command line: flags become typed configs for the functions the tests call too. */
 export function buildProgram(): Command {
@@ -35,12 +45,21 @@ export function buildProgram(): Command {
       new Option('--wire-dtype <dtype>', 'local cluster: encoding of parameters and gradients on the wire').choices(['float32', 'float16']).default('float32'),
     )
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
-    .addOption(backendOption());
+    .addOption(backendOption())
+    .addOption(threadsOption(undefined, 'in-process: the cores; local workers: the cores divided among them'));
   for (const o of [...trainingOptions({ model: 'mlp', steps: 3000, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (
       flags: TrainingFlags &
-        LogFlags & { inProcess?: boolean; microBatches: number; localWorkers: number; out: string; wireDtype: 'float32' | 'float16'; backend: BackendChoice },
+        LogFlags & {
+          inProcess?: boolean;
+          microBatches: number;
+          localWorkers: number;
+          out: string;
+          wireDtype: 'float32' | 'float16';
+          backend: BackendChoice;
+          threads?: number;
+        },
     ) => {
       const settings = settingsFrom(flags, { out: flags.out, wireDtype: flags.wireDtype, minWorkers: flags.localWorkers });
       // On a terminal (and unless --pretty asks for every line there) a progress bar owns stderr's last line;
@@ -52,6 +71,8 @@ export function buildProgram(): Command {
       const log = bar
         ? createLogger({ level: flags.logLevel, destination: bar.logStream, ...(flags.logFile ? { file: flags.logFile } : {}) })
         : loggerFrom(flags);
+      const threads = flags.threads ?? (flags.inProcess ? availableParallelism() : threadsPerLocalWorker(flags.localWorkers));
+      if (flags.inProcess) setNativeThreads(threads);
       await initBackend(flags.backend, log);
       try {
         const started = flags.inProcess
@@ -60,6 +81,7 @@ export function buildProgram(): Command {
               settings,
               localWorkers: flags.localWorkers,
               backend: flags.backend,
+              threads,
               workerLogLevel: 'warn',
               log,
               ...(bar ? { workerOutput: bar.logStream } : {}),
@@ -90,6 +112,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
     .addOption(new Option('--max-connections <n>', 'open connections beyond this are refused').argParser(int(1)).default(64))
     .addOption(
+      new Option('--allow-origin <origin>', 'browser origin allowed to open a WebSocket, e.g. https://dash.example.com (repeatable; default: none)')
+        .argParser(origins)
+        .default([]),
+    )
+    .addOption(
       new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: wait for all)').argParser(int(0)).default(0),
     )
     .addOption(
@@ -119,6 +146,7 @@ export function buildProgram(): Command {
         exitWhenDone: flags.exitWhenDone ?? false,
         handshakeTimeoutS: flags.handshakeTimeout,
         maxConnections: flags.maxConnections,
+        allowedOrigins: flags.allowOrigin,
         ...(flags.token ? { token: flags.token } : {}),
         ...(await tlsFrom(flags)),
       }),
@@ -146,15 +174,19 @@ export function buildProgram(): Command {
     .addOption(tokenOption())
     .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed coordinator)'))
     .addOption(new Option('--give-up-after <s>', 'exit when the coordinator has been unreachable this long').argParser(int(1)).default(300))
-    .addOption(backendOption());
+    .option('--random-mask', 'mask frames with random keys (RFC 6455), for proxies that need it; default: a zero key, which saves a copy of every frame')
+    .addOption(backendOption())
+    .addOption(threadsOption(availableParallelism(), "the machine's cores"));
   for (const o of logOptions()) worker.addOption(o);
-  worker.action(async (flags: LogFlags & { connect: string; data?: string; token?: string; ca?: string; giveUpAfter: number; backend: BackendChoice }) => {
+  worker.action(async (flags: LogFlags & WorkerFlags) => {
     const log = loggerFrom(flags);
     const handle = await startWorker({
       url: flags.connect,
       backend: flags.backend,
       log,
       giveUpAfterS: flags.giveUpAfter,
+      threads: flags.threads,
+      randomMask: flags.randomMask ?? false,
       ...(flags.data ? { dataDir: flags.data } : {}),
       ...(flags.token ? { token: flags.token } : {}),
       ...(flags.ca ? { ca: await readFile(flags.ca) } : {}),
@@ -204,6 +236,17 @@ export async function main(argv: string[]): Promise<void> {
   await buildProgram().parseAsync(argv);
 }
 
+interface WorkerFlags {
+  connect: string;
+  data?: string;
+  token?: string;
+  ca?: string;
+  giveUpAfter: number;
+  randomMask?: boolean;
+  backend: BackendChoice;
+  threads: number;
+}
+
 interface CoordinatorFlags {
   host: string;
   port: number;
@@ -217,10 +260,18 @@ interface CoordinatorFlags {
   tlsCert?: string;
   tlsKey?: string;
   maxConnections: number;
+  allowOrigin: string[];
   roundTimeout: number;
   heartbeat: number;
   wireDtype: 'float32' | 'float16';
   backend: BackendChoice;
+}
+
+/** --allow-origin: each value as a browser serializes it in the Origin header (scheme, host, port if not the default). */
+function origins(value: string, previous: string[]): string[] {
+  const origin = URL.canParse(value) ? new URL(value).origin : 'null';
+  if (origin === 'null') throw new InvalidArgumentError(`expected an origin such as https://dash.example.com, got "${value}"`);
+  return [...previous, origin];
 }
 
 async function tlsFrom(flags: CoordinatorFlags): Promise<{ tls?: { cert: Buffer; key: Buffer } }> {
@@ -264,6 +315,10 @@ function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>): RunS
     bnMomentum: flags.bnMomentum,
     emaDecay: flags.emaDecay,
     labelSmoothing: flags.labelSmoothing,
+    aggregate: flags.aggregate,
+    trim: flags.trim,
+    outlierRatio: flags.outlierRatio,
+    minRoundTimeoutS: flags.minRoundTimeout,
     sampleEvery: flags.sampleEvery,
     eval: { every: flags.evalEvery, samples: flags.evalSamples, parzen: flags.evalParzen ?? false },
     ...(flags.data ? { dataDir: flags.data } : {}),

@@ -28,8 +28,26 @@ export function fraction(value: string): number {
   return n;
 }
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
+
+/** The most threads a native kernel pool takes (the addon's limit). */
+export const MAX_THREADS = 256;
+
+/**
+ * --threads: the native backend's kernel threads per process (the other backends ignore it).
+ * Without a default value the command decides (it shows `defaultDescription`).
+ */
+export function threadsOption(defaultThreads: number | undefined, defaultDescription: string): Option {
+  const what = "threads of the native backend's kernels per worker process (results do not depend on it)";
+  return new Option('--threads <n>', defaultThreads === undefined ? `${what}; default: ${defaultDescription}` : what)
+    .argParser((value: string) => {
+      const n = int(1)(value);
+      if (n > MAX_THREADS) throw new InvalidArgumentError(`expected an integer <= ${MAX_THREADS}, got "${value}"`);
+      return n;
+    })
+    .default(defaultThreads, defaultDescription);
+}
 
 export const logOptions = (): Option[] => [
   new Option('--log-level <level>', 'pino level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -61,7 +79,7 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
     .choices(['mean', 'trimmed-mean', 'median'])
     .default('mean'),
   new Option('--trim <k>', 'trimmed-mean: contributions cut at each end of every coordinate').argParser(int(1)).default(1),
-  new Option('--outlier-ratio <r>', "a worker whose gradient norm exceeds this multiple of the recent median is dropped").argParser(positive).default(10),
+  new Option('--outlier-ratio <r>', 'a worker whose gradient norm exceeds this multiple of the recent median is dropped').argParser(positive).default(10),
   new Option('--min-round-timeout <s>', 'floor of the adaptive round deadline (--round-timeout 0)').argParser(positive).default(10),
   new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(0),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),

@@ -23,6 +23,10 @@ describe('contribution checks', () => {
       expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/"w" has NaN at index 1/) }),
     );
     expect(() => gradientNorm([tensor('w', [-Infinity])])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    // A NaN followed by larger finite values is still found.
+    expect(() => gradientNorm([tensor('w', [0.1, NaN, 5, 7])])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/index 1/) }),
+    );
     expect(() => gradientNorm([tensor('w', [0, 0, 1e37])])).toThrow(
       expect.objectContaining({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/index 2/) }),
     );

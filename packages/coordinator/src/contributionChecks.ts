@@ -22,11 +22,11 @@ export function gradientNorm(tensors: readonly NamedTensor[]): number {
     for (let i = 0; i < values.length; i++) {
       const v = values[i] as number;
       s += v * v;
-      // NaN fails the comparison below as well: !(NaN <= x).
       const a = Math.abs(v);
-      if (!(a <= worst)) worst = a;
+      if (a > worst) worst = a;
     }
-    if (!(worst <= MAX_GRADIENT)) {
+    // An infinity is the largest magnitude; a NaN never compares larger but makes the sum NaN.
+    if (!(worst <= MAX_GRADIENT) || Number.isNaN(s)) {
       const at = values.findIndex((v) => !(Math.abs(v) <= MAX_GRADIENT));
       const v = values[at] as number;
       throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `gradients: tensor "${name}" has ${v} at index ${at} (limit ±${MAX_GRADIENT})`);

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@ganfleet/shared/log';
 import type { GeneratorArtifacts } from '@ganfleet/shared/model';
-import type { AuthGate } from './authGate.js';
 import type { Coordinator } from './coordinator.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/dashboardPage.js';
 import { LossHistory, type LossHistoryJson } from './dashboard/lossHistory.js';
 import { createMetrics } from './metrics.js';
+import type { RequestGate } from './requestGate.js';
 
 /** GET /history: the loss curves and the step of the newest sample grid (null before the first). */
 export interface HistoryResponse extends LossHistoryJson {
@@ -25,10 +25,10 @@ const GENERATOR_STEPS_KEPT = 4;
 
 /**
  * HTTP on the coordinator's port (everything that is not a WebSocket upgrade): metrics,
- * status, samples, the generator and the dashboard. Same token as the workers, given as
- * `Authorization: Bearer <token>` or `?token=`.
+ * status, samples, the generator and the dashboard. Admitted by the same gate as the workers'
+ * upgrades (token, failure budget, malformed targets).
  */
-export function createHttpHandler(coordinator: Coordinator, auth: AuthGate, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHttpHandler(coordinator: Coordinator, gate: RequestGate, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const metrics = createMetrics(coordinator);
   const history = new LossHistory();
   let samplesStep: number | null = null;
@@ -51,15 +51,10 @@ export function createHttpHandler(coordinator: Coordinator, auth: AuthGate, log:
   };
 
   const respond = async (req: IncomingMessage): Promise<HttpReply> => {
-    const remote = req.socket.remoteAddress ?? 'unknown';
-    if (auth.blocked(remote)) return text(429, 'too many failed authentications');
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!auth.accepts(tokenOf(req, url))) {
-      auth.recordFailure(remote);
-      coordinator.events.emit('authFailed', { remote });
-      log.warn({ code: 'UNAUTHORIZED', remote, path: url.pathname }, 'HTTP request without a valid token');
-      return { ...text(401, 'a valid token is required: Authorization: Bearer <token>, or ?token=<token>'), headers: { 'www-authenticate': 'Bearer' } };
-    }
+    const admission = gate.admit(req);
+    if (!admission.ok)
+      return { ...text(admission.refusal.status, admission.refusal.message), ...(admission.refusal.headers ? { headers: admission.refusal.headers } : {}) };
+    const { url } = admission;
     const route = routes[url.pathname];
     if (!route) return text(404, 'not found');
     if (req.method !== 'GET' && req.method !== 'HEAD') return { ...text(405, 'method not allowed'), headers: { allow: 'GET, HEAD' } };
@@ -84,12 +79,6 @@ function text(status: number, message: string): HttpReply {
 
 function json(value: unknown): HttpReply {
   return { status: 200, type: 'application/json', body: JSON.stringify(value) };
-}
-
-function tokenOf(req: IncomingMessage, url: URL): string | undefined {
-  const header = req.headers.authorization;
-  if (header !== undefined) return /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? '';
-  return url.searchParams.get('token') ?? undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { GanError, type Phase } from '@ganfleet/shared/wire';
 import { type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
-import { Adam, type AdamConfig, type AdamTarget, adamStep } from './adam.js';
-import { type Aggregation, robustAggregate } from './aggregation.js';
+import { Adam, type AdamConfig } from './adam.js';
+import { type Aggregation, MAX_COMBINED_GRADIENT, robustAggregate, weightedMean } from './aggregation.js';
 import { GeneratorAverage } from './generatorAverage.js';
 
 /** One worker's (or micro-batch's) contribution to a round. */
@@ -22,8 +22,8 @@ export interface AggregationSettings {
 /**
  * All parameters of G and D, one Adam per network, the averaged generator, and a version per
  * parameter so each worker is sent only what changed since it last synchronised. A round's
- * update is staged into spare arrays and committed (the arrays swapped) only when every new
- * parameter and moment is finite: a round that would poison the state leaves it untouched.
+ * combined gradient is formed and checked first; one that is not finite, or too large for Adam's
+ * state to stay finite, is refused and nothing changes.
  */
 export class ParamStore {
   readonly adam: Record<Phase, Adam>;
@@ -32,10 +32,9 @@ export class ParamStore {
   /** Bumped by every applied update; a parameter remembers the version that last changed it. */
   version = 0;
   private readonly changedAt = new Map<string, number>();
-  /** Per parameter, the arrays the next update is staged in (swapped with the live ones on commit). */
-  private readonly spare = new Map<string, AdamTarget>();
-  /** The aggregated gradient of the robust modes, per parameter, reused every round. */
-  private readonly aggregated = new Map<string, Float32Array>();
+  /** The round's combined gradient per parameter, and float64 partial sums of a mean over many contributions. */
+  private readonly combined = new Map<string, Float32Array>();
+  private readonly sums = new Map<string, Float64Array>();
 
   constructor(
     readonly preset: ModelPreset,
@@ -72,28 +71,29 @@ export class ParamStore {
   apply(phase: Phase, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
     const total = contributions.reduce((n, c) => n + c.samples, 0);
     if (total <= 0) throw new Error('cannot apply a round without samples');
-    const adam = this.adam[phase];
-    const k = adam.nextStep(lrScale);
     const weights = contributions.map((c) => c.samples);
-    const staged: { name: string; target: AdamTarget }[] = [];
+    const { mode, trim } = this.aggregation;
+    // Every combined gradient is formed and checked before anything changes.
+    const grads = new Map<string, Float32Array>();
     for (const spec of specsOf(this.preset, phase)) {
-      const p = this.params.get(spec.name) as Float32Array;
+      const n = (this.params.get(spec.name) as Float32Array).length;
       const parts = contributions.map((c) => {
         const g = c.grads.get(spec.name);
-        if (!g || g.length !== p.length) throw new Error(`contribution lacks gradient ${spec.name}`);
+        if (!g || g.length !== n) throw new Error(`contribution lacks gradient ${spec.name}`);
         return g;
       });
-      const slots = adam.slotsFor(spec.name, p.length);
-      const target = this.spareFor(spec.name, p.length);
-      const { mode, trim } = this.aggregation;
-      const finite =
+      const out = this.scratch(this.combined, spec.name, n, Float32Array);
+      const ok =
         mode === 'mean' || parts.length < 3
-          ? adamStep(k, parts, weights, total, p, slots, target)
-          : adamStep(k, [this.robust(spec.name, mode, parts, trim)], [1], 1, p, slots, target);
-      if (!finite) throw new GanError('NON_FINITE', `round not applied: the ${phase} update would make ${spec.name} non-finite`);
-      staged.push({ name: spec.name, target });
+          ? weightedMean(parts, weights, total, out, parts.length > 4 ? this.scratch(this.sums, spec.name, n, Float64Array) : undefined)
+          : robustAggregate(mode, parts, out, trim);
+      if (!ok)
+        throw new GanError('NON_FINITE', `round not applied: the combined ${phase} gradient of ${spec.name} is not finite or beyond ±${MAX_COMBINED_GRADIENT}`);
+      grads.set(spec.name, out);
     }
-    this.commit(adam, staged);
+    this.adam[phase].apply(this.params, grads, lrScale);
+    this.version += 1;
+    for (const name of grads.keys()) this.changedAt.set(name, this.version);
     if (phase === 'G') {
       this.applyBatchNormStats(contributions);
       this.average?.update(this.params, this.adam.G.t);
@@ -102,38 +102,14 @@ export class ParamStore {
     return { loss, samples: total };
   }
 
-  /** Swaps the staged arrays in: new parameters and moments become live, the old ones the next spares. */
-  private commit(adam: Adam, staged: readonly { name: string; target: AdamTarget }[]): void {
-    this.version += 1;
-    for (const { name, target } of staged) {
-      const slots = adam.slotsFor(name, target.p.length);
-      const old = { p: this.params.get(name) as Float32Array, m: slots.m, v: slots.v };
-      this.params.set(name, target.p);
-      slots.m = target.m;
-      slots.v = target.v;
-      this.spare.set(name, old);
-      this.changedAt.set(name, this.version);
+  /** A reusable array per parameter: a fresh one every round would cost page faults each time. */
+  private scratch<A extends Float32Array | Float64Array>(pool: Map<string, A>, name: string, length: number, make: new (n: number) => A): A {
+    let a = pool.get(name);
+    if (!a) {
+      a = new make(length);
+      pool.set(name, a);
     }
-    adam.t += 1;
-  }
-
-  private spareFor(name: string, length: number): AdamTarget {
-    let s = this.spare.get(name);
-    if (!s) {
-      s = { p: new Float32Array(length), m: new Float32Array(length), v: new Float32Array(length) };
-      this.spare.set(name, s);
-    }
-    return s;
-  }
-
-  private robust(name: string, mode: Exclude<Aggregation, 'mean'>, parts: readonly Float32Array[], trim: number): Float32Array {
-    let out = this.aggregated.get(name);
-    if (!out) {
-      out = new Float32Array((parts[0] as Float32Array).length);
-      this.aggregated.set(name, out);
-    }
-    robustAggregate(mode, parts, out, trim);
-    return out;
+    return a;
   }
 
   /**

@@ -26,6 +26,8 @@ export interface SlotTiming {
   dropped?: number;
   /** Replies refused by screening (their workers dropped). */
   refused?: number;
+  /** The largest gradient-norm ratio among the replies used (the screen's measure; see ContributionScreen). */
+  normRatio?: number;
   /** Slots planned for the round, and those whose contributions were used, in order. */
   planned?: number;
   used?: number[];

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { type Server, createServer } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type Server, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type RawData, WebSocketServer, type WebSocket } from 'ws';
 import { GanError, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
@@ -13,6 +13,7 @@ import { Coordinator, type CoordinatorStatus } from './coordinator.js';
 import type { RunEvents } from './events.js';
 import type { RunSettings, ServerSettings } from './settings.js';
 import { createHttpHandler } from './httpApi.js';
+import { type Refusal, RequestGate } from './requestGate.js';
 import type { TrainingRun } from './trainingRun.js';
 
 export interface CoordinatorOptions {
@@ -54,7 +55,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     log.info({ checkpoint: resumed.path, round: resumed.snapshot.round }, 'resuming from checkpoint');
   }
   const tokenGenerated = server.token === undefined && !isLoopback(server.host);
-  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : server.token, server.maxAuthFailuresPerMinute);
+  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : server.token, {
+    perAddress: server.maxAuthFailuresPerMinute,
+    total: server.maxAuthFailuresPerMinuteTotal,
+  });
   const preset = getPreset(settings.preset);
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
@@ -82,10 +86,22 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   };
 }
 
-/** The network edge: HTTP(S) server, upgrade limits, the first frame (hello or fetch) and authentication. */
+/** Bytes a connection may send before its hello (or fetchGenerator) has arrived: a hello is a few hundred. */
+export const PRE_JOIN_MAX_BYTES = 64 * 1024;
+
+/** How long a connection refused before its hello has to read the refusal before it is cut. */
+const REFUSAL_GRACE_MS = 1000;
+
+/**
+ * The network edge: HTTP(S) server and the upgrade. Everything a peer can make the coordinator
+ * do before it is authenticated happens in RequestGate, on the request line and headers: no
+ * WebSocket, no slot, no frame for a peer without the token. After the upgrade, the first frame
+ * (hello or fetch) is held to PRE_JOIN_MAX_BYTES; the model-sized maxPayload applies once joined.
+ */
 class CoordinatorServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
+  private readonly gate: RequestGate;
   private readonly log;
   private closing: Promise<void> | undefined;
 
@@ -96,20 +112,31 @@ class CoordinatorServer {
     log: Logger,
   ) {
     this.log = log.child({ component: 'server' });
-    const handler = createHttpHandler(coordinator, auth, this.log.child({ component: 'http' }));
+    this.gate = new RequestGate(auth, coordinator.events, this.log);
+    const handler = createHttpHandler(coordinator, this.gate, this.log.child({ component: 'http' }));
     // Slow or stalled handshakes (slowloris) are cut by the header and request timeouts.
     const timeouts = { headersTimeout: config.handshakeTimeoutS * 1000, requestTimeout: config.handshakeTimeoutS * 1000, connectionsCheckingInterval: 500 };
     this.http = config.tls ? createHttpsServer({ ...config.tls, ...timeouts }, handler) : createServer(timeouts, handler);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadFor(coordinator.run.preset) });
-    this.http.on('upgrade', (req, socket: Socket, head) => {
-      const remote = req.socket.remoteAddress ?? 'unknown';
-      if (this.auth.blocked(remote)) return refuseUpgrade(socket, 429, 'Too Many Requests');
-      if (this.wss.clients.size >= config.maxConnections) {
-        this.log.warn({ code: 'TOO_LARGE', remote, connections: this.wss.clients.size }, 'connection limit reached');
-        return refuseUpgrade(socket, 503, 'Service Unavailable');
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, remote));
-    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const admission = this.gate.admit(req);
+    if (!admission.ok) return refuseUpgrade(socket, admission.refusal);
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    // Browsers send Origin (version 8: Sec-WebSocket-Origin); workers and fetch send none. Without this a web page
+    // could open a socket to a token-less loopback coordinator. No same-origin exception: the dashboard polls over HTTP.
+    const origin = req.headers.origin ?? req.headers['sec-websocket-origin'];
+    if (origin !== undefined && !this.config.allowedOrigins.includes(String(origin))) {
+      this.log.warn({ code: 'UNAUTHORIZED', remote, origin: String(origin).slice(0, 200) }, 'connection refused: browser origin not allowed (--allow-origin)');
+      return refuseUpgrade(socket, { status: 403, message: 'origin not allowed' });
+    }
+    if (this.wss.clients.size >= this.config.maxConnections) {
+      this.log.warn({ code: 'TOO_MANY_CONNECTIONS', remote, connections: this.wss.clients.size }, 'connection limit reached');
+      return refuseUpgrade(socket, { status: 503, message: 'too many connections' });
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, remote));
   }
 
   listen(): Promise<number> {
@@ -152,33 +179,44 @@ class CoordinatorServer {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  /** Handshake: the first frame must be hello (join) or fetchGenerator (download), with the token. */
-  private onConnection(ws: WebSocket, remote: string): void {
+  /** Handshake: the first frame, at most PRE_JOIN_MAX_BYTES, must be hello (join) or fetchGenerator (download). */
+  private onConnection(ws: WebSocket, socket: Socket, remote: string): void {
     const timer = setTimeout(() => ws.close(closeCodeFor('TIMEOUT'), 'TIMEOUT: no hello'), this.config.handshakeTimeoutS * 1000);
-    ws.once('message', (data, isBinary) => {
+    const onFirst = (data: RawData, isBinary: boolean): void => {
       clearTimeout(timer);
-      void this.onFirstMessage(ws, remote, data, isBinary).catch((err: unknown) => {
-        const e = isGanError(err) ? err : new GanError('INTERNAL', String(err));
-        this.log.warn({ code: e.code, remote }, `connection refused: ${e.message}`);
-        if (ws.readyState === ws.OPEN) {
-          ws.send(encodeMessage({ type: 'refuse', code: e.code, reason: e.message }));
-          ws.close(closeCodeFor(e.code), `${e.code}: ${e.message}`.slice(0, 120));
-        }
-      });
+      stopCounting();
+      void this.onFirstMessage(ws, data, isBinary).catch((err: unknown) => this.refuse(ws, remote, err));
+    };
+    // Counted on the socket ahead of ws, so an oversized first frame is cut once 64 KiB have arrived: never buffered up
+    // to maxPayload, never parsed.
+    const stopCounting = onBytesOver(socket, PRE_JOIN_MAX_BYTES, () => {
+      clearTimeout(timer);
+      ws.off('message', onFirst);
+      ws.pause();
+      this.refuse(ws, remote, new GanError('TOO_LARGE', `more than ${PRE_JOIN_MAX_BYTES} bytes before hello`));
+      // Paused, the peer's closing handshake is never read: cut it once the refusal had time to go out.
+      setTimeout(() => ws.terminate(), REFUSAL_GRACE_MS);
     });
-    ws.on('close', () => clearTimeout(timer));
+    ws.once('message', onFirst);
+    ws.on('close', () => {
+      clearTimeout(timer);
+      stopCounting();
+    });
     ws.on('error', (err) => this.log.debug({ remote, err: err.message }, 'socket error before join'));
   }
 
-  private async onFirstMessage(ws: WebSocket, remote: string, data: unknown, isBinary: boolean): Promise<void> {
+  private refuse(ws: WebSocket, remote: string, err: unknown): void {
+    const e = isGanError(err) ? err : new GanError('INTERNAL', String(err));
+    this.log.warn({ code: e.code, remote }, `connection refused: ${e.message}`);
+    if (ws.readyState === ws.OPEN) {
+      ws.send(encodeMessage({ type: 'refuse', code: e.code, reason: e.message }));
+      ws.close(closeCodeFor(e.code), `${e.code}: ${e.message}`.slice(0, 120));
+    }
+  }
+
+  private async onFirstMessage(ws: WebSocket, data: unknown, isBinary: boolean): Promise<void> {
     const msg = parseWorkerMessage(data, isBinary);
     if (msg.type !== 'hello' && msg.type !== 'fetchGenerator') throw new GanError('BAD_MESSAGE', `expected hello, got ${msg.type}`);
-    if (!this.auth.accepts(msg.token)) {
-      this.auth.recordFailure(remote);
-      this.coordinator.events.emit('authFailed', { remote });
-      // Says nothing about the run: no id, preset or step before authentication.
-      throw new GanError('UNAUTHORIZED', msg.token === undefined ? 'a token is required' : 'invalid token');
-    }
     if (msg.type === 'fetchGenerator') {
       const art = await this.coordinator.generator();
       ws.send(encodeMessage({ type: 'generator', step: this.coordinator.run.iteration, modelJson: art.modelJson, weights: art.weights }));
@@ -189,8 +227,27 @@ class CoordinatorServer {
   }
 }
 
-function refuseUpgrade(socket: Socket, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Calls `exceeded` once when more than `limit` bytes have arrived on `socket`, unless stopped first. */
+function onBytesOver(socket: Socket, limit: number, exceeded: () => void): () => void {
+  let received = 0;
+  const count = (chunk: Buffer): void => {
+    received += chunk.length;
+    if (received <= limit) return;
+    stop();
+    exceeded();
+  };
+  const stop = (): void => void socket.off('data', count);
+  socket.prependListener('data', count);
+  return stop;
+}
+
+/** Answers an upgrade with an HTTP error and closes once it is written (as ws does for a failed handshake). */
+function refuseUpgrade(socket: Socket, refusal: Refusal): void {
+  const body = `${refusal.message}\n`;
+  const headers = { connection: 'close', 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...refusal.headers };
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${lines.join('')}\r\n${body}`);
 }
 
 /** Largest legitimate worker frame: one phase's gradients (or one set of stats) plus headroom for the envelope. */

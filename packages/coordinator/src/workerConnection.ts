@@ -3,19 +3,20 @@ import {
   GanError,
   type Gradients,
   closeCodeFor,
+  decodeTensors,
   encodeIndices,
   encodeMessage,
+  frameHead,
   isGanError,
   parseWorkerMessage,
   type CoordinatorToWorker,
-  TensorDecoder,
-  TensorEncoder,
   type WireDtype,
 } from '@ganfleet/shared/wire';
 import { type Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
 import { checkBatchNormStats, checkLoss, gradientNorm } from './contributionChecks.js';
 import type { Contribution } from './paramStore.js';
+import type { SharedBody } from './updateBroadcast.js';
 import type { SlotTask } from './trainingRun.js';
 
 /** A validated reply with its timing and size, as the round loop needs it. */
@@ -84,25 +85,12 @@ export class WorkerConnection {
   private lastBeat = Date.now();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly preset: ModelPreset;
-  /** Parameter shapes by name, for encoding updates. */
-  private readonly shapes: ReadonlyMap<string, number[]>;
   private readonly wireDtype: WireDtype;
   private readonly log: Logger;
-  /** Scratch of the round's `update`; `send` packs (copies) it before `request` returns. */
-  private readonly updateEncoder = new TensorEncoder();
-  /**
-   * Per-connection arrays that replies are decoded into, overwritten by this worker's next reply.
-   * Safe because a reply is only accepted for the pending round, and the coordinator applies a
-   * round's gradients and statistics (ParamStore.apply, which copies them into its own state)
-   * before it sends this worker the next round. Separate decoders, as a reply holds both sets.
-   */
-  private readonly gradDecoder = new TensorDecoder();
-  private readonly statsDecoder = new TensorDecoder();
 
   constructor(private readonly opts: WorkerConnectionOptions) {
     ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
     this.syncedVersion = opts.syncedVersion;
-    this.shapes = new Map(this.preset.params.map((s) => [s.name, s.shape]));
     const ws = this.ws;
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
@@ -177,23 +165,36 @@ export class WorkerConnection {
     return bytes.byteLength;
   }
 
-  /** Sends a round (with the parameters changed since this worker last synced) and awaits its reply. */
-  request(task: SlotTask, update: ReadonlyMap<string, Float32Array>, version: number): { bytesSent: number; reply: Promise<Reply> } {
+  /**
+   * Sends a round with `update`, the parameters changed since this worker last synced (a body
+   * shared with the other workers that need the same: its own header goes first, as one fragment
+   * of the message, then the shared bytes as the other), and awaits its reply.
+   */
+  request(task: SlotTask, update: SharedBody | undefined, version: number, onSent: (body: SharedBody) => void): { bytesSent: number; reply: Promise<Reply> } {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
     const reply = new Promise<Reply>((resolve, reject) => (this.pending = { task, resolve, reject }));
     this.lastRound = task.round;
-    const tensors = [...update].map(([name, values]) => ({ name, shape: this.shapes.get(name) as number[], values }));
-    const bytesSent = this.send({
+    const head = frameHead({
       type: 'round',
-      step: task.round,
+      round: task.round,
       phase: task.phase,
       batchSize: task.batchSize,
       seed: task.seed,
       ...(task.indices ? { indices: encodeIndices(task.indices) } : {}),
-      ...(tensors.length ? { update: this.updateEncoder.encode(tensors, this.wireDtype) } : {}),
+      ...(update ? { update: update.manifest } : {}),
     });
+    if (update) {
+      update.inFlight += 1;
+      this.ws.send(head, { fin: false });
+      this.ws.send(update.bytes, { fin: true }, () => onSent(update));
+    } else this.ws.send(head);
     this.syncedVersion = version;
-    return { bytesSent, reply };
+    return { bytesSent: head.byteLength + (update?.bytes.byteLength ?? 0), reply };
+  }
+
+  /** The wire dtype agreed with this worker. */
+  get dtype(): WireDtype {
+    return this.wireDtype;
   }
 
   /** Closes with the WebSocket close code for `err.code`; the reason is truncated to fit a close frame. */
@@ -218,13 +219,13 @@ export class WorkerConnection {
         return;
       }
       if (msg.type !== 'gradients') throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined worker`);
-      if (this.abandoned.delete(msg.step)) {
-        this.log.info({ round: msg.step }, 'late reply dropped');
-        this.opts.onLateReply(msg.step);
+      if (this.abandoned.delete(msg.round)) {
+        this.log.info({ round: msg.round }, 'late reply dropped');
+        this.opts.onLateReply(msg.round);
         return;
       }
       const pending = this.pending;
-      if (!pending) throw new GanError('STALE_REPLY', `reply for step ${msg.step} while no round is pending`);
+      if (!pending) throw new GanError('STALE_REPLY', `reply for round ${msg.round} while no round is pending`);
       const reply = this.validate(msg, pending.task, receivedAt, frameSize(data));
       this.pending = undefined;
       this.missedInARow = 0;
@@ -237,13 +238,14 @@ export class WorkerConnection {
   }
 
   private validate(msg: Gradients, task: SlotTask, receivedAt: number, bytes: number): Reply {
-    if (msg.step !== task.round || msg.phase !== task.phase) {
-      throw new GanError('STALE_REPLY', `reply for step ${msg.step}/${msg.phase}, expected ${task.round}/${task.phase}`);
+    if (msg.round !== task.round || msg.phase !== task.phase) {
+      throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
     }
     if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
     checkLoss(msg.loss);
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
-    const grads = this.gradDecoder.decode(msg.grads, { expected });
+    // Views of the received frame, not copies: the round uses them before this worker's next reply arrives.
+    const grads = decodeTensors(msg.grads, { expected });
     const norm = gradientNorm(grads);
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
@@ -252,7 +254,7 @@ export class WorkerConnection {
         const spec = this.preset.params.find((p) => p.name === bn.movingMean);
         return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
       });
-      const decoded = this.statsDecoder.decode(msg.stats, { expected: statSpecs });
+      const decoded = decodeTensors(msg.stats, { expected: statSpecs });
       for (const t of decoded) checkBatchNormStats(t.name, t.values);
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }

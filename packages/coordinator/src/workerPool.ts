@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { GanError, type Hello, PROTOCOL_VERSION, type Phase, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
+import { GanError, type Hello, type Phase, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
 import type { Dataset } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { ContributionScreen } from './contributionScreen.js';
@@ -7,6 +7,7 @@ import type { RunEvents } from './events.js';
 import type { ComputedRound, SlotComputer } from './runLoop.js';
 import type { RunSettings } from './settings.js';
 import type { TrainingRun } from './trainingRun.js';
+import { UpdateBroadcast } from './updateBroadcast.js';
 import { type Reply, WorkerConnection } from './workerConnection.js';
 
 export interface WorkerStatus {
@@ -43,6 +44,7 @@ export class WorkerPool implements SlotComputer {
   private membershipChanged: (() => void) | undefined;
   private stopping = false;
   private readonly screen: ContributionScreen;
+  private readonly broadcast: UpdateBroadcast;
   /** Recent round durations (send to last reply) per phase. */
   private readonly durations: Record<Phase, number[]> = { D: [], G: [] };
 
@@ -55,6 +57,7 @@ export class WorkerPool implements SlotComputer {
     private readonly log: Logger,
   ) {
     this.screen = new ContributionScreen(settings.outlierRatio);
+    this.broadcast = new UpdateBroadcast(run.preset);
   }
 
   status(): WorkerStatus[] {
@@ -97,12 +100,12 @@ export class WorkerPool implements SlotComputer {
     worker.send({
       type: 'welcome',
       workerId: id,
-      step: run.round,
+      round: run.round,
       params: encodeTensors(all, wireDtype),
       run: {
         runId: this.runId,
         preset: run.preset.name,
-        hyper: { batchSize: settings.batchSize, seed: settings.seed, protocol: PROTOCOL_VERSION },
+        realLabel: 1 - settings.labelSmoothing,
         dataset: { name: this.dataset.name, count: this.dataset.count, fingerprint: this.dataset.fingerprint },
         wireDtype,
       },
@@ -133,12 +136,13 @@ export class WorkerPool implements SlotComputer {
     const tasks = run.plan(members.length);
     const store = run.store;
     let bytesOut = 0;
+    const bodies = this.broadcast.round(store);
     const replies = members.map((w, slot) => {
-      const update = new Map(store.changedSince(w.syncedVersion).map((n) => [n, store.params.get(n) as Float32Array]));
-      const r = w.request(tasks[slot] as (typeof tasks)[number], update, store.version);
+      const r = w.request(tasks[slot] as (typeof tasks)[number], bodies.bodyFor(w.syncedVersion, w.dtype), store.version, (b) => this.broadcast.sent(b));
       bytesOut += r.bytesSent;
       return r.reply;
     });
+    bodies.sending();
     const broadcastMs = performance.now() - started;
     const deadlineMs = this.deadlineMs(phase);
     const settled = await this.collect(replies, deadlineMs);
@@ -148,7 +152,7 @@ export class WorkerPool implements SlotComputer {
       w.abandonRound(STRAGGLER_GRACE * deadlineMs);
     }
     const answered = settled.flatMap((s, slot) => (s.status === 'fulfilled' ? [{ slot, reply: s.value }] : []));
-    const { used, refused } = this.screenReplies(phase, run.round, answered);
+    const { used, refused, normRatio } = this.screenReplies(phase, run.round, answered);
     if (used.length === 0) {
       this.log.warn({ round: run.round }, 'no worker completed the round; retrying it');
       return undefined;
@@ -159,7 +163,13 @@ export class WorkerPool implements SlotComputer {
     const contributions = used.map((u) => u.reply);
     return {
       contributions,
-      timing: { ...timingOf(contributions, { broadcastMs, bytesOut, dropped: late.length }), refused, planned: members.length, used: used.map((u) => u.slot) },
+      timing: {
+        ...timingOf(contributions, { broadcastMs, bytesOut, dropped: late.length }),
+        refused,
+        normRatio,
+        planned: members.length,
+        used: used.map((u) => u.slot),
+      },
     };
   }
 
@@ -180,15 +190,19 @@ export class WorkerPool implements SlotComputer {
   }
 
   /** The replies the round uses, in slot order: outliers by gradient norm are refused and their workers dropped. */
-  private screenReplies(phase: Phase, round: number, answered: { slot: number; reply: Reply }[]): { used: typeof answered; refused: number } {
-    const { outliers, ratios, reference } = this.screen.screen(
+  private screenReplies(
+    phase: Phase,
+    round: number,
+    answered: { slot: number; reply: Reply }[],
+  ): { used: typeof answered; refused: number; normRatio: number } {
+    const { outliers, ratios, reference, limit } = this.screen.screen(
       phase,
       answered.map((a) => a.reply.norm),
     );
     for (const i of outliers) {
       const { reply } = answered[i] as (typeof answered)[number];
       const ratio = ratios[i] as number;
-      const message = `gradient norm ${reply.norm.toPrecision(3)} is ${ratio.toPrecision(3)} times the recent median ${reference.toPrecision(3)} (limit ${this.screen.maxRatio})`;
+      const message = `gradient norm ${reply.norm.toPrecision(3)} is ${ratio.toPrecision(3)} times the median ${reference.toPrecision(3)} (limit ${limit})`;
       this.workers.get(reply.worker)?.reject(new GanError('OUTLIER', message));
       this.events.emit('replyDropped', { worker: reply.worker, round, reason: 'OUTLIER' });
     }
@@ -197,7 +211,8 @@ export class WorkerPool implements SlotComputer {
       phase,
       used.map((u) => u.reply.norm),
     );
-    return { used, refused: outliers.length };
+    const usedRatios = ratios.filter((_, i) => !outliers.includes(i));
+    return { used, refused: outliers.length, normRatio: usedRatios.length ? Math.max(...usedRatios) : 0 };
   }
 
   /** Workers that take part in the next round, in join order (slot order). */

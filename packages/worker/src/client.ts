@@ -6,11 +6,8 @@ import {
   type GanErrorCode,
   PROTOCOL_VERSION,
   type Round,
-  TensorEncoder,
   type WireDtype,
   closeCodeFor,
-  decodeIndices,
-  decodeTensors,
   encodeMessage,
   isGanError,
   parseCoordinatorMessage,
@@ -31,6 +28,14 @@ export interface WorkerConfig {
   ca?: string | Buffer;
   /** Stop retrying after the coordinator has been unreachable this long (seconds). */
   giveUpAfterS?: number;
+  /** Threads of the native backend's kernels (--threads); default 1. Results do not depend on it. */
+  threads?: number;
+  /**
+   * Mask frames with random keys, as RFC 6455 asks of clients, for proxies that inspect
+   * WebSocket traffic (--random-mask). Off, the key is zero: ws then sends a frame's bytes as
+   * they are instead of copying them to mask them, and the coordinator skips unmasking.
+   */
+  randomMask?: boolean;
   log: Logger;
 }
 
@@ -44,6 +49,21 @@ export interface WorkerHandle {
 const FATAL: readonly GanErrorCode[] = ['UNAUTHORIZED', 'VERSION_MISMATCH', 'DATASET_MISMATCH', 'CONFIG_INVALID'];
 const BACKOFF_MS = { first: 250, max: 5000 };
 
+/** The upgrade request's headers: the token travels here, so the coordinator checks it before any frame. */
+export function upgradeHeaders(token: string | undefined): { headers?: Record<string, string> } {
+  return token ? { headers: { authorization: `Bearer ${token}` } } : {};
+}
+
+/** The error for an upgrade the coordinator answered with `status` instead of 101. 401 and 429 are only ever a wrong or missing token. */
+export function upgradeRefusal(status: number | undefined, sentToken: boolean): GanError {
+  if (status === 401 || status === 429) {
+    const throttled = status === 429 ? ', and it is throttling failed attempts' : '';
+    const what = sentToken ? `coordinator: invalid token (HTTP ${status}${throttled})` : `coordinator: a token is required (HTTP ${status}${throttled})`;
+    return new GanError('UNAUTHORIZED', `${what}: check --token or GANFLEET_TOKEN`);
+  }
+  return new GanError('WORKER_LOST', `coordinator refused the connection: HTTP ${status ?? '?'}`);
+}
+
 /**
  * Connects to a coordinator, joins the run and answers rounds until told to stop. Gradients
  * are computed on a separate thread; the connection comes back by itself (with backoff) when
@@ -52,7 +72,7 @@ const BACKOFF_MS = { first: 250, max: 5000 };
 export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   const log = config.log.child({ component: 'worker' });
   const thread = new ComputeThread();
-  const { backend, dataset } = await thread.init(config.backend, config.dataDir);
+  const { backend, dataset } = await thread.init(config.backend, config.dataDir, config.threads);
   log.info({ backend: backend.name, reason: backend.reason, skipped: backend.skipped, dataset: dataset.name }, `backend ${backend.name}`);
   let stopped = false;
   let current: WebSocket | undefined;
@@ -62,9 +82,15 @@ export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
     let unreachableSince = Date.now();
     let delay = BACKOFF_MS.first;
     for (;;) {
-      const ws = new WebSocket(config.url, { maxPayload: 0, handshakeTimeout: 10_000, ...(config.ca ? { ca: config.ca } : {}) });
+      const ws = new WebSocket(config.url, {
+        maxPayload: 0,
+        handshakeTimeout: 10_000,
+        ...(config.randomMask ? {} : { generateMask: zeroMask }),
+        ...upgradeHeaders(config.token),
+        ...(config.ca ? { ca: config.ca } : {}),
+      });
       current = ws;
-      const session = new WorkerSession(ws, thread, dataset.fingerprint, log, () => {
+      const session = new WorkerSession(ws, thread, dataset.fingerprint, Boolean(config.token), log, () => {
         unreachableSince = Date.now();
         delay = BACKOFF_MS.first;
       });
@@ -77,7 +103,6 @@ export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
             backend: backend.name,
             device: `${hostname()} (${backend.name})`,
             capabilities: { wireDtypes },
-            ...(config.token ? { token: config.token } : {}),
           }),
         );
       });
@@ -115,31 +140,39 @@ type Outcome = { kind: 'finished'; reason: string } | { kind: 'lost'; reason: st
 class WorkerSession {
   readonly ended: Promise<Outcome>;
   rounds = 0;
-  private wireDtype: WireDtype = 'float32';
   private preset: ReturnType<typeof getPreset> | undefined;
-  /** The preset's parameter shapes by name, set on welcome. */
-  private shapes: ReadonlyMap<string, number[]> = new Map();
+  /** The buffer the last gradients went out in, once sent: the compute thread writes the next ones into it. */
+  private spare: ArrayBuffer | undefined;
   private fatal: GanError | undefined;
   private finished = false;
   /** Frames are handled strictly in order; a round's compute is asynchronous. */
   private queue: Promise<void> = Promise.resolve();
-  /** Reused every round; each result is valid until its next encode, and encodeMessage copies it first. */
-  private readonly gradEncoder = new TensorEncoder();
-  private readonly statsEncoder = new TensorEncoder();
 
   constructor(
     private readonly ws: WebSocket,
     private readonly thread: ComputeThread,
     private readonly fingerprint: string,
+    sentToken: boolean,
     private log: Logger,
     private readonly onJoined: () => void,
   ) {
     this.ended = new Promise((resolve) => {
+      let refusedWith: string | undefined;
+      // Not upgraded (401/429: the token; 503: the connection limit): no socket, so no refuse message to read.
+      ws.on('unexpected-response', (_req, res) => {
+        const e = upgradeRefusal(res.statusCode, sentToken);
+        if (FATAL.includes(e.code)) {
+          this.log.error({ code: e.code }, e.message);
+          this.fatal = e;
+        }
+        refusedWith = e.message;
+        ws.terminate();
+      });
       ws.on('message', (data, isBinary) => {
         this.queue = this.queue.then(() => this.onMessage(data, isBinary)).catch((err: unknown) => this.fail(err));
       });
       ws.on('close', (code, reason) => {
-        const text = reason.toString() || `close code ${code}`;
+        const text = refusedWith ?? (reason.toString() || `close code ${code}`);
         if (this.finished) resolve({ kind: 'finished', reason: text });
         else if (this.fatal) resolve({ kind: 'fatal', reason: text, error: this.fatal });
         else resolve({ kind: 'lost', reason: text });
@@ -161,18 +194,14 @@ class WorkerSession {
           );
         }
         this.log = this.log.child({ worker: msg.workerId });
-        this.wireDtype = run.wireDtype;
-        const preset = getPreset(run.preset);
-        this.preset = preset;
-        this.shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
-        const expected = preset.params.map((s) => ({ name: s.name, shape: s.shape }));
-        await this.thread.start(preset.name, new Map(decodeTensors(msg.params, { expected }).map((t) => [t.name, t.values])));
-        this.log.info({ runId: run.runId, preset: run.preset, step: msg.step }, 'joined run');
+        this.preset = getPreset(run.preset);
+        await this.thread.start(run.preset, ownedBuffer(data));
+        this.log.info({ runId: run.runId, preset: run.preset, round: msg.round }, 'joined run');
         this.onJoined();
         return;
       }
       case 'round':
-        return this.onRound(msg);
+        return this.onRound(msg, data);
       case 'bye':
         this.log.info({ rounds: this.rounds, reason: msg.reason }, 'coordinator said bye');
         this.finished = true;
@@ -186,33 +215,19 @@ class WorkerSession {
     }
   }
 
-  private async onRound(msg: Round): Promise<void> {
-    const preset = this.preset;
-    if (!preset) throw new GanError('BAD_MESSAGE', 'round before welcome');
-    if (msg.update) await this.thread.update(new Map(decodeTensors(msg.update).map((t) => [t.name, t.values])));
-    const r = await this.thread.compute({
-      phase: msg.phase,
-      batchSize: msg.batchSize,
-      seed: msg.seed,
-      ...(msg.indices ? { indices: decodeIndices(msg.indices) } : {}),
-    });
-    const grads = [...r.grads].map(([name, values]) => ({ name, shape: this.shapes.get(name) as number[], values }));
-    const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
+  /** The round's frame goes to the compute thread as it came; the gradients frame it returns goes out as it is. */
+  private async onRound(msg: Round, data: unknown): Promise<void> {
+    if (!this.preset) throw new GanError('BAD_MESSAGE', 'round before welcome');
+    const spare = this.spare;
+    this.spare = undefined;
+    const r = await this.thread.round(ownedBuffer(data), spare);
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(
-      encodeMessage({
-        type: 'gradients',
-        step: msg.step,
-        phase: msg.phase,
-        samples: r.samples,
-        loss: r.loss,
-        computeMs: r.computeMs,
-        grads: this.gradEncoder.encode(grads, this.wireDtype),
-        ...(stats.length ? { stats: this.statsEncoder.encode(stats, this.wireDtype) } : {}),
-      }),
-    );
+    // Back to the compute thread for the next reply once the socket is done with it.
+    this.ws.send(new Uint8Array(r.frame, 0, r.byteLength), (err) => {
+      if (!err) this.spare = r.frame;
+    });
     this.rounds += 1;
-    this.log.debug({ step: msg.step, phase: msg.phase, loss: r.loss, computeMs: r.computeMs }, 'round done');
+    this.log.debug({ round: msg.round, phase: msg.phase, loss: r.loss, computeMs: r.computeMs }, 'round done');
   }
 
   private fail(err: unknown): void {
@@ -224,4 +239,20 @@ class WorkerSession {
       this.ws.close(closeCodeFor(e.code), `${e.code}: ${e.message}`.slice(0, 120));
     }
   }
+}
+
+/**
+ * A received frame's memory, to hand to the compute thread: ws gives large messages a buffer of
+ * their own, which moves as it is; a frame that shares its memory is copied first.
+ */
+function ownedBuffer(data: unknown): ArrayBuffer {
+  const bytes = data as Uint8Array;
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  // Not bytes.slice(): on a Node Buffer that is a view of the same memory.
+  return new Uint8Array(bytes).buffer;
+}
+
+/** A zero masking key: masking with it changes nothing, so ws skips the copy. */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }

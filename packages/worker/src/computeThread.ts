@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import { GanError } from '@ganfleet/shared/wire';
+import { GanError, type WireDtype } from '@ganfleet/shared/wire';
 import { type BackendInfo } from '@ganfleet/shared/backends';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
-import type { GradientRequest, GradientResult } from '@ganfleet/shared/model';
 
 type Body<K extends ThreadRequest['kind']> = Omit<Extract<ThreadRequest, { kind: K }>, 'id' | 'kind'>;
 
@@ -26,27 +25,32 @@ export class ComputeThread {
     this.worker.on('exit', (code) => this.failAll(new GanError('INTERNAL', `compute thread exited with code ${code}`)));
   }
 
-  async init(backend: string, dataDir?: string): Promise<{ backend: BackendInfo; dataset: { name: string; count: number; fingerprint: string } }> {
-    const r = await this.call('init', { backend, ...(dataDir ? { dataDir } : {}) });
+  /** Selects the backend in the compute thread; `threads` sizes the native kernels' pool there. */
+  async init(
+    backend: string,
+    dataDir?: string,
+    threads?: number,
+  ): Promise<{ backend: BackendInfo; dataset: { name: string; count: number; fingerprint: string } }> {
+    const r = await this.call('init', { backend, ...(dataDir ? { dataDir } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.kind !== 'ready') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
     return r;
   }
 
-  /** Starts (or restarts) a run's replica with all parameters. */
-  async start(preset: string, params: ReadonlyMap<string, Float32Array>): Promise<void> {
-    const owned = ownedCopies(params);
-    await this.call('start', { preset, params: owned }, buffersOf(owned));
+  /** Starts (or restarts) the run's replica from its welcome frame (which is handed over, not copied). */
+  async start(preset: string, welcome: ArrayBuffer): Promise<WireDtype> {
+    const r = await this.call('start', { preset, welcome }, [welcome]);
+    if (r.kind !== 'started') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
+    return r.wireDtype;
   }
 
-  async update(params: ReadonlyMap<string, Float32Array>): Promise<void> {
-    const owned = ownedCopies(params);
-    await this.call('update', { params: owned }, buffersOf(owned));
-  }
-
-  async compute(request: GradientRequest): Promise<GradientResult> {
-    const r = await this.call('compute', { request });
-    if (r.kind !== 'result') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
-    return r.result;
+  /**
+   * One round: its frame (handed over) in, the gradients frame out, ready to send; `spare` is a
+   * buffer a previous reply went out in, for the thread to write this one into.
+   */
+  async round(frame: ArrayBuffer, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
+    const r = await this.call('round', { frame, ...(spare ? { spare } : {}) }, spare ? [frame, spare] : [frame]);
+    if (r.kind !== 'gradients') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
+    return r;
   }
 
   async terminate(): Promise<void> {
@@ -65,17 +69,4 @@ export class ComputeThread {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
   }
-}
-
-/**
- * Arrays that own their whole buffer (what decodeTensors copies out of a misaligned frame) move to
- * the thread as they are. Views into a received frame are copied first: cloning a view would copy
- * its whole underlying buffer, and transferring it would take the frame away from its siblings.
- */
-function ownedCopies(params: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
-  return new Map([...params].map(([name, v]) => [name, v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice()]));
-}
-
-function buffersOf(params: Map<string, Float32Array>): ArrayBuffer[] {
-  return [...params.values()].map((a) => a.buffer as ArrayBuffer);
 }

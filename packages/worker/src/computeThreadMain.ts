@@ -4,17 +4,18 @@
  * heartbeats, so the coordinator can tell a busy worker from a dead one.
  */
 import { parentPort } from 'node:worker_threads';
-import { GanError, isGanError } from '@ganfleet/shared/wire';
+import { GanError, type WireDtype, decodeIndices, decodeTensors, encodeFrame, isGanError, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
-import { getPreset, type GradientRequest, Trainer } from '@ganfleet/shared/model';
-import { type BackendChoice, selectBackend } from '@ganfleet/shared/backends';
+import { type ModelPreset, Trainer, getPreset } from '@ganfleet/shared/model';
+import { type BackendChoice, selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
 const port = parentPort;
 if (!port) throw new Error('computeThread must run in a worker thread');
 
 let dataset: Dataset | undefined;
-let trainer: Trainer | undefined;
+/** The joined run: its replica, and how its gradients travel. */
+let run: { trainer: Trainer; preset: ModelPreset; wireDtype: WireDtype } | undefined;
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (msg: ThreadRequest) => {
@@ -32,33 +33,47 @@ function reply(msg: ThreadReply, transfer: ArrayBuffer[] = []): void {
 async function handle(msg: ThreadRequest): Promise<void> {
   switch (msg.kind) {
     case 'init': {
+      // The native kernels' pool belongs to this thread (the addon keeps one per thread that loads it).
+      if (msg.threads !== undefined) setNativeThreads(msg.threads);
       const backend = await selectBackend(msg.backend as BackendChoice);
       dataset = await loadDataset({ split: 'train', ...(msg.dataDir ? { dir: msg.dataDir } : {}) });
       reply({ kind: 'ready', id: msg.id, backend, dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint } });
       return;
     }
-    case 'start':
+    case 'start': {
       if (!dataset) throw new GanError('INTERNAL', 'start before init');
-      trainer?.dispose();
-      trainer = new Trainer(getPreset(msg.preset), dataset);
-      trainer.update(msg.params);
-      reply({ kind: 'ok', id: msg.id });
+      const welcome = parseCoordinatorMessage(new Uint8Array(msg.welcome));
+      if (welcome.type !== 'welcome') throw new GanError('INTERNAL', `start with a ${welcome.type} message`);
+      const preset = getPreset(msg.preset);
+      run?.trainer.dispose();
+      run = { trainer: new Trainer(preset, dataset, welcome.run.realLabel), preset, wireDtype: welcome.run.wireDtype };
+      const expected = preset.params.map((s) => ({ name: s.name, shape: s.shape }));
+      run.trainer.update(new Map(decodeTensors(welcome.params, { expected }).map((t) => [t.name, t.values])));
+      reply({ kind: 'started', id: msg.id, wireDtype: run.wireDtype });
       return;
-    case 'update':
-      if (!trainer) throw new GanError('INTERNAL', 'update before start');
-      trainer.update(msg.params);
-      reply({ kind: 'ok', id: msg.id });
-      return;
-    case 'compute': {
-      if (!trainer) throw new GanError('INTERNAL', 'compute before start');
-      const r = await trainer.compute(msg.request as GradientRequest);
-      const buffers = [...r.grads.values(), ...r.stats.values()].map((a) => a.buffer as ArrayBuffer);
-      reply({ kind: 'result', id: msg.id, result: r }, uniqueBuffers(buffers));
+    }
+    case 'round': {
+      if (!run) throw new GanError('INTERNAL', 'round before start');
+      const round = parseCoordinatorMessage(new Uint8Array(msg.frame));
+      if (round.type !== 'round') throw new GanError('INTERNAL', `round with a ${round.type} message`);
+      const { trainer, preset, wireDtype } = run;
+      // The update's values are views of the received frame; the backend copies them into its tensors.
+      if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
+      const r = await trainer.compute({
+        phase: round.phase,
+        batchSize: round.batchSize,
+        seed: round.seed,
+        ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
+      });
+      const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
+      const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
+      const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
+      const fields = { type: 'gradients', round: round.round, phase: round.phase, samples: r.samples, loss: r.loss, computeMs: r.computeMs };
+      // Written into the buffer the last reply went out in, when the connection thread had it back.
+      const frame = encodeFrame(fields, stats.length ? { grads, stats } : { grads }, wireDtype, msg.spare && new Uint8Array(msg.spare));
+      const buffer = frame.buffer as ArrayBuffer;
+      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, round: round.round, loss: r.loss, computeMs: r.computeMs }, [buffer]);
       return;
     }
   }
-}
-
-function uniqueBuffers(buffers: ArrayBuffer[]): ArrayBuffer[] {
-  return [...new Set(buffers)];
 }

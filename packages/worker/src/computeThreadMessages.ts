@@ -1,16 +1,18 @@
-import type { GanErrorCode } from '@ganfleet/shared/wire';
+import type { GanErrorCode, WireDtype } from '@ganfleet/shared/wire';
 import type { BackendInfo } from '@ganfleet/shared/backends';
-import type { GradientRequest, GradientResult } from '@ganfleet/shared/model';
 
-/** Messages between the connection thread and the compute thread (structured clone, buffers transferred). */
+/**
+ * Messages between the connection thread and the compute thread (structured clone, buffers
+ * transferred, never copied). A round is one message each way: the round's frame as it came off
+ * the socket (with a spare buffer for the reply), and the gradients frame ready to send.
+ */
 export type ThreadRequest =
-  | { kind: 'init'; id: number; backend: string; dataDir?: string }
-  | { kind: 'start'; id: number; preset: string; params: Map<string, Float32Array> }
-  | { kind: 'update'; id: number; params: Map<string, Float32Array> }
-  | { kind: 'compute'; id: number; request: GradientRequest };
+  | { kind: 'init'; id: number; backend: string; dataDir?: string; threads?: number }
+  | { kind: 'start'; id: number; preset: string; welcome: ArrayBuffer }
+  | { kind: 'round'; id: number; frame: ArrayBuffer; spare?: ArrayBuffer };
 
 export type ThreadReply =
   | { kind: 'ready'; id: number; backend: BackendInfo; dataset: { name: string; count: number; fingerprint: string } }
-  | { kind: 'ok'; id: number }
-  | { kind: 'result'; id: number; result: GradientResult }
+  | { kind: 'started'; id: number; wireDtype: WireDtype }
+  | { kind: 'gradients'; id: number; frame: ArrayBuffer; byteLength: number; round: number; loss: number; computeMs: number }
   | { kind: 'error'; id: number; code: GanErrorCode; message: string };

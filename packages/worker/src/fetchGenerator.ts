@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { writeGeneratorArtifacts } from '@ganfleet/shared/model';
+import { upgradeHeaders, upgradeRefusal } from './client.js';
 
 /** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
 export async function fetchGenerator(opts: {
@@ -10,13 +11,18 @@ export async function fetchGenerator(opts: {
   ca?: string | Buffer;
   timeoutMs?: number;
 }): Promise<{ step: number; dir: string }> {
-  const ws = new WebSocket(opts.url, { maxPayload: 0, ...(opts.ca ? { ca: opts.ca } : {}) });
+  const ws = new WebSocket(opts.url, { maxPayload: 0, ...upgradeHeaders(opts.token), ...(opts.ca ? { ca: opts.ca } : {}) });
   const msg = await new Promise<ReturnType<typeof parseCoordinatorMessage>>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new GanError('TIMEOUT', `no answer from ${opts.url}`));
     }, opts.timeoutMs ?? 60_000);
-    ws.on('open', () => ws.send(encodeMessage({ type: 'fetchGenerator', version: PROTOCOL_VERSION, ...(opts.token ? { token: opts.token } : {}) })));
+    ws.on('open', () => ws.send(encodeMessage({ type: 'fetchGenerator', version: PROTOCOL_VERSION })));
+    ws.on('unexpected-response', (_req, res) => {
+      clearTimeout(timer);
+      reject(upgradeRefusal(res.statusCode, Boolean(opts.token)));
+      ws.terminate();
+    });
     ws.on('message', (data, isBinary) => {
       clearTimeout(timer);
       try {

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GanError } from '../wire/index.js';
+import { RELU_GRAD } from '../ops/index.js';
+import { NATIVE_ADDON_SPEC, setNativeThreads } from './native/addon.js';
 import { type BackendInfo, type Importer, selectBackend } from './selectBackend.js';
 
 /*
@@ -106,6 +108,29 @@ function importer(present: Record<string, () => unknown>): { load: Importer; cal
 }
 
 const realWasm = (): Promise<unknown> => import('@tensorflow/tfjs-backend-wasm');
+
+/** A stand-in for the native addon's module: what selecting it calls, recorded (its kernels are not run here). */
+function fakeAddon() {
+  const threadCalls: number[] = [];
+  const fail = (): never => {
+    throw new Error('not in this test');
+  };
+  const module = {
+    isa: () => 'avx2',
+    threads: () => threadCalls.at(-1) ?? 1,
+    setThreads: (n: number) => void threadCalls.push(n),
+    sgemm: fail,
+    conv2d: fail,
+    conv2dBackpropInput: fail,
+    conv2dBackpropFilter: fail,
+    conv2dOutputSize: fail,
+  };
+  return { module, threadCalls };
+}
+
+/** What importing the addon's module throws when its binary was not built (packages/shared/native/index.js). */
+const ADDON_MISSING =
+  "ganfleet native addon unavailable (/app/packages/shared/native/build/Release/ganfleet_native.node): build it with 'node packages/shared/native/build.mjs'";
 
 let initialBackend: string;
 let stockConv2DGrad: tf.GradConfig;
@@ -220,8 +245,9 @@ describe('selectBackend', () => {
     const imp = importer({});
     const info = await selectBackend('auto', undefined, imp.load);
     expect(info.name).toBe('cpu');
-    expect(names(info)).toEqual([GPU, NODE, 'webgpu', 'wasm']);
-    expect(info.skipped[3]?.why).toBe(`${WASM} is not installed`);
+    expect(names(info)).toEqual([GPU, NODE, 'webgpu', 'native', 'wasm']);
+    expect(info.skipped[3]?.why).toBe(`${NATIVE_ADDON_SPEC} is not installed`);
+    expect(info.skipped[4]?.why).toBe(`${WASM} is not installed`);
     expect(tf.getGradient(tf.Conv2D)).toBe(stockConv2DGrad);
   });
 
@@ -235,8 +261,9 @@ describe('selectBackend', () => {
       { name: GPU, why: `${GPU} is not installed` },
       { name: NODE, why: `${NODE} is not installed` },
       { name: 'webgpu', why: 'webgpu is not installed' },
+      { name: 'native', why: `${NATIVE_ADDON_SPEC} is not installed` },
     ]);
-    expect(imp.calls).toEqual([GPU, NODE, 'webgpu', WASM]);
+    expect(imp.calls).toEqual([GPU, NODE, 'webgpu', NATIVE_ADDON_SPEC, WASM]);
     expect(tf.getBackend()).toBe('wasm');
     // The stock gradient runs, on a filter-gradient kernel that only ganfleet gives wasm.
     expect(tf.getGradient(tf.Conv2D)).toBe(stockConv2DGrad);
@@ -252,5 +279,51 @@ describe('selectBackend', () => {
   it("'wasm' can be selected again", async () => {
     const info = await selectBackend('wasm', undefined, importer({ [WASM]: realWasm }).load);
     expect(info).toMatchObject({ name: 'wasm', requested: 'wasm', skipped: [] });
+  });
+
+  it('auto picks native where the addon loads: wasm with its kernels, sized by setNativeThreads', async () => {
+    const addon = fakeAddon();
+    setNativeThreads(3);
+    const imp = importer({ [WASM]: realWasm, [NATIVE_ADDON_SPEC]: () => addon.module });
+    const logged: [string, object | undefined][] = [];
+    const info = await selectBackend('auto', (msg, fields) => logged.push([msg, fields]), imp.load);
+    expect(info).toMatchObject({ name: 'native', requested: 'auto' });
+    expect(info.reason).toMatch(
+      /^ganfleet's native C\+\+ kernels \(avx2, 3 threads\) for conv and matmul, on WebAssembly\/XNNPACK \((no )?SIMD\) for the rest$/,
+    );
+    expect(names(info)).toEqual([GPU, NODE, 'webgpu']);
+    expect(imp.calls).toEqual([GPU, NODE, 'webgpu', NATIVE_ADDON_SPEC, WASM]);
+    expect(tf.getBackend()).toBe('wasm');
+    expect(addon.threadCalls).toEqual([3]);
+    // Its kernels stand in for wasm's (which have a setup function) and make the layers fused.
+    expect(tf.getKernel(tf.FusedConv2D, 'wasm')?.setupFunc).toBeUndefined();
+    expect(tf.getKernel(RELU_GRAD, 'wasm')).toBeDefined();
+    setNativeThreads(2);
+    expect(addon.threadCalls).toEqual([3, 2]);
+    expect(logged.at(-1)?.[0]).toBe('backend selected');
+    setNativeThreads(1);
+  });
+
+  it('auto falls back to wasm when the addon is not built, saying why, and takes the native kernels off wasm', async () => {
+    const imp = importer({
+      [WASM]: realWasm,
+      [NATIVE_ADDON_SPEC]: () => {
+        throw new Error(ADDON_MISSING);
+      },
+    });
+    const logged: [string, object | undefined][] = [];
+    const info = await selectBackend('auto', (msg, fields) => logged.push([msg, fields]), imp.load);
+    expect(info).toMatchObject({ name: 'wasm', requested: 'auto' });
+    expect(info.skipped[3]).toEqual({ name: 'native', why: ADDON_MISSING });
+    expect(logged).toContainEqual(['backend skipped', { backend: 'native', why: ADDON_MISSING }]);
+    expect(tf.getKernel(RELU_GRAD, 'wasm')).toBeUndefined();
+    expect(tf.getKernel(tf.FusedConv2D, 'wasm')?.setupFunc).toBeDefined();
+    // Asked for explicitly, it fails with that reason.
+    await expect(selectBackend('native', undefined, imp.load)).rejects.toThrow(`no usable backend for 'native' (native: ${ADDON_MISSING})`);
+  });
+
+  it("'native' refuses a module that is not the addon", async () => {
+    const imp = importer({ [WASM]: realWasm, [NATIVE_ADDON_SPEC]: () => ({ isa: () => 'avx2' }) });
+    await expect(selectBackend('native', undefined, imp.load)).rejects.toThrow(/the native addon module lacks threads, setThreads, sgemm/);
   });
 });

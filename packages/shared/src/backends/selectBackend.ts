@@ -3,13 +3,18 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerOpGradients } from '../ops/index.js';
 import { GanError } from '../wire/index.js';
+import { loadNativeAddon, nativeThreads } from './native/addon.js';
+import { registerNativeKernels, unregisterNativeKernels } from './native/register.js';
 import { registerWasmKernels } from './wasm/wasmKernels.js';
 import { type WebGpuOptions, activateWebGpu, describeWebGpu } from './webgpu/activateWebGpu.js';
 
-export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'native' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
-  /** The active tfjs backend: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
+  /**
+   * The active tfjs backend: 'tensorflow', 'webgpu', 'wasm' or 'cpu'; or 'native': the tfjs wasm
+   * backend with ganfleet's native (C++) conv and matmul kernels registered for it.
+   */
   name: string;
   requested: string;
   reason: string;
@@ -23,6 +28,8 @@ export type Importer = (spec: string) => Promise<unknown>;
 
 interface Candidate {
   name: string;
+  /** What BackendInfo.name reports when this candidate is chosen; default: the active tfjs backend. */
+  reports?: string;
   /** Makes this backend the active one and returns why it suits, or throws saying why not. */
   activate: (importer: Importer) => Promise<string>;
 }
@@ -55,19 +62,43 @@ interface WasmModule {
   setWasmPaths: (prefix: string) => void;
 }
 
+/** Activates tfjs's wasm backend with ganfleet's kernels for it (and not the native ones); says whether it has SIMD. */
+async function activateWasm(importer: Importer): Promise<{ simd: boolean }> {
+  const mod = (await importer('@tensorflow/tfjs-backend-wasm')) as WasmModule;
+  // The package entry point lies in dist/, beside the .wasm binaries.
+  const entry = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
+  mod.setWasmPaths(path.dirname(entry) + path.sep);
+  // The threaded build needs web workers; in Node only the single-threaded one works.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  await activateBackend('wasm');
+  unregisterNativeKernels();
+  registerWasmKernels();
+  return { simd: Boolean(simd) };
+}
+
 const wasm: Candidate = {
   name: 'wasm',
   activate: async (importer) => {
-    const mod = (await importer('@tensorflow/tfjs-backend-wasm')) as WasmModule;
-    // The package entry point lies in dist/, beside the .wasm binaries.
-    const entry = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
-    mod.setWasmPaths(path.dirname(entry) + path.sep);
-    // The threaded build needs web workers; in Node only the single-threaded one works.
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    await activateBackend('wasm');
-    registerWasmKernels();
+    const { simd } = await activateWasm(importer);
     return `WebAssembly/XNNPACK, ${simd ? 'SIMD' : 'no SIMD'}, single thread, with ganfleet's conv and matmul kernels`;
+  },
+};
+
+/** wasm, with the conv and matmul kernels of ganfleet's native addon (packages/shared/native) over its own. */
+const native: Candidate = {
+  name: 'native',
+  reports: 'native',
+  activate: async (importer) => {
+    // First the addon: without it there is nothing to add to wasm.
+    const addon = await loadNativeAddon(importer);
+    const { simd } = await activateWasm(importer);
+    registerNativeKernels(addon);
+    const threads = nativeThreads();
+    return (
+      `ganfleet's native C++ kernels (${addon.isa()}, ${threads} thread${threads === 1 ? '' : 's'}) for conv and matmul, ` +
+      `on WebAssembly/XNNPACK (${simd ? 'SIMD' : 'no SIMD'}) for the rest`
+    );
   },
 };
 
@@ -83,9 +114,10 @@ const tfjsNodeGpu = nativeTensorflow('@tensorflow/tfjs-node-gpu', 'native Tensor
 const tfjsNode = nativeTensorflow('@tensorflow/tfjs-node', 'native TensorFlow on the CPU');
 
 const CANDIDATES: Record<BackendChoice, Candidate[]> = {
-  auto: [tfjsNodeGpu, tfjsNode, webgpu({ allowSoftwareAdapter: false }), wasm, cpu],
+  auto: [tfjsNodeGpu, tfjsNode, webgpu({ allowSoftwareAdapter: false }), native, wasm, cpu],
   tensorflow: [tfjsNodeGpu, tfjsNode],
   webgpu: [webgpu({ allowSoftwareAdapter: true })],
+  native: [native],
   wasm: [wasm],
   cpu: [cpu],
 };
@@ -102,7 +134,9 @@ const defaultImporter: Importer = (spec) => import(spec);
 
 /**
  * Makes the best available backend for `choice` the active tfjs backend. 'auto' tries native
- * TensorFlow (GPU, then CPU), webgpu (on a hardware adapter), wasm, then cpu; an explicit choice only its own.
+ * TensorFlow (GPU, then CPU), webgpu (on a hardware adapter), native (wasm with ganfleet's C++
+ * kernels, where the addon is built), wasm, then cpu; an explicit choice only its own.
+ * setNativeThreads() sizes the native kernels' thread pool.
  * Throws GanError BACKEND_UNAVAILABLE when nothing fits.
  */
 export async function selectBackend(choice: BackendChoice, log?: BackendLog, importer: Importer = defaultImporter): Promise<BackendInfo> {
@@ -111,7 +145,7 @@ export async function selectBackend(choice: BackendChoice, log?: BackendLog, imp
   for (const candidate of CANDIDATES[choice]) {
     try {
       const reason = await candidate.activate(importer);
-      const info: BackendInfo = { name: tf.getBackend(), requested: choice, reason, skipped };
+      const info: BackendInfo = { name: candidate.reports ?? tf.getBackend(), requested: choice, reason, skipped };
       log?.('backend selected', info);
       return info;
     } catch (err) {

@@ -7,8 +7,8 @@ import {
   type EncodedTensors,
   float16BitsOf,
   type NamedTensor,
-  TensorDecoder,
-  TensorEncoder,
+  TENSOR_ALIGNMENT,
+  layoutTensors,
 } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 
@@ -50,14 +50,18 @@ function allFloat16Values(): Float32Array {
     data[2 * h] = h & 0xff;
     data[2 * h + 1] = h >>> 8;
   }
-  return decodeTensors({ manifest: [{ name: 'all', shape: [65536], dtype: 'float16', log2Scale: 0 }], data })[0]!.values;
+  return decodeTensors({ manifest: [{ name: 'all', shape: [65536], dtype: 'float16', log2Scale: 0, offset: 0 }], data })[0]!.values;
 }
 
 describe('encodeTensors/decodeTensors float32', () => {
   it('round-trips names, shapes and exact values', () => {
     const enc = encodeTensors(tensors());
-    expect(enc.manifest).toEqual(tensors().map(({ name, shape }) => ({ name, shape, dtype: 'float32' })));
-    expect(enc.data.byteLength).toBe((6 + 3 + 1) * 4);
+    // Each tensor at the next multiple of 64 bytes: 24 bytes, then 12, then 4, then none.
+    const offsets = [0, 64, 128, 192];
+    expect(enc.manifest).toEqual(tensors().map(({ name, shape }, i) => ({ name, shape, dtype: 'float32', offset: offsets[i] })));
+    expect(enc.data.byteLength).toBe(192);
+    // The padding is zero, so the same tensors always give the same bytes.
+    expect(enc.data.subarray(24, 64).every((b) => b === 0)).toBe(true);
     const dec = decodeTensors(enc, { expected: tensors() });
     expect(dec).toEqual(tensors());
     expect(Object.is(dec[0]!.values[4], -0)).toBe(true);
@@ -104,7 +108,7 @@ describe('encodeTensors/decodeTensors float32', () => {
       { name: 'b', shape: [10, 10], values: values.subarray(n - 100) },
     ];
     const enc = encodeTensors(set);
-    expect(enc.data.byteLength).toBe(n * 4);
+    expect(enc.data.byteLength).toBe(Math.ceil(((n - 100) * 4) / TENSOR_ALIGNMENT) * TENSOR_ALIGNMENT + 400);
     const dec = decodeTensors(atOffset(enc, 1), { expected: set });
     // A plain loop: toEqual on millions of elements takes seconds.
     const mismatches = (a: Float32Array, b: Float32Array): number => a.filter((v, i) => v !== b[i]).length;
@@ -115,80 +119,20 @@ describe('encodeTensors/decodeTensors float32', () => {
   });
 });
 
-describe('TensorEncoder/TensorDecoder reuse', () => {
-  const scaled = (k: number): NamedTensor[] => tensors().map((t) => ({ ...t, values: t.values.map((v) => v * k + k) }));
-
-  it.each([1, 2, 3, 5])('decodes into reused arrays the same values as a fresh decode at byte offset %i', (offset) => {
-    const decoder = new TensorDecoder();
-    for (const dtype of ['float32', 'float16'] as const) {
-      const first = decoder.decode(atOffset(encodeTensors(scaled(1), dtype), offset), { expected: tensors() });
-      const enc = atOffset(encodeTensors(scaled(-3), dtype), offset);
-      const second = decoder.decode(enc, { expected: tensors() });
-      expect(second).toEqual(decodeTensors(enc, { expected: tensors() }));
-      if (dtype === 'float32') expect(second).toEqual(scaled(-3));
-      // Same arrays, overwritten: the earlier result is only valid until the next decode.
-      second.forEach((t, i) => expect(t.values).toBe(first[i]!.values));
-      expect(second[0]!.values.buffer).not.toBe(enc.data.buffer);
-    }
-  });
-
-  it('keeps the zero-copy view for 4-aligned float32', () => {
-    const decoder = new TensorDecoder();
-    const enc = atOffset(encodeTensors(tensors()), 4);
-    const dec = decoder.decode(enc);
-    expect(dec).toEqual(tensors());
-    expect(dec[0]!.values.buffer).toBe(enc.data.buffer);
-  });
-
-  it('reallocates an array whose element count changed', () => {
-    const decoder = new TensorDecoder();
-    const big = [{ name: 'k', shape: [6], values: Float32Array.from([1, 2, 3, 4, 5, 6]) }];
-    const small = [{ name: 'k', shape: [2], values: Float32Array.from([7, 8]) }];
-    const a = decoder.decode(atOffset(encodeTensors(big), 1))[0]!.values;
-    const b = decoder.decode(atOffset(encodeTensors(small), 1))[0]!.values;
-    const c = decoder.decode(atOffset(encodeTensors(big), 3))[0]!.values;
-    expect([...b]).toEqual([7, 8]);
-    expect(b).not.toBe(a);
-    expect([...c]).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(c).not.toBe(b);
-  });
-
-  it('validates completely before writing into reused arrays', () => {
-    const decoder = new TensorDecoder();
-    const first = decoder.decode(atOffset(encodeTensors(tensors()), 1));
-    const bad = atOffset(encodeTensors(scaled(5)), 1);
-    expectGanError(
-      () => decoder.decode({ manifest: bad.manifest, data: bad.data.subarray(0, bad.data.byteLength - 4) }),
-      'BAD_TENSOR',
-      /more than the 36 data bytes/,
+describe('layoutTensors', () => {
+  it('places every tensor at an aligned offset after `start`, in order, and says where the set ends', () => {
+    const { manifest, end } = layoutTensors(
+      [
+        { name: 'a', shape: [3] },
+        { name: 'b', shape: [17] },
+        { name: 'c', shape: [0] },
+      ],
+      'float16',
+      100,
     );
-    expectGanError(() => decoder.decode(bad, { expected: tensors().slice(1) }), 'BAD_TENSOR', /expected 3 tensors, got 4/);
-    expect(first).toEqual(tensors());
-  });
-
-  it.each(['float32', 'float16'] as const)('reuses one %s scratch across sets of different sizes without stale bytes', (dtype) => {
-    const encoder = new TensorEncoder();
-    const large: NamedTensor[] = [{ name: 'big', shape: [64], values: new Float32Array(64).fill(-7.5) }];
-    const a = encoder.encode(large, dtype);
-    expect(a.data).toEqual(encodeTensors(large, dtype).data);
-    expect(decodeTensors(a)).toEqual(large);
-    const b = encoder.encode(scaled(2), dtype);
-    expect(b.data.buffer).toBe(a.data.buffer);
-    expect(b.data.byteLength).toBe(10 * (dtype === 'float32' ? 4 : 2));
-    expect(b.manifest).toEqual(encodeTensors(scaled(2), dtype).manifest);
-    expect(b.data).toEqual(encodeTensors(scaled(2), dtype).data);
-    expect(decodeTensors(atOffset(b, 1))).toEqual(decodeTensors(encodeTensors(scaled(2), dtype)));
-    // Growing past the scratch reallocates it.
-    const huge: NamedTensor[] = [{ name: 'huge', shape: [100], values: new Float32Array(100).fill(0.25) }];
-    const c = encoder.encode(huge, dtype);
-    expect(c.data.buffer).not.toBe(a.data.buffer);
-    expect(decodeTensors(atOffset(c, 3))).toEqual(huge);
-  });
-
-  it('rejects what encodeTensors rejects', () => {
-    const encoder = new TensorEncoder();
-    expectGanError(() => encoder.encode([{ name: 'k', shape: [2, 2], values: new Float32Array(3) }]), 'BAD_TENSOR', /needs 4 values, got 3/);
-    expectGanError(() => encoder.encode([...tensors(), tensors()[0]!]), 'BAD_TENSOR', /duplicate tensor name/);
+    expect(manifest.map((m) => m.offset)).toEqual([128, 192, 256]);
+    expect(end).toBe(256);
+    expect(manifest.every((m) => m.offset % TENSOR_ALIGNMENT === 0 && m.dtype === 'float16')).toBe(true);
   });
 });
 
@@ -202,19 +146,20 @@ describe('decodeTensors validation', () => {
     ['data that is not bytes', { manifest: [], data: [1, 2, 3] }, /data must be a Uint8Array/],
     ['data as a Float32Array', { manifest: [], data: new Float32Array(1) }, /data must be a Uint8Array/],
     ['a spec that is not an object', withSpec(7), /manifest\[0\]: not an object/],
-    ['an empty name', withSpec({ name: '', shape: [6], dtype: 'float32' }), /name must be a non-empty string/],
-    ['a numeric name', withSpec({ name: 3, shape: [6], dtype: 'float32' }), /name must be a non-empty string/],
-    ['a shape that is not an array', withSpec({ name: 'k', shape: 6, dtype: 'float32' }), /shape must be an array/],
-    ['a negative dimension', withSpec({ name: 'k', shape: [-2, -3], dtype: 'float32' }), /non-negative integers, got -2/],
-    ['a fractional dimension', withSpec({ name: 'k', shape: [1.5, 4], dtype: 'float32' }), /got 1.5/],
-    ['a NaN dimension', withSpec({ name: 'k', shape: [NaN], dtype: 'float32' }), /got NaN/],
-    ['a string dimension', withSpec({ name: 'k', shape: ['6'], dtype: 'float32' }), /got 6/],
-    ['an unknown dtype', withSpec({ name: 'k', shape: [6], dtype: 'int32' }), /dtype must be one of float32\/float16/],
-    ['too few bytes', withSpec({ name: 'k', shape: [7], dtype: 'float32' }), /more than the 36 data bytes/],
-    ['too many bytes', withSpec({ name: 'k', shape: [5], dtype: 'float32' }), /describes 32 bytes but data has 36/],
-    ['a huge shape', withSpec({ name: 'k', shape: [2 ** 40, 2 ** 40], dtype: 'float32' }), /more than the 36/],
-    ['a dtype that changes the size', withSpec({ name: 'k', shape: [6], dtype: 'float16', log2Scale: 0 }), /describes 24 bytes/],
-    ['duplicate names', withSpec({ name: 'g/dense/bias', shape: [6], dtype: 'float32' }), /duplicate tensor name "g\/dense\/bias"/],
+    ['an empty name', withSpec({ name: '', shape: [6], dtype: 'float32', offset: 0 }), /name must be a non-empty string/],
+    ['a numeric name', withSpec({ name: 3, shape: [6], dtype: 'float32', offset: 0 }), /name must be a non-empty string/],
+    ['a shape that is not an array', withSpec({ name: 'k', shape: 6, dtype: 'float32', offset: 0 }), /shape must be an array/],
+    ['a negative dimension', withSpec({ name: 'k', shape: [-2, -3], dtype: 'float32', offset: 0 }), /non-negative integers, got -2/],
+    ['a fractional dimension', withSpec({ name: 'k', shape: [1.5, 4], dtype: 'float32', offset: 0 }), /got 1.5/],
+    ['a NaN dimension', withSpec({ name: 'k', shape: [NaN], dtype: 'float32', offset: 0 }), /got NaN/],
+    ['a string dimension', withSpec({ name: 'k', shape: ['6'], dtype: 'float32', offset: 0 }), /got 6/],
+    ['an unknown dtype', withSpec({ name: 'k', shape: [6], dtype: 'int32', offset: 0 }), /dtype must be one of float32\/float16/],
+    ['a tensor beyond the data', withSpec({ name: 'k', shape: [17], dtype: 'float32', offset: 64 }), /ends at byte 132, beyond the 76 data bytes/],
+    ['a huge shape', withSpec({ name: 'k', shape: [2 ** 40, 2 ** 40], dtype: 'float32', offset: 0 }), /too many values/],
+    ['a missing offset', withSpec({ name: 'k', shape: [6], dtype: 'float32' }), /offset must be a non-negative multiple of 64/],
+    ['a misaligned offset', withSpec({ name: 'k', shape: [6], dtype: 'float32', offset: 4 }), /offset must be a non-negative multiple of 64, got 4/],
+    ['overlapping tensors', withSpec({ name: 'k', shape: [17], dtype: 'float32', offset: 0 }), /tensors "k" and "g\/dense\/bias" overlap/],
+    ['duplicate names', withSpec({ name: 'g/dense/bias', shape: [6], dtype: 'float32', offset: 0 }), /duplicate tensor name "g\/dense\/bias"/],
   ])('rejects %s', (_, enc, message) => {
     expectGanError(() => decodeTensors(enc as EncodedTensors), 'BAD_TENSOR', message);
   });
@@ -318,13 +263,13 @@ describe('float16', () => {
     ['above the range', LOG2_SCALE_RANGE[1] + 1],
   ])('rejects a float16 tensor whose log2Scale is %s', (_, log2Scale) => {
     const data = new Uint8Array(4);
-    const spec = { name: 'v', shape: [2], dtype: 'float16' as const, ...(log2Scale === undefined ? {} : { log2Scale }) };
+    const spec = { name: 'v', shape: [2], dtype: 'float16' as const, offset: 0, ...(log2Scale === undefined ? {} : { log2Scale }) };
     expectGanError(() => decodeTensors({ manifest: [spec], data }), 'BAD_TENSOR', /log2Scale/);
   });
 
   it('rejects a log2Scale on a float32 tensor', () => {
     expectGanError(
-      () => decodeTensors({ manifest: [{ name: 'v', shape: [1], dtype: 'float32', log2Scale: 0 }], data: new Uint8Array(4) }),
+      () => decodeTensors({ manifest: [{ name: 'v', shape: [1], dtype: 'float32', log2Scale: 0, offset: 0 }], data: new Uint8Array(4) }),
       'BAD_TENSOR',
       /float16 only/,
     );

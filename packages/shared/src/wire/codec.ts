@@ -1,16 +1,18 @@
 /*
- * Tensor sets on the wire: a JSON-able manifest plus one buffer of concatenated
- * little-endian values, the same split as tfjs io encodeWeights/decodeWeights.
- * float16 halves parameter/gradient traffic at ~3 significant digits. Each float16 tensor is
- * scaled by a power of two that puts its largest magnitude in [2^14, 2^15), so that tiny values
- * (a generator's gradients at initialisation are mostly below float16's 2^-14) keep their digits
- * instead of flushing to zero, and large ones cannot overflow.
+ * Tensor sets on the wire: a manifest (name, shape, dtype, byte offset) beside raw little-endian
+ * values, the split of tfjs io's encodeWeights/decodeWeights. Every tensor starts at a multiple of
+ * TENSOR_ALIGNMENT bytes, so that a received frame is read in place: float32 values are views of
+ * it, never copies. float16 halves the bytes at ~3 significant digits (see float16.ts).
  */
 import { GanError } from './errors.js';
+import { float16BitsOf, float16Table, log2ScaleFor, scaleBits } from './float16.js';
 
 export type WireDtype = 'float32' | 'float16';
 
 export const WIRE_DTYPES: readonly WireDtype[] = ['float32', 'float16'];
+
+/** Where tensors start in a tensor body: a cache line, so views of them are aligned for any element type. */
+export const TENSOR_ALIGNMENT = 64;
 
 export interface TensorSpec {
   name: string;
@@ -18,6 +20,8 @@ export interface TensorSpec {
   dtype: WireDtype;
   /** float16 only (and there always): the wire holds value × 2^log2Scale. */
   log2Scale?: number;
+  /** Where its bytes start in the body, a multiple of TENSOR_ALIGNMENT. */
+  offset: number;
 }
 
 /**
@@ -32,6 +36,7 @@ export interface NamedTensor {
   values: Float32Array;
 }
 
+/** A tensor set: its manifest and the bytes its offsets point into (a message's whole body on receipt). */
 export interface EncodedTensors {
   manifest: TensorSpec[];
   data: Uint8Array;
@@ -59,10 +64,12 @@ function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
+export const alignUp = (n: number): number => Math.ceil(n / TENSOR_ALIGNMENT) * TENSOR_ALIGNMENT;
+
 /** Validates one manifest entry (from an untrusted source) and returns its element count. */
 function checkSpec(spec: unknown, where: string): number {
   if (typeof spec !== 'object' || spec === null) throw badTensor(`${where}: not an object`);
-  const { name, shape, dtype } = spec as Record<string, unknown>;
+  const { name, shape, dtype, offset } = spec as Record<string, unknown>;
   if (typeof name !== 'string' || name.length === 0) throw badTensor(`${where}: name must be a non-empty string`);
   if (!Array.isArray(shape)) throw badTensor(`${where} "${name}": shape must be an array`);
   let count = 1;
@@ -72,6 +79,7 @@ function checkSpec(spec: unknown, where: string): number {
     }
     count *= dim;
   }
+  if (!Number.isSafeInteger(count)) throw badTensor(`${where} "${name}": ${formatShape(shape as number[])} has too many values`);
   if (typeof dtype !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(dtype)) {
     throw badTensor(`${where} "${name}": dtype must be one of ${WIRE_DTYPES.join('/')}, got ${String(dtype)}`);
   }
@@ -81,104 +89,75 @@ function checkSpec(spec: unknown, where: string): number {
   if (dtype === 'float16' && (typeof log2Scale !== 'number' || !Number.isInteger(log2Scale) || log2Scale < min || log2Scale > max)) {
     throw badTensor(`${where} "${name}": float16 needs an integer log2Scale in [${min}, ${max}], got ${String(log2Scale)}`);
   }
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset % TENSOR_ALIGNMENT !== 0) {
+    throw badTensor(`${where} "${name}": offset must be a non-negative multiple of ${TENSOR_ALIGNMENT}, got ${String(offset)}`);
+  }
   return count;
 }
 
-/** Concatenates `tensors` into one fresh little-endian buffer, converting to `dtype`. */
-export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
-  return encodeWith(tensors, dtype, (bytes) => new Uint8Array(bytes));
+/**
+ * Places tensors of these names and shapes one after another from `start` (aligned), each at an
+ * aligned offset: the manifest (float16 entries get their log2Scale when written) and where the
+ * set's bytes end.
+ */
+export function layoutTensors(specs: readonly Pick<TensorSpec, 'name' | 'shape'>[], dtype: WireDtype, start = 0): { manifest: TensorSpec[]; end: number } {
+  let offset = alignUp(start);
+  let end = offset;
+  const names = new Set<string>();
+  const manifest = specs.map((s, i) => {
+    if (names.has(s.name)) throw badTensor(`duplicate tensor name "${s.name}"`);
+    names.add(s.name);
+    const spec: TensorSpec = { name: s.name, shape: [...s.shape], dtype, ...(dtype === 'float16' ? { log2Scale: 0 } : {}), offset };
+    end = offset + checkSpec(spec, `tensor ${i}`) * BYTES_PER_VALUE[dtype];
+    offset = alignUp(end);
+    return spec;
+  });
+  return { manifest, end };
 }
 
 /**
- * `encodeTensors` into a growable scratch buffer owned by the encoder, so that steady-state
- * encodes of same-sized sets touch no fresh memory (first-touch page faults of a new 13 MB
- * buffer cost several times the copy itself). The returned `data` aliases the scratch and is
- * valid only until this encoder's next `encode`: hand it to `encodeMessage` (msgpack copies
- * it while packing) before encoding again. Use one encoder per buffer that must coexist.
+ * Writes `tensors` (in manifest order) into `body` at the manifest's offsets, converting to its
+ * dtype (setting each float16 entry's log2Scale). Padding between tensors is zeroed, so the same
+ * tensors always give the same bytes.
  */
-export class TensorEncoder {
-  private scratch = new Uint8Array(0);
-
-  encode(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
-    return encodeWith(tensors, dtype, (bytes) => {
-      if (bytes > this.scratch.byteLength) this.scratch = new Uint8Array(bytes);
-      return this.scratch.subarray(0, bytes);
-    });
-  }
+export function writeTensors(manifest: TensorSpec[], tensors: readonly NamedTensor[], body: Uint8Array): void {
+  requireLittleEndianHost();
+  if (tensors.length !== manifest.length) throw badTensor(`${tensors.length} tensors for a manifest of ${manifest.length}`);
+  let written = manifest[0]?.offset ?? 0;
+  manifest.forEach((spec, i) => {
+    const { values } = tensors[i] as NamedTensor;
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    if (count !== values.length) throw badTensor(`tensor "${spec.name}": shape ${formatShape(spec.shape)} needs ${count} values, got ${values.length}`);
+    body.fill(0, written, spec.offset);
+    if (spec.dtype === 'float32') {
+      body.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), spec.offset);
+    } else {
+      // The float32 bits as integers (no float round trip per value), written as whole halves.
+      const k = log2ScaleFor(values);
+      spec.log2Scale = k;
+      const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+      const out = new Uint16Array(body.buffer, body.byteOffset + spec.offset, values.length);
+      for (let j = 0; j < bits.length; j++) out[j] = float16BitsOf(scaleBits(bits[j]!, k));
+    }
+    written = spec.offset + count * BYTES_PER_VALUE[spec.dtype];
+  });
 }
 
-/** Validates `tensors`, then writes them into `alloc(total)`, every byte of which is overwritten. */
-function encodeWith(tensors: readonly NamedTensor[], dtype: WireDtype, alloc: (bytes: number) => Uint8Array): EncodedTensors {
-  requireLittleEndianHost();
-  const bytesPerValue = BYTES_PER_VALUE[dtype];
-  const manifest: TensorSpec[] = [];
-  const names = new Set<string>();
-  let total = 0;
-  tensors.forEach((t, i) => {
-    const spec: TensorSpec = { name: t.name, shape: [...t.shape], dtype, ...(dtype === 'float16' ? { log2Scale: log2ScaleFor(t.values) } : {}) };
-    const count = checkSpec(spec, `tensor ${i}`);
-    if (count !== t.values.length) {
-      throw badTensor(`tensor "${t.name}": shape ${formatShape(t.shape)} needs ${count} values, got ${t.values.length}`);
-    }
-    if (names.has(t.name)) throw badTensor(`duplicate tensor name "${t.name}"`);
-    names.add(t.name);
-    manifest.push(spec);
-    total += count * bytesPerValue;
-  });
-
-  const data = alloc(total);
-  let offset = 0;
-  tensors.forEach(({ values }, t) => {
-    if (dtype === 'float32') {
-      data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
-    } else {
-      // The float32 bits as integers (no float round trip per value), written as whole halves:
-      // `data` starts at an even byte offset (the allocators above start at 0) and every value
-      // takes 2 bytes.
-      const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
-      const out = new Uint16Array(data.buffer, data.byteOffset + offset, values.length);
-      const k = manifest[t]!.log2Scale!;
-      for (let i = 0; i < bits.length; i++) out[i] = float16BitsOf(scaleBits(bits[i]!, k));
-    }
-    offset += values.length * bytesPerValue;
-  });
+/** A tensor set in a fresh buffer of its own: layoutTensors then writeTensors. */
+export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
+  const { manifest, end } = layoutTensors(tensors, dtype);
+  const data = new Uint8Array(end);
+  writeTensors(manifest, tensors, data);
   return { manifest, data };
 }
 
 /**
- * Validates `enc` completely, then returns its tensors. float32 values at a 4-aligned
- * offset are zero-copy views that alias `enc.data`; misaligned ones (msgpack hands out
- * Buffer slices at arbitrary offsets) and float16 ones are copied once.
+ * Validates `enc` completely (every tensor inside `data`, none overlapping another of the set,
+ * names and shapes as expected), then returns its tensors: float32 ones are views of `data`
+ * (aligned by construction; copied only if the buffer itself is misaligned), float16 ones are
+ * converted into fresh arrays.
  */
 export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
-  return decodeWith(enc, opts, (_name, count) => new Float32Array(count));
-}
-
-/**
- * `decodeTensors` that copies (misaligned float32, and float16) into arrays it keeps per tensor
- * name and reuses while the name's element count stays the same (a different count reallocates),
- * so steady-state decodes touch no fresh memory. Returned `values` may alias those arrays and are
- * valid only until this decoder's next `decode`. It retains one array per distinct name it has
- * copied, so give untrusted input an `expected` set (which bounds the names), and use separate
- * decoders for sets whose results must coexist. Aligned float32 stays zero-copy, as in `decodeTensors`.
- */
-export class TensorDecoder {
-  private readonly arrays = new Map<string, Float32Array>();
-
-  decode(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
-    return decodeWith(enc, opts, (name, count) => {
-      let out = this.arrays.get(name);
-      if (out?.length !== count) {
-        out = new Float32Array(count);
-        this.arrays.set(name, out);
-      }
-      return out;
-    });
-  }
-}
-
-/** Validates `enc` completely before `alloc` (the destination of any copy) is first called. */
-function decodeWith(enc: EncodedTensors, opts: DecodeOptions, alloc: (name: string, count: number) => Float32Array): NamedTensor[] {
   requireLittleEndianHost();
   if (typeof enc !== 'object' || enc === null) throw badTensor('encoded tensors must be an object');
   const { manifest, data } = enc as Partial<Record<keyof EncodedTensors, unknown>>;
@@ -186,30 +165,27 @@ function decodeWith(enc: EncodedTensors, opts: DecodeOptions, alloc: (name: stri
   if (!(data instanceof Uint8Array)) throw badTensor('data must be a Uint8Array');
 
   const names = new Set<string>();
-  const offsets: number[] = [];
-  let offset = 0;
+  const ranges: [number, number, string][] = [];
   (manifest as unknown[]).forEach((spec, i) => {
     const count = checkSpec(spec, `manifest[${i}]`);
-    const { name, dtype } = spec as TensorSpec;
+    const { name, dtype, offset } = spec as TensorSpec;
     if (names.has(name)) throw badTensor(`duplicate tensor name "${name}"`);
     names.add(name);
-    offsets.push(offset);
-    offset += count * BYTES_PER_VALUE[dtype];
+    const end = offset + count * BYTES_PER_VALUE[dtype];
     // Checked as we go so absurd shapes fail here rather than in an allocation.
-    if (offset > data.byteLength) {
-      throw badTensor(`manifest describes more than the ${data.byteLength} data bytes (at "${name}")`);
-    }
+    if (end > data.byteLength) throw badTensor(`tensor "${name}" ends at byte ${end}, beyond the ${data.byteLength} data bytes`);
+    ranges.push([offset, end, name]);
   });
-  if (offset !== data.byteLength) {
-    throw badTensor(`manifest describes ${offset} bytes but data has ${data.byteLength}`);
+  ranges.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < ranges.length; i++) {
+    const [prev, cur] = [ranges[i - 1]!, ranges[i]!];
+    if (cur[0] < prev[1]) throw badTensor(`tensors "${prev[2]}" and "${cur[2]}" overlap`);
   }
   const specs = manifest as TensorSpec[];
   if (opts.expected) checkExpected(specs, opts.expected);
-
-  return specs.map((spec, i) => {
-    const start = offsets[i]!;
+  return specs.map((spec) => {
     const count = spec.shape.reduce((a, b) => a * b, 1);
-    return { name: spec.name, shape: [...spec.shape], values: readValues(data, start, count, spec, () => alloc(spec.name, count)) };
+    return { name: spec.name, shape: [...spec.shape], values: readValues(data, count, spec) };
   });
 }
 
@@ -227,25 +203,25 @@ function checkExpected(specs: readonly TensorSpec[], expected: readonly Pick<Ten
   });
 }
 
-/** The values at `start`: a view when float32 and 4-aligned, else a copy into `dest()` (of length `count`). */
-function readValues(data: Uint8Array, start: number, count: number, spec: TensorSpec, dest: () => Float32Array): Float32Array {
+function readValues(data: Uint8Array, count: number, spec: TensorSpec): Float32Array {
+  const byteOffset = data.byteOffset + spec.offset;
   if (spec.dtype === 'float16') {
     const table = float16Table();
     // A power of two: each product is exact.
     const unscale = 2 ** -spec.log2Scale!;
-    const out = dest();
-    if ((data.byteOffset + start) % 2 === 0) {
-      const halves = new Uint16Array(data.buffer, data.byteOffset + start, count);
+    const out = new Float32Array(count);
+    if (byteOffset % 2 === 0) {
+      const halves = new Uint16Array(data.buffer, byteOffset, count);
       for (let i = 0; i < count; i++) out[i] = table[halves[i]!]! * unscale;
     } else {
-      for (let i = 0; i < count; i++) out[i] = table[data[start + 2 * i]! | (data[start + 2 * i + 1]! << 8)]! * unscale;
+      const at = spec.offset;
+      for (let i = 0; i < count; i++) out[i] = table[data[at + 2 * i]! | (data[at + 2 * i + 1]! << 8)]! * unscale;
     }
     return out;
   }
-  const byteOffset = data.byteOffset + start;
   if (byteOffset % 4 === 0) return new Float32Array(data.buffer, byteOffset, count);
-  const out = dest();
-  new Uint8Array(out.buffer, out.byteOffset, count * 4).set(data.subarray(start, start + count * 4));
+  const out = new Float32Array(count);
+  new Uint8Array(out.buffer).set(data.subarray(spec.offset, spec.offset + count * 4));
   return out;
 }
 
@@ -260,83 +236,4 @@ export function assertFinite(tensors: readonly NamedTensor[], what: string): voi
   }
 }
 
-/** 14 - ⌊log2 m⌋ for the largest finite magnitude m of `values` (0 when all are zero or non-finite). */
-function log2ScaleFor(values: Float32Array): number {
-  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
-  // For non-negative floats the bit patterns order as the values do.
-  let max = 0;
-  for (let i = 0; i < bits.length; i++) {
-    const abs = bits[i]! & 0x7fffffff;
-    if (abs > max && abs < 0x7f800000) max = abs;
-  }
-  if (max === 0) return 0;
-  const exp = max >>> 23;
-  // A float32 subnormal has no implicit bit: its leading mantissa bit gives the binade.
-  const floorLog2 = exp !== 0 ? exp - 127 : 31 - Math.clz32(max) - 149;
-  return 14 - floorLog2;
-}
-
-const scratchF32 = new Float32Array(1);
-const scratchI32 = new Int32Array(scratchF32.buffer);
-
-/**
- * The float32 bits of (the float32 with `bits`) × 2^k, k from log2ScaleFor. For normal values
- * that is k added to the exponent field; one that would drop below float32's normal range ends
- * far below float16's smallest value, so it becomes a signed zero.
- */
-function scaleBits(bits: number, k: number): number {
-  const exp = (bits >>> 23) & 0xff;
-  if (exp === 0xff) return bits;
-  if (exp !== 0) return exp + k > 0 ? bits + k * 0x800000 : bits & 0x80000000;
-  // Zero or a float32 subnormal (rare; only tensors of subnormals scale them up): by arithmetic.
-  scratchI32[0] = bits;
-  scratchF32[0] = scratchF32[0]! * 2 ** k;
-  return scratchI32[0]!;
-}
-
-/**
- * IEEE 754 binary16 bits nearest to the float32 with these `bits` (round half to even); overflow
- * gives ±Infinity, NaN stays NaN. Exported for its tests.
- */
-export function float16BitsOf(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const abs = bits & 0x7fffffff;
-  // The common case, a result in the normal range [2^-14, 65504]: adding 0xfff plus the kept
-  // lowest bit rounds the 13 dropped bits half to even, a carry moving into the exponent as it
-  // should; then the exponent is rebased from 127 to 15.
-  if (abs >= 0x38800000 && abs < 0x477ff000) return sign | (((abs + 0xfff + ((abs >>> 13) & 1)) >>> 13) - ((127 - 15) << 10));
-  const exp32 = abs >>> 23;
-  const mant = abs & 0x7fffff;
-  if (exp32 === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  if (abs >= 0x477ff000) return sign | 0x7c00;
-  // Below the normal range: a subnormal half, or zero; below 2^-25 everything rounds to zero
-  // (2^-25 itself is a tie that goes to even zero).
-  const exp16 = exp32 - 127 + 15;
-  if (exp16 < -10) return sign;
-  // Shift the mantissa, implicit bit included, down to the 2^-24 grid.
-  const full = mant | 0x800000;
-  const shift = 14 - exp16;
-  const half = 1 << (shift - 1);
-  const rem = full & ((1 << shift) - 1);
-  let m = full >>> shift;
-  if (rem > half || (rem === half && (m & 1) !== 0)) m++; // may carry into the smallest normal: still correct
-  return sign | m;
-}
-
-let halfTable: Float32Array | undefined;
-
-/** All 65536 binary16 values as float32, built on first float16 decode. */
-function float16Table(): Float32Array {
-  if (halfTable) return halfTable;
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) table[h] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) table[h] = mant !== 0 ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  halfTable = table;
-  return table;
-}
+export { float16BitsOf } from './float16.js';

@@ -2,13 +2,12 @@
  * Generator download for sampling clients (e.g. the CLI's sample command), which
  * connect to the same endpoint as workers but never join training.
  */
-import { MAX_TEXT_LENGTH, type Fields } from './fields.js';
+import type { Fields } from './fields.js';
 import { readVersion } from './handshake.js';
 
 /** Client → coordinator, first and only request on a client connection. */
 export interface FetchGenerator {
   type: 'fetchGenerator';
-  token?: string;
   version: number;
 }
 
@@ -27,7 +26,7 @@ const MAX_MODEL_JSON_LENGTH = 8 * 1024 * 1024;
 
 export function readFetchGenerator(f: Fields): FetchGenerator {
   const version = readVersion(f);
-  return { type: 'fetchGenerator', token: f.optionalString('token', MAX_TEXT_LENGTH), version };
+  return { type: 'fetchGenerator', version };
 }
 
 export function readGenerator(f: Fields): GeneratorMessage {

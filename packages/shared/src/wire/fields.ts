@@ -41,6 +41,8 @@ export class Fields {
   constructor(
     private readonly values: Record<string, unknown>,
     readonly path: string,
+    /** A tensor frame's body, which the header's manifests point into. */
+    private readonly body?: Uint8Array,
   ) {}
 
   /** The raw value, or undefined when absent (an explicit msgpack undefined counts as absent). */
@@ -119,6 +121,23 @@ export class Fields {
     return readMap(this.required(key), this.at(key), read);
   }
 
+  /** A tensor set: its manifest here, its bytes in the frame's body (bounds and names are decodeTensors' checks). */
+  tensors(key: string): EncodedTensors {
+    const set = this.optionalTensors(key);
+    if (!set) throw badMessage(this.at(key), 'missing');
+    return set;
+  }
+
+  optionalTensors(key: string): EncodedTensors | undefined {
+    const v = this.optional(key);
+    if (v === undefined) return undefined;
+    if (!this.body) throw badMessage(this.at(key), 'tensors outside a tensor frame');
+    const path = this.at(key);
+    if (!Array.isArray(v)) throw badMessage(path, `expected an array, got ${describe(v)}`);
+    if (v.length > MAX_TENSORS) throw badMessage(path, `more than ${MAX_TENSORS} items`);
+    return { manifest: v.map((x: unknown, i) => readMap(x, `${path}[${i}]`, readSpec)), data: this.body };
+  }
+
   optionalMap<T>(key: string, read: (f: Fields) => T): T | undefined {
     const v = this.optional(key);
     return v === undefined ? undefined : readMap(v, this.at(key), read);
@@ -140,10 +159,10 @@ export class Fields {
   }
 }
 
-/** Runs `read` over the map `v` and rejects keys it did not read. */
-export function readMap<T>(v: unknown, path: string, read: (f: Fields) => T): T {
+/** Runs `read` over the map `v` and rejects keys it did not read. `body`: the tensor frame's, for its sets. */
+export function readMap<T>(v: unknown, path: string, read: (f: Fields) => T, body?: Uint8Array): T {
   if (!isMap(v)) throw badMessage(path, `expected a map, got ${describe(v)}`);
-  const fields = new Fields(v, path);
+  const fields = new Fields(v, path, body);
   const out = read(fields);
   const extra = fields.unknownKeys();
   if (extra.length > 0) throw badMessage(path, `unexpected field ${JSON.stringify(extra[0])}`);
@@ -177,19 +196,15 @@ function checkBytes(v: unknown, path: string): Uint8Array {
   return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
-/** Structure only; names, shapes and byte counts are checked against the model by decodeTensors. */
-export function readEncodedTensors(f: Fields): EncodedTensors {
-  const manifest = f.array('manifest', MAX_TENSORS, (v, path) =>
-    readMap(v, path, (s): TensorSpec => {
-      const spec: TensorSpec = {
-        name: s.string('name', MAX_NAME_LENGTH),
-        shape: s.array('shape', MAX_RANK, (d, p) => checkInteger(d, p, 0, UINT32_MAX)),
-        dtype: s.oneOf('dtype', WIRE_DTYPES),
-      };
-      // Whether it belongs with the dtype is decodeTensors' check.
-      const log2Scale = s.optionalInteger('log2Scale', ...LOG2_SCALE_RANGE);
-      return log2Scale === undefined ? spec : { ...spec, log2Scale };
-    }),
-  );
-  return { manifest, data: f.bytes('data') };
+/** One manifest entry's structure; offsets, bounds, names and shapes are decodeTensors' checks. */
+function readSpec(s: Fields): TensorSpec {
+  const spec: TensorSpec = {
+    name: s.string('name', MAX_NAME_LENGTH),
+    shape: s.array('shape', MAX_RANK, (d, p) => checkInteger(d, p, 0, UINT32_MAX)),
+    dtype: s.oneOf('dtype', WIRE_DTYPES),
+    offset: s.integer('offset', 0),
+  };
+  // Whether it belongs with the dtype is decodeTensors' check.
+  const log2Scale = s.optionalInteger('log2Scale', ...LOG2_SCALE_RANGE);
+  return log2Scale === undefined ? spec : { ...spec, log2Scale };
 }

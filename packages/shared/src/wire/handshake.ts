@@ -1,20 +1,18 @@
 /* Connection set-up: a worker says hello, the coordinator welcomes or refuses it. */
 import { WIRE_DTYPES, type EncodedTensors, type WireDtype } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
-import { MAX_NAME_LENGTH, MAX_TEXT_LENGTH, checkOneOf, checkString, readEncodedTensors, type Fields } from './fields.js';
+import { MAX_NAME_LENGTH, MAX_TEXT_LENGTH, badMessage, checkOneOf, type Fields } from './fields.js';
 import { PROTOCOL_VERSION } from './version.js';
 
 /** Worker → coordinator, first message on a worker connection. */
 export interface Hello {
   type: 'hello';
   version: number;
-  token?: string;
   /** tfjs backend name, e.g. 'tensorflow', 'wasm', 'cpu'. */
   backend: string;
   /** Human-readable device description for logs. */
   device: string;
   capabilities: {
-    maxBatch?: number;
     /** Encodings the worker can decode, in preference order. */
     wireDtypes: WireDtype[];
   };
@@ -24,7 +22,8 @@ export interface Hello {
 export interface RunDescriptor {
   runId: string;
   preset: string;
-  hyper: Record<string, number | string | boolean>;
+  /** D's target for real images: 1, or less with one-sided label smoothing. */
+  realLabel: number;
   /** The worker must hold the same data set (checked by fingerprint) or say DATASET_MISMATCH. */
   dataset: { name: string; count: number; fingerprint: string };
   /** Encoding of every tensor set on this connection, chosen from hello.capabilities.wireDtypes. */
@@ -37,7 +36,8 @@ export interface Welcome {
   workerId: string;
   run: RunDescriptor;
   params: EncodedTensors;
-  step: number;
+  /** The round the worker joins at. */
+  round: number;
 }
 
 /** Coordinator → worker (or client), rejects a hello/fetchGenerator; the connection then closes. */
@@ -46,8 +46,6 @@ export interface Refuse {
   code: GanErrorCode;
   reason: string;
 }
-
-const MAX_HYPER_KEYS = 256;
 
 /**
  * Checked before anything else, so that a peer on another protocol version gets
@@ -66,21 +64,19 @@ export function readHello(f: Fields): Hello {
   return {
     type: 'hello',
     version,
-    token: f.optionalString('token', MAX_TEXT_LENGTH),
     backend: f.string('backend', MAX_NAME_LENGTH),
     device: f.string('device', MAX_NAME_LENGTH),
     capabilities: f.map('capabilities', (c) => ({
-      maxBatch: c.optionalInteger('maxBatch', 1),
       wireDtypes: c.array('wireDtypes', WIRE_DTYPES.length, (v, p) => checkOneOf(v, p, WIRE_DTYPES)),
     })),
   };
 }
 
-function hyperValue(v: unknown, path: string): number | string | boolean {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string') return checkString(v, path, MAX_NAME_LENGTH, 0);
-  if (typeof v === 'number' && Number.isFinite(v)) return v;
-  throw new GanError('BAD_MESSAGE', `${path}: expected a finite number, string or boolean`);
+/** Label smoothing takes at most half: a target in [0.5, 1]. */
+function realLabel(r: Fields): number {
+  const v = r.number('realLabel', 0.5);
+  if (v > 1) throw badMessage(r.at('realLabel'), `expected at most 1, got ${v}`);
+  return v;
 }
 
 export function readWelcome(f: Fields): Welcome {
@@ -90,7 +86,7 @@ export function readWelcome(f: Fields): Welcome {
     run: f.map('run', (r) => ({
       runId: r.string('runId', MAX_NAME_LENGTH),
       preset: r.string('preset', MAX_NAME_LENGTH),
-      hyper: r.record('hyper', MAX_HYPER_KEYS, hyperValue),
+      realLabel: realLabel(r),
       dataset: r.map('dataset', (d) => ({
         name: d.string('name', MAX_NAME_LENGTH),
         count: d.integer('count', 0),
@@ -98,8 +94,8 @@ export function readWelcome(f: Fields): Welcome {
       })),
       wireDtype: r.oneOf('wireDtype', WIRE_DTYPES),
     })),
-    params: f.map('params', readEncodedTensors),
-    step: f.integer('step', 0),
+    params: f.tensors('params'),
+    round: f.integer('round', 0),
   };
 }
 

@@ -5,11 +5,13 @@
  * `generator` in CoordinatorToWorker; the coordinator's per-connection state decides
  * which messages are acceptable when (hello or fetchGenerator first, never both).
  */
-import { Packr, Unpackr, type Options } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
+import type { EncodedTensors } from './codec.js';
 import { GanError } from './errors.js';
 import { readBye, readError, type Bye, type ErrorMessage } from './control.js';
 import { readFetchGenerator, readGenerator, type FetchGenerator, type GeneratorMessage } from './fetch.js';
 import { badMessage, readMap, type Fields } from './fields.js';
+import { encodeFrameOf, isTensorFrame, packr, splitFrame } from './frame.js';
 import { readHello, readRefuse, readWelcome, type Hello, type Refuse, type Welcome } from './handshake.js';
 import { readGradients, readRound, type Gradients, type Round } from './round.js';
 
@@ -38,17 +40,29 @@ const WORKER_TO_COORDINATOR: Readers<WorkerToCoordinator> = {
   error: readError,
 };
 
-// Plain maps only: records/structures and msgpackr's extension types are not portable, and with
-// moreTypes off every typed array (Uint8Array included) is written as msgpack bin. Skipping
-// undefined makes an absent optional field and `field: undefined` encode to identical bytes.
-// skipValues is missing from msgpackr's Options typings, hence the widened variable.
-const packOptions: Options = { useRecords: false, moreTypes: false, useFloat32: 0, ...{ skipValues: [undefined] } };
-const packr = new Packr(packOptions);
-// copyBuffers off: bin fields are views into the frame, so tensor data is never copied here.
+// copyBuffers off: bin fields are views into the frame, never copies.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: false });
 
-/** Serialises a message for `ws.send`. The bytes live in a buffer msgpackr shares with other results. */
+/** The messages that carry tensors, and which of their fields are tensor sets: they travel as tensor frames (frame.ts). */
+export const TENSOR_SETS = { welcome: ['params'], round: ['update'], gradients: ['grads', 'stats'] } as const;
+
+type TensorMessage = Extract<Message, { type: keyof typeof TENSOR_SETS }>;
+
+const isTensorMessage = (msg: Message): msg is TensorMessage => Object.hasOwn(TENSOR_SETS, msg.type);
+
+/**
+ * Serialises a message for `ws.send`: a tensor frame for the messages that carry tensors (their
+ * sets copied into one body), a bare msgpack map for the others. The bytes of a bare map live in
+ * a buffer msgpackr shares with other results: send them before encoding again.
+ */
 export function encodeMessage(msg: Message): Uint8Array {
+  if (isTensorMessage(msg)) {
+    const sets = TENSOR_SETS[msg.type] as readonly string[];
+    const entries = Object.entries(msg) as [string, unknown][];
+    const fields = Object.fromEntries(entries.filter(([k]) => !sets.includes(k)));
+    const present = Object.fromEntries(entries.filter(([k, v]) => sets.includes(k) && v !== undefined)) as Record<string, EncodedTensors>;
+    return encodeFrameOf(fields, present);
+  }
   const out = packr.pack(msg);
   // Re-viewed as a plain Uint8Array so `.slice()` copies: Buffer#slice would alias that shared buffer.
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
@@ -68,7 +82,10 @@ export function parseCoordinatorMessage(frame: unknown, isBinary = true): Coordi
 }
 
 function parse<M extends { type: string }>(frame: unknown, isBinary: boolean, readers: Readers<M>, direction: string): M {
-  const decoded = unpackFrame(frameBytes(frame, isBinary));
+  const bytes = frameBytes(frame, isBinary);
+  const tensorFrame = isTensorFrame(bytes);
+  const parts = tensorFrame ? splitFrame(bytes) : undefined;
+  const decoded = unpackFrame(parts?.header ?? bytes);
   if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded) || decoded instanceof Uint8Array) {
     throw badMessage('message', 'expected a map');
   }
@@ -78,19 +95,33 @@ function parse<M extends { type: string }>(frame: unknown, isBinary: boolean, re
   if (!Object.hasOwn(readers, type)) {
     throw new GanError('UNKNOWN_TYPE', `unknown ${direction} message type ${JSON.stringify(type.slice(0, 64))}`);
   }
+  if (tensorFrame !== Object.hasOwn(TENSOR_SETS, type)) {
+    throw new GanError('BAD_FRAME', `${type} must come as ${tensorFrame ? 'a bare msgpack map' : 'a tensor frame'}`);
+  }
   const read = readers[type as M['type']];
-  return readMap(decoded, type, (f) => {
-    f.required('type');
-    return read(f);
-  });
+  return readMap(
+    decoded,
+    type,
+    (f) => {
+      f.required('type');
+      return read(f);
+    },
+    parts?.body,
+  );
 }
 
+/**
+ * The frame as one Uint8Array whose tensors can be viewed in place: ws's Buffer (whose memory may
+ * start at any byte) is copied once into an aligned buffer only when it is not 4-aligned.
+ */
 function frameBytes(frame: unknown, isBinary: boolean): Uint8Array {
-  if (!isBinary) throw new GanError('BAD_FRAME', 'text frame received; the protocol uses binary msgpack frames');
-  if (frame instanceof Uint8Array) return frame;
-  if (frame instanceof ArrayBuffer) return new Uint8Array(frame);
-  if (Array.isArray(frame) && frame.every((c) => c instanceof Uint8Array)) return concat(frame as Uint8Array[]);
-  throw new GanError('BAD_FRAME', `expected a binary frame, got ${typeof frame}`);
+  if (!isBinary) throw new GanError('BAD_FRAME', 'text frame received; the protocol uses binary frames');
+  let bytes: Uint8Array;
+  if (frame instanceof Uint8Array) bytes = frame;
+  else if (frame instanceof ArrayBuffer) bytes = new Uint8Array(frame);
+  else if (Array.isArray(frame) && frame.every((c) => c instanceof Uint8Array)) bytes = concat(frame as Uint8Array[]);
+  else throw new GanError('BAD_FRAME', `expected a binary frame, got ${typeof frame}`);
+  return bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
 }
 
 /** ws hands over a fragmented message as its chunks. */

@@ -1,17 +1,17 @@
 /* One training round: the coordinator asks for gradients, the worker returns them. */
 import type { EncodedTensors } from './codec.js';
 import { GanError } from './errors.js';
-import { UINT32_MAX, badMessage, readEncodedTensors, type Fields } from './fields.js';
+import { UINT32_MAX, badMessage, type Fields } from './fields.js';
 
 /** Which network's gradients a round asks for. */
 export type Phase = 'D' | 'G';
 
 export const PHASES: readonly Phase[] = ['D', 'G'];
 
-/** Coordinator → worker. */
+/** Coordinator → worker: compute this slot of round `round`. */
 export interface Round {
   type: 'round';
-  step: number;
+  round: number;
   phase: Phase;
   batchSize: number;
   /** Seeds the worker's noise (see rng.ts) so results do not depend on which worker ran it. */
@@ -22,10 +22,10 @@ export interface Round {
   update?: EncodedTensors;
 }
 
-/** Worker → coordinator, the answer to the round with the same step and phase. */
+/** Worker → coordinator, the answer to the round with the same number and phase. */
 export interface Gradients {
   type: 'gradients';
-  step: number;
+  round: number;
   phase: Phase;
   samples: number;
   loss: number;
@@ -36,7 +36,7 @@ export interface Gradients {
 }
 
 export function readRound(f: Fields): Round {
-  const step = f.integer('step', 0);
+  const round = f.integer('round', 0);
   const phase = f.oneOf('phase', PHASES);
   const batchSize = f.integer('batchSize', 1);
   const seed = f.integer('seed', 0, UINT32_MAX);
@@ -45,12 +45,12 @@ export function readRound(f: Fields): Round {
     if (phase !== 'D') throw badMessage(f.at('indices'), 'only allowed in the D phase');
     if (indices.byteLength % 4 !== 0) throw badMessage(f.at('indices'), 'length is not a multiple of 4');
   }
-  const update = f.optionalMap('update', readEncodedTensors);
-  return { type: 'round', step, phase, batchSize, seed, indices, update };
+  const update = f.optionalTensors('update');
+  return { type: 'round', round, phase, batchSize, seed, indices, update };
 }
 
 export function readGradients(f: Fields): Gradients {
-  const step = f.integer('step', 0);
+  const round = f.integer('round', 0);
   const phase = f.oneOf('phase', PHASES);
   const samples = f.integer('samples', 1);
   const loss = f.required('loss');
@@ -59,12 +59,12 @@ export function readGradients(f: Fields): Gradients {
   if (!Number.isFinite(loss)) throw new GanError('NON_FINITE', `${f.at('loss')} is ${loss}`);
   return {
     type: 'gradients',
-    step,
+    round,
     phase,
     samples,
     loss,
-    grads: f.map('grads', readEncodedTensors),
-    stats: f.optionalMap('stats', readEncodedTensors),
+    grads: f.tensors('grads'),
+    stats: f.optionalTensors('stats'),
     computeMs: f.number('computeMs', 0),
   };
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../data/index.js';
 import { selectBackend } from '../selectBackend.js';
-import { conv2dTransposeFast } from './convFormulations.js';
+import { conv2dTransposeSubPixel } from './convFormulations.js';
 import { registerWasmKernels } from './wasmKernels.js';
 
 /*
@@ -33,11 +33,49 @@ const conv = (x: Shape4, f: Shape4, strides: number | [number, number], pad: Pad
 });
 
 /** conv2dTranspose from x to out: the Conv2DBackpropInput kernel forwards, and its gradients. */
-const deconv = (x: Shape4, f: Shape4, out: Shape4, strides: number, pad: 'same' | 'valid', name: string): Case => ({
-  name: `Conv2DBackpropInput ${name}: x ${x.join('x')} -> ${out.join('x')}, filter ${f.join('x')}, stride ${strides}, ${pad}`,
+const deconv = (x: Shape4, f: Shape4, out: Shape4, strides: number | [number, number], pad: 'same' | 'valid', name: string): Case => ({
+  name: `Conv2DBackpropInput ${name}: x ${x.join('x')} -> ${out.join('x')}, filter ${f.join('x')}, strides ${strides}, ${pad}`,
   shapes: [x, f],
   ref: (a, b) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, out, strides, pad),
 });
+
+/**
+ * Output extents of conv2dTranspose from `size` inputs: every extent whose forward conv gives
+ * back `size` under that padding (the smallest and the largest, so that both the exact and the
+ * cropped sub-pixel layouts run).
+ */
+function transposedSizes(size: number, kernel: number, stride: number, pad: 'same' | 'valid'): number[] {
+  const lo = pad === 'same' ? (size - 1) * stride + 1 : (size - 1) * stride + kernel;
+  return [...new Set([lo, lo + stride - 1])];
+}
+
+/**
+ * conv2dTranspose on odd sizes, batch 1: strides 1-3 (and unequal ones), kernels 1-5, 'valid'
+ * and 'same', including filters smaller than the stride (phases no tap reaches).
+ */
+function transposedSweep(): Case[] {
+  const cases: Case[] = [];
+  const strides: [number, number][] = [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [2, 3],
+  ];
+  for (const [sh, sw] of strides) {
+    for (const k of [1, 2, 3, 4, 5]) {
+      for (const pad of ['same', 'valid'] as const) {
+        const hs = transposedSizes(3, k, sh, pad);
+        const ws = transposedSizes(5, k + (sh === sw ? 0 : 1), sw, pad);
+        for (const [i, outH] of hs.entries()) {
+          const outW = ws[i % ws.length] as number;
+          const kw = k + (sh === sw ? 0 : 1);
+          cases.push(deconv([1, 3, 5, 3], [k, kw, 2, 3], [1, outH, outW, 2], sh === sw ? sh : [sh, sw], pad, `sweep ${k}x${kw}`));
+        }
+      }
+    }
+  }
+  return cases;
+}
 
 const matMul = (a: number[], b: number[], ta: boolean, tb: boolean): Case => ({
   name: `BatchMatMul ${a.join('x')}${ta ? 'ᵀ' : ''} · ${b.join('x')}${tb ? 'ᵀ' : ''}`,
@@ -69,6 +107,7 @@ const CASES: Case[] = [
   deconv([BATCH, 7, 7, 4], [3, 3, 3, 4], [BATCH, 15, 15, 3], 2, 'valid', 'valid'),
   // A 1x1 filter with stride 2 leaves output rows that no input reaches (negative padding).
   deconv([BATCH, 7, 7, 4], [1, 1, 3, 4], [BATCH, 13, 13, 3], 2, 'valid', 'sparse'),
+  ...transposedSweep(),
   matMul([BATCH, 100], [100, 1024], false, false),
   matMul([BATCH, 1024], [1024, 3136], false, false),
   matMul([BATCH, 3136], [3136, 1024], false, false),
@@ -161,7 +200,12 @@ describe("ganfleet's wasm kernels", () => {
   });
 });
 
-describe('conv2dTransposeFast', () => {
+describe('conv2dTransposeSubPixel', () => {
+  it('has cases for every stride phase layout', () => {
+    // The sweep above: 4 stride pairs x 5 kernels x 2 paddings, one or two output sizes each.
+    expect(CASES.filter((c) => c.name.includes('sweep')).length).toBeGreaterThanOrEqual(60);
+  });
+
   it('matches tf.conv2dTranspose on cpu, forward', async () => {
     await tf.setBackend('cpu');
     const rng = new Rng(7);
@@ -170,12 +214,14 @@ describe('conv2dTransposeFast', () => {
       [[3, 14, 14, 32], [5, 5, 16, 32], [3, 28, 28, 16], 2, 'same'],
       [[2, 5, 6, 3], [3, 4, 2, 3], [2, 5, 11, 2], [1, 2], 'same'],
       [[2, 4, 4, 3], [2, 2, 2, 3], [2, 9, 9, 2], 2, 'valid'],
+      [[1, 4, 3, 3], [5, 4, 2, 3], [1, 14, 8, 2], [3, 2], 'valid'],
+      [[1, 5, 5, 2], [2, 2, 3, 2], [1, 13, 13, 3], 3, 'same'],
     ];
     for (const [xs, fs, out, strides, pad] of configs) {
       const x = tf.tensor4d(rng.fillNormal(new Float32Array(tf.util.sizeFromShape(xs))), xs);
       const f = tf.tensor4d(rng.fillNormal(new Float32Array(tf.util.sizeFromShape(fs))), fs);
       const expected = tf.conv2dTranspose(x, f, out, strides, pad);
-      const actual = conv2dTransposeFast(x, f, out, strides, pad);
+      const actual = conv2dTransposeSubPixel(x, f, out, strides, pad);
       expect(actual.shape).toEqual(out);
       expect(relL2(actual.dataSync() as Float32Array, expected.dataSync() as Float32Array), JSON.stringify(xs)).toBeLessThan(TOL);
       tf.dispose([x, f, expected, actual]);
@@ -185,7 +231,7 @@ describe('conv2dTransposeFast', () => {
   it('rejects an input that does not fit the output shape', () => {
     const x = tf.zeros([1, 6, 7, 4]) as tf.Tensor4D;
     const f = tf.zeros([5, 5, 3, 4]) as tf.Tensor4D;
-    expect(() => conv2dTransposeFast(x, f, [1, 14, 14, 3], 2, 'same')).toThrow(/do not fit outputShape/);
+    expect(() => conv2dTransposeSubPixel(x, f, [1, 14, 14, 3], 2, 'same')).toThrow(/do not fit outputShape/);
     tf.dispose([x, f]);
   });
 });

@@ -1,18 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2dFilterGradFast, conv2dTransposeFast } from './convFormulations.js';
+import { conv2dFilterGradFast, conv2dTransposeSubPixel } from './convFormulations.js';
 
 /*
  * Kernels that make the wasm backend able (and fast enough) to train the conv GANs, registered
  * for 'wasm' in place of (or beside) its own; tfjs's stock gradients then run on them:
  * - Conv2DBackpropFilter: wasm has none, so a conv's filter gradient could not be taken at all.
- * - Conv2DBackpropInput (the transposed conv, and a conv's input gradient): wasm's own is slow.
+ * - Conv2DBackpropInput (the transposed conv, and a conv's input gradient): wasm's own is slow;
+ *   ours is in sub-pixel form, one stride-1 conv per stride phase, multiplying no inserted zero.
  * - BatchMatMul with transposed operands: wasm's matmul with transpose flags is far slower than
  *   an explicit transpose followed by a plain matmul (see product()).
+ * - Conv2D: wasm's own, with explicit padding where its 'same' padding is wrong (conv2D()).
  * The first two are forward convs (XNNPACK) plus cheap rearrangements (see convFormulations).
  * Only NHWC, dilation 1 and no batch broadcasting are supported; anything else throws.
  */
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Shape4 = [number, number, number, number];
 
 function unsupported(kernel: string, what: string): Error {
   return new Error(`ganfleet's wasm ${kernel}: ${what} is not supported`);
@@ -41,7 +44,7 @@ function opsKernel<I extends string>(f: (inputs: Record<I, tf.Tensor>, attrs: Ke
 const conv2DBackpropInput = opsKernel<'dy' | 'filter'>(({ dy, filter }, attrs) => {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   checkConvAttrs(tf.Conv2DBackpropInput, dataFormat);
-  return conv2dTransposeFast(dy as tf.Tensor4D, filter as tf.Tensor4D, inputShape, strides, pad, dimRoundingMode);
+  return conv2dTransposeSubPixel(dy as tf.Tensor4D, filter as tf.Tensor4D, inputShape, strides, pad, dimRoundingMode);
 });
 
 const conv2DBackpropFilter = opsKernel<'x' | 'dy'>(({ x, dy }, attrs) => {
@@ -91,6 +94,30 @@ function batchMatMul(stock: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/**
+ * wasm's own Conv2D, except that 'same' padding with a filter smaller than the stride (which
+ * the stock kernel computes as all zeros: it hands XNNPACK its SAME flag, measured with tfjs 4.22)
+ * goes to it as the equivalent explicit padding. Such convs are the input gradients of
+ * transposed convs with such filters.
+ */
+function conv2D(stock: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x, filter } = args.inputs as unknown as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+    if (attrs.pad !== 'same' || attrs.dataFormat !== 'NHWC') return stock(args);
+    const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, attrs.strides, attrs.dilations, 'same', attrs.dimRoundingMode);
+    if (info.filterHeight >= info.strideHeight && info.filterWidth >= info.strideWidth) return stock(args);
+    const { top, bottom, left, right } = info.padInfo;
+    const pad = [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ];
+    return stock({ ...args, attrs: { ...args.attrs, pad } as unknown as tf.NamedAttrMap });
+  };
+}
+
 /** wasm's own kernel of this name, before ours replaced it. */
 const stockKernels = new Map<string, tf.KernelConfig>();
 
@@ -103,6 +130,10 @@ function replace(kernelName: string, make: (stock: tf.KernelFunc | undefined) =>
 
 /** Registers ganfleet's wasm kernels (again: a fresh registration replaces the previous one). */
 export function registerWasmKernels(): void {
+  replace(tf.Conv2D, (stock) => {
+    if (!stock) throw new Error('the wasm backend has no Conv2D kernel');
+    return conv2D(stock);
+  });
   replace(tf.Conv2DBackpropInput, () => conv2DBackpropInput);
   replace(tf.Conv2DBackpropFilter, () => conv2DBackpropFilter);
   replace(tf.BatchMatMul, (stock) => {

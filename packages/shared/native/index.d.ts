@@ -1,0 +1,141 @@
+/**
+ * ganfleet_native: fast single-precision CPU kernels (SGEMM and NHWC 2-D
+ * convolutions) for registration as TensorFlow.js `wasm` backend kernels.
+ *
+ * Importing this module throws an Error when the addon binary is missing or
+ * cannot load; import it with `await import()` inside try/catch and fall back.
+ *
+ * Buffers: any Float32Array view (its byteOffset is honoured), plus an element
+ * offset into it, so views of a WebAssembly.Memory can be passed without
+ * copying. Outputs are written in place and must not overlap the inputs.
+ * The addon keeps no reference to any buffer after a call returns.
+ *
+ * Determinism: results are bit-identical for every thread count (threads only
+ * split output tiles; each element is reduced in one fixed order). Different
+ * ISA paths may differ in the last bits.
+ */
+
+/** Instruction-set path: AVX-512F, AVX2+FMA, or portable C++ (any CPU). */
+export type Isa = 'avx512' | 'avx2' | 'portable';
+/** Fused epilogue activation (TensorFlow.js _FusedMatMul / FusedConv2D). */
+export type Activation = 'none' | 'relu';
+
+/** Path in use: the best the CPU has, or GANFLEET_NATIVE_ISA (clamped) at load. */
+export function isa(): Isa;
+/** Paths this CPU supports, lowest first ('portable' always). */
+export function supportedIsas(): Isa[];
+/** Forces a path (tests, comparisons); throws RangeError if the CPU lacks it. */
+export function setIsa(isa: Isa): void;
+/** Size of this thread's (or worker's) pool, the caller included; default 1. */
+export function threads(): number;
+/** Resizes the pool (1..256): the caller decides, e.g. 1 per worker process. */
+export function setThreads(n: number): void;
+
+/**
+ * C = act(alpha * op(A) * op(B) + beta * C + bias), row-major.
+ * op(A) is m x k (A stored k x m when transA), op(B) is k x n (B stored n x k
+ * when transB): transposes are folded into packing, so pass them rather than
+ * transposing first. With beta = 0, C is not read (may hold garbage).
+ */
+export interface SgemmParams {
+  transA?: boolean;
+  transB?: boolean;
+  m: number;
+  n: number;
+  k: number;
+  /** Default 1. */
+  alpha?: number;
+  a: Float32Array;
+  aOffset?: number;
+  /** Row stride of A as stored; default its column count. */
+  lda?: number;
+  b: Float32Array;
+  bOffset?: number;
+  ldb?: number;
+  /** Default 0. */
+  beta?: number;
+  c: Float32Array;
+  cOffset?: number;
+  ldc?: number;
+  /** n values, added per output column after the product. */
+  bias?: Float32Array | null;
+  biasOffset?: number;
+  activation?: Activation;
+}
+export function sgemm(params: SgemmParams): void;
+
+/**
+ * A convolution of x [batch, inHeight, inWidth, inChannels] with a filter
+ * [filterHeight, filterWidth, inChannels, outChannels] (TensorFlow layouts)
+ * into y [batch, outHeight, outWidth, outChannels], where
+ * outHeight = floor((inHeight + padTop + padBottom - (filterHeight - 1) * dilationHeight - 1) / strideHeight) + 1
+ * (see conv2dOutputSize). TensorFlow.js's Conv2DInfo carries every field
+ * (padInfo.top/bottom/left/right become the pads).
+ */
+export interface Conv2DGeometry {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  /** Default 1. */
+  strideHeight?: number;
+  strideWidth?: number;
+  /** Default 1. */
+  dilationHeight?: number;
+  dilationWidth?: number;
+  /** Explicit zero padding; default 0 ('valid'). */
+  padTop?: number;
+  padBottom?: number;
+  padLeft?: number;
+  padRight?: number;
+}
+
+export function conv2dOutputSize(geometry: Conv2DGeometry): { outHeight: number; outWidth: number };
+
+/** y = act(conv2d(x, filter) + bias); bias has outChannels values. */
+export interface Conv2DParams extends Conv2DGeometry {
+  x: Float32Array;
+  xOffset?: number;
+  filter: Float32Array;
+  filterOffset?: number;
+  y: Float32Array;
+  yOffset?: number;
+  bias?: Float32Array | null;
+  biasOffset?: number;
+  activation?: Activation;
+}
+export function conv2d(params: Conv2DParams): void;
+
+/**
+ * dx = act(d conv2d / dx applied to dy + bias), for the conv described by the
+ * geometry (x is dx's shape). This is also conv2dTranspose: tf.conv2dTranspose(
+ * v, filter, outShape, strides, pad) is this with dy = v and dx of outShape, the
+ * geometry being that of the conv from outShape to v's shape. Strided cases
+ * never multiply inserted zeros. bias has inChannels values.
+ */
+export interface Conv2DBackpropInputParams extends Conv2DGeometry {
+  dy: Float32Array;
+  dyOffset?: number;
+  filter: Float32Array;
+  filterOffset?: number;
+  dx: Float32Array;
+  dxOffset?: number;
+  bias?: Float32Array | null;
+  biasOffset?: number;
+  activation?: Activation;
+}
+export function conv2dBackpropInput(params: Conv2DBackpropInputParams): void;
+
+/** dfilter = sum over the batch and output pixels of x patches times dy (overwritten, not accumulated). */
+export interface Conv2DBackpropFilterParams extends Conv2DGeometry {
+  x: Float32Array;
+  xOffset?: number;
+  dy: Float32Array;
+  dyOffset?: number;
+  dfilter: Float32Array;
+  dfilterOffset?: number;
+}
+export function conv2dBackpropFilter(params: Conv2DBackpropFilterParams): void;

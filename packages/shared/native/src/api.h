@@ -1,0 +1,13 @@
+// N-API entry points; `data` of each is the environment's Instance.
+#pragma once
+
+#include <node_api.h>
+
+namespace ganfleet {
+
+napi_value ApiSgemm(napi_env env, napi_callback_info info);
+napi_value ApiConv2d(napi_env env, napi_callback_info info);
+napi_value ApiConv2dBackpropInput(napi_env env, napi_callback_info info);
+napi_value ApiConv2dBackpropFilter(napi_env env, napi_callback_info info);
+
+}  // namespace ganfleet
