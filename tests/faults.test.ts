@@ -62,8 +62,8 @@ describe('worker faults', () => {
         30_000,
         'the frozen worker to be dropped',
       );
-      // Dropped only after more than three silent intervals.
-      expect(left.at - stoppedAt).toBeGreaterThanOrEqual(3 * heartbeatMs);
+      // Dropped only after more than three silent intervals since its last pong, which came at most one interval before the stop.
+      expect(left.at - stoppedAt).toBeGreaterThanOrEqual(2 * heartbeatMs);
       const roundsBefore = coordinator.run.round;
       await waitFor(() => coordinator.run.round > roundsBefore + 5, 30_000, 'training to go on with the other worker');
       frozen.kill('SIGCONT');
