@@ -19,5 +19,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // vitest would use one fork on 2 cores; most test files wait on child processes.
+    maxWorkers: 2,
   },
 });

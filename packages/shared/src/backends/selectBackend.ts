@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { registerOpGradients } from '../ops/index.js';
 import { GanError } from '../wire/index.js';
 import { loadNativeAddon, nativeThreads } from './native/addon.js';
 import { registerNativeKernels, unregisterNativeKernels } from './native/register.js';
@@ -140,7 +139,6 @@ const defaultImporter: Importer = (spec) => import(spec);
  * Throws GanError BACKEND_UNAVAILABLE when nothing fits.
  */
 export async function selectBackend(choice: BackendChoice, log?: BackendLog, importer: Importer = defaultImporter): Promise<BackendInfo> {
-  registerOpGradients();
   const skipped: BackendInfo['skipped'] = [];
   for (const candidate of CANDIDATES[choice]) {
     try {

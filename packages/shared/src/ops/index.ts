@@ -3,4 +3,4 @@ export { BN_EPSILON, batchNormTraining } from './batchNorm.js';
 export { type Activation, activate, convLayer, denseLayer } from './fusedLayers.js';
 export * from './kernelNames.js';
 export { logLoss } from './logLoss.js';
-export { registerOpGradients } from './registerOpGradients.js';
+import './registerOpGradients.js';
