@@ -21,6 +21,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import * as tfjsWebgpu from '@tensorflow/tfjs-backend-webgpu';
 import { type Dataset, Rng } from '@ganfleet/shared/data';
@@ -42,10 +43,16 @@ import { profilePhase } from '../bench/profile.js';
 
 const argv = process.argv.slice(2);
 const mode = argv[0] === 'worker' || argv[0] === 'check' ? argv.shift() : 'check';
-const flag = (name: string, fallback: string): string => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
-};
+const { values: flags } = parseArgs({
+  args: argv,
+  strict: true,
+  options: Object.fromEntries(
+    ['backend', 'connect', 'data', 'out', 'batches', 'profile-batches', 'reps', 'check-batch', 'rounds-steps', 'dist-batch', 'stage-s', 'deadline-s'].map(
+      (n) => [n, { type: 'string' }],
+    ),
+  ) as Record<string, { type: 'string' }>,
+});
+const flag = (name: string, fallback: string): string => flags[name] ?? fallback;
 const num = (name: string, fallback: number): number => {
   const v = Number(flag(name, String(fallback)));
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);

@@ -6,17 +6,19 @@
  */
 import { arch, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type Dataset, Rng, gatherBatch, loadDataset, mixSeed } from '@ganfleet/shared/data';
 import { serializeLayersModel, writeGeneratorArtifacts } from '@ganfleet/shared/model';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { CLASSIFIER_CLASSES, buildClassifier } from '@ganfleet/shared/eval';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => (args.includes(name) ? (args[args.indexOf(name) + 1] ?? fallback) : fallback);
-const epochs = Number(flag('--epochs', '6'));
-const seed = Number(flag('--seed', '1'));
-const out = flag('--out', fileURLToPath(new URL('../packages/shared/assets/classifier/', import.meta.url)));
+const { values: flags } = parseArgs({
+  options: { epochs: { type: 'string', default: '6' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+});
+const epochs = Number(flags.epochs);
+const seed = Number(flags.seed);
+const out = flags.out ?? fileURLToPath(new URL('../packages/shared/assets/classifier/', import.meta.url));
 const BATCH = 64;
 /** Adam's step size, a tenth of it for the last two epochs (a fresh optimizer: tfjs cannot change it in place). */
 const learningRate = (epoch: number): number => (epoch < epochs - 2 ? 1e-3 : 1e-4);

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { backOff } from 'exponential-backoff';
 import WebSocket from 'ws';
 import {
   type CoordinatorToWorker,
@@ -47,7 +48,10 @@ export interface WorkerHandle {
 
 /** Refusals that retrying cannot fix. */
 const FATAL: readonly GanErrorCode[] = ['UNAUTHORIZED', 'VERSION_MISMATCH', 'DATASET_MISMATCH', 'CONFIG_INVALID'];
-const BACKOFF_MS = { first: 250, max: 5000 };
+const BACKOFF = { jitter: 'full', startingDelay: 250, timeMultiple: 2, maxDelay: 5000, numOfAttempts: Number.MAX_SAFE_INTEGER } as const;
+
+/** A connection that dropped before the coordinator welcomed this worker: retried with backoff. */
+class ConnectionLost extends Error {}
 
 /** The upgrade request's headers: the token travels here, so the coordinator checks it before any frame. */
 export function upgradeHeaders(token: string | undefined): { headers?: Record<string, string> } {
@@ -78,49 +82,66 @@ export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   let current: WebSocket | undefined;
   let rounds = 0;
 
+  const giveUpMs = (config.giveUpAfterS ?? 300) * 1000;
+  /** When the coordinator was last lost (or first sought): --give-up-after counts from here. */
+  let unreachableSince = Date.now();
+  let joined = false;
+
+  /** One connection to its end; a drop before the welcome throws, for backOff to retry. */
+  const connect = async (): Promise<Outcome> => {
+    if (stopped) return { kind: 'finished', reason: 'stopped' };
+    joined = false;
+    const ws = new WebSocket(config.url, {
+      maxPayload: 0,
+      handshakeTimeout: 10_000,
+      ...(config.randomMask ? {} : { generateMask: zeroMask }),
+      ...upgradeHeaders(config.token),
+      ...(config.ca ? { ca: config.ca } : {}),
+    });
+    current = ws;
+    const session = new WorkerSession(ws, thread, dataset.fingerprint, Boolean(config.token), log, () => {
+      joined = true;
+    });
+    ws.on('open', () => {
+      const wireDtypes: WireDtype[] = ['float32', 'float16'];
+      ws.send(
+        encodeMessage({
+          type: 'hello',
+          version: PROTOCOL_VERSION,
+          backend: backend.name,
+          device: `${hostname()} (${backend.name})`,
+          capabilities: { wireDtypes },
+        }),
+      );
+    });
+    const outcome = await session.ended;
+    rounds += session.rounds;
+    if (outcome.kind === 'lost' && !joined && !stopped) throw new ConnectionLost(outcome.reason);
+    return outcome;
+  };
+
   const run = async (): Promise<{ rounds: number; reason: string }> => {
-    let unreachableSince = Date.now();
-    let delay = BACKOFF_MS.first;
-    for (;;) {
-      const ws = new WebSocket(config.url, {
-        maxPayload: 0,
-        handshakeTimeout: 10_000,
-        ...(config.randomMask ? {} : { generateMask: zeroMask }),
-        ...upgradeHeaders(config.token),
-        ...(config.ca ? { ca: config.ca } : {}),
+    // Full jitter, so that workers cut off together by a coordinator restart do not come back in
+    // lockstep; the delays start over once a connection has been welcomed.
+    for (let after = false; ; after = true) {
+      const outcome = await backOff(connect, {
+        ...BACKOFF,
+        delayFirstAttempt: after,
+        retry: (err: unknown, attempt: number) => {
+          if (!(err instanceof ConnectionLost) || stopped || Date.now() - unreachableSince > giveUpMs) return false;
+          log.warn({ attempt, reason: err.message }, 'connection lost; reconnecting');
+          return true;
+        },
+      }).catch((err: unknown) => {
+        if (!(err instanceof ConnectionLost)) throw err;
+        if (stopped) return { kind: 'finished', reason: 'stopped' } as const;
+        const s = Math.round((Date.now() - unreachableSince) / 1000);
+        throw new GanError('WORKER_LOST', `coordinator at ${config.url} unreachable for ${s} s (--give-up-after ${giveUpMs / 1000}): ${err.message}`);
       });
-      current = ws;
-      const session = new WorkerSession(ws, thread, dataset.fingerprint, Boolean(config.token), log, () => {
-        unreachableSince = Date.now();
-        delay = BACKOFF_MS.first;
-      });
-      ws.on('open', () => {
-        const wireDtypes: WireDtype[] = ['float32', 'float16'];
-        ws.send(
-          encodeMessage({
-            type: 'hello',
-            version: PROTOCOL_VERSION,
-            backend: backend.name,
-            device: `${hostname()} (${backend.name})`,
-            capabilities: { wireDtypes },
-          }),
-        );
-      });
-      const outcome = await session.ended;
-      rounds += session.rounds;
       if (outcome.kind === 'finished' || stopped) return { rounds, reason: outcome.reason };
       if (outcome.kind === 'fatal') throw outcome.error;
-      const giveUpMs = (config.giveUpAfterS ?? 300) * 1000;
-      if (Date.now() - unreachableSince > giveUpMs) {
-        throw new GanError(
-          'WORKER_LOST',
-          `coordinator at ${config.url} unreachable for ${Math.round((Date.now() - unreachableSince) / 1000)} s (--give-up-after ${giveUpMs / 1000}): ${outcome.reason}`,
-        );
-      }
-      log.warn({ retryInMs: delay, reason: outcome.reason }, 'connection lost; reconnecting');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(BACKOFF_MS.max, delay * 2);
-      if (stopped) return { rounds, reason: 'stopped' };
+      unreachableSince = Date.now();
+      log.warn({ reason: outcome.reason }, 'connection lost; reconnecting');
     }
   };
   const done = run().finally(() => thread.terminate());
