@@ -15,7 +15,7 @@ export async function applyBench(emit: (record: Record<string, unknown>) => void
     const channels = (name: string): number => preset.params.find((s) => s.name === name)?.shape[0] ?? 0;
     for (const contributions of [4, 16]) {
       for (const mode of AGGREGATIONS) {
-        const store = new ParamStore(preset, initParams(preset, 1), runSettings({ preset: presetName }).adam, 0.9, 0, { mode, trim: 1 });
+        const store = new ParamStore(preset, initParams(preset, 1), runSettings({ preset: presetName }).adam, 0.9, undefined, { mode, trim: 1 });
         const result: Record<string, number> = {};
         for (const phase of ['D', 'G'] as Phase[]) {
           const parts = Array.from({ length: contributions }, () => ({

@@ -28,6 +28,7 @@ import { createLogger } from '@ganfleet/shared/log';
 import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
 import { type ModelPreset, Trainer, getPreset, initParams } from '@ganfleet/shared/model';
 import { type Layer, convStepLayers, countMacs } from './convMacs.js';
+import { medianStepTimes } from './stepTimes.js';
 
 export type NativeSection = 'kernels' | 'macs' | 'step' | 'cluster';
 export const NATIVE_SECTIONS: readonly NativeSection[] = ['kernels', 'macs', 'step', 'cluster'];
@@ -53,7 +54,6 @@ const emit = (record: Record<string, unknown>): void => void process.stdout.writ
  */
 const NOISY_LOAD = 1.5;
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 function cpuInfo(): { model?: string; family?: number; nominalMHz?: number; avx512: boolean } {
   try {
@@ -144,20 +144,7 @@ async function stepRound(config: StepConfig, preset: ModelPreset, dataset: Datas
   const trainer = new Trainer(preset, dataset);
   try {
     trainer.update(initParams(preset, 1));
-    const indices = Uint32Array.from({ length: BATCH }, (_, i) => i);
-    const time = async (phase: 'D' | 'G'): Promise<number> =>
-      (await trainer.compute({ phase, batchSize: BATCH, seed: 1, ...(phase === 'D' ? { indices } : {}) })).computeMs;
-    for (let i = 0; i < 2; i++) {
-      await time('D');
-      await time('G');
-    }
-    const d: number[] = [];
-    const g: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      d.push(await time('D'));
-      g.push(await time('G'));
-    }
-    return { d: median(d), g: median(g) };
+    return await medianStepTimes(trainer, BATCH, reps, 2);
   } finally {
     trainer.dispose();
   }

@@ -22,6 +22,7 @@ import { fleetBench, minimumBytes } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
+import { median, medianStepTimes } from './stepTimes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,27 +44,12 @@ const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta
 const emit = (record: Record<string, unknown>): void =>
   void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
 const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset, batch: number, reps: number): Promise<void> {
   const trainer = new Trainer(preset, dataset);
   trainer.update(initParams(preset, 1));
-  const indices = Uint32Array.from({ length: batch }, (_, i) => i);
-  const time = async (phase: 'D' | 'G'): Promise<number> => {
-    const r = await trainer.compute({ phase, batchSize: batch, seed: 1, ...(phase === 'D' ? { indices } : {}) });
-    return r.computeMs;
-  };
-  await time('D');
-  await time('G');
-  const d: number[] = [];
-  const g: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    d.push(await time('D'));
-    g.push(await time('G'));
-  }
+  const { d: dMs, g: gMs } = await medianStepTimes(trainer, batch, reps, 1);
   trainer.dispose();
-  const dMs = median(d);
-  const gMs = median(g);
   emit({
     bench: 'step',
     backend,

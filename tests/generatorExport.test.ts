@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@ganfleet/shared/log';
 import { fixedNoise, generateImages, getPreset } from '@ganfleet/shared/model';
-import { selectBackend } from '@ganfleet/shared/backends';
+import { probeNativeAddon, selectBackend } from '@ganfleet/shared/backends';
 import { RunGenerator, trainInProcess } from '@ganfleet/coordinator';
 import { testRun } from './helpers/cluster.js';
 
@@ -25,7 +25,8 @@ function serve(dir: string): Promise<Server> {
 describe('saved generator', () => {
   let dir: string;
   beforeAll(async () => {
-    await selectBackend('wasm');
+    // Layers and ganfleet on the same backend: the fastest CPU one here (native where the addon is built).
+    await selectBackend((await probeNativeAddon()).available ? 'native' : 'wasm');
     dir = await mkdtemp(join(tmpdir(), 'ganfleet-export-'));
   });
   afterAll(async () => {

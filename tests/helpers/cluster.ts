@@ -96,6 +96,16 @@ export function loopback(server: Partial<ServerSettings> = {}): ServerSettings {
   return serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 30, ...server });
 }
 
+/** The fault tests' run: `mlp` on the test dataset, batch 8, seed 21, `steps` iterations, plus `extra`. */
+export const faultRun = (steps: number, extra: Partial<RunSettings> = {}): RunSettings => ({ ...testRun({ seed: 21, batchSize: 8, steps }), ...extra });
+
+/** Coordinator options for a fault test: `run` on loopback, logging to `log`. */
+export const faultOptions = (run: RunSettings, log: CoordinatorOptions['log'], server: Partial<ServerSettings> = {}): CoordinatorOptions => ({
+  settings: run,
+  server: loopback(server),
+  log,
+});
+
 /** Every event a run announced, in order, with when it came (Date.now()). */
 export type EventRecord = { [K in keyof RunEventMap]: { name: K; at: number; data: RunEventMap[K][0] } }[keyof RunEventMap];
 

@@ -117,7 +117,7 @@ export function buildProgram(): Command {
         .default([]),
     )
     .addOption(
-      new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: wait for all)').argParser(int(0)).default(0),
+      new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: adaptive, 10x the median round, at least --min-round-timeout)').argParser(int(0)).default(0),
     )
     .addOption(
       new Option('--wire-dtype <dtype>', 'encoding of parameters and gradients on the wire (float16 halves the bytes)')
@@ -314,6 +314,7 @@ function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>): RunS
     },
     bnMomentum: flags.bnMomentum,
     emaDecay: flags.emaDecay,
+    emaHorizon: flags.emaHorizon,
     labelSmoothing: flags.labelSmoothing,
     aggregate: flags.aggregate,
     trim: flags.trim,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
+import { EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
 
 /** Flag parsers and the option groups several subcommands share. */
 
@@ -25,6 +26,14 @@ export function unit(value: string): number {
 export function fraction(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`expected a number in [0, 1], got "${value}"`);
+  return n;
+}
+
+/** A number in (0, 1], written as a decimal or as a ratio such as 1/3. */
+export function positiveFraction(value: string): number {
+  const ratio = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const n = ratio ? Number(ratio[1]) / Number(ratio[2]) : Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`expected a number in (0, 1], got "${value}"`);
   return n;
 }
 
@@ -67,7 +76,7 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
   new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
-  new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, seed 5e-4, mlp 1e-3)").argParser(positive),
+  new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, conv 5e-4, mlp 1e-3)").argParser(positive),
   new Option('--lr-d <rate>', 'Adam learning rate of D alone (default: --lr)').argParser(positive),
   new Option('--lr-g <rate>', 'Adam learning rate of G alone (default: --lr)').argParser(positive),
   new Option('--lr-decay-from <f>', 'after this fraction of the steps both learning rates fall linearly to 0 (1: constant)').argParser(fraction).default(1),
@@ -75,13 +84,16 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
   new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(0.999),
+  new Option('--ema-horizon <f>', 'warm-up of the averaged generator: it spans about this fraction of the G updates so far, until --ema-decay caps it')
+    .argParser(positiveFraction)
+    .default(EMA_HORIZON, '1/3'),
   new Option('--aggregate <mode>', 'how contributions are combined: mean, or coordinate-wise trimmed-mean or median for untrusted fleets')
     .choices(['mean', 'trimmed-mean', 'median'])
     .default('mean'),
   new Option('--trim <k>', 'trimmed-mean: contributions cut at each end of every coordinate').argParser(int(1)).default(1),
   new Option('--outlier-ratio <r>', 'a worker whose gradient norm exceeds this multiple of the recent median is dropped').argParser(positive).default(10),
   new Option('--min-round-timeout <s>', 'floor of the adaptive round deadline (--round-timeout 0)').argParser(positive).default(10),
-  new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(0),
+  new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(LABEL_SMOOTHING),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
   new Option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)'),
@@ -104,6 +116,7 @@ export interface TrainingFlags {
   beta2?: number;
   bnMomentum: number;
   emaDecay: number;
+  emaHorizon: number;
   labelSmoothing: number;
   aggregate: 'mean' | 'trimmed-mean' | 'median';
   trim: number;

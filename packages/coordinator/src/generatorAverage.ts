@@ -15,17 +15,21 @@ export class GeneratorAverage {
     params: ReadonlyMap<string, Float32Array>,
     /** The decay after warm-up, in (0, 1). */
     readonly decay: number,
+    /** The fraction of the G updates so far that the average spans during warm-up, in (0, 1]. */
+    readonly horizon: number,
   ) {
     if (!(decay > 0 && decay < 1)) throw new Error(`EMA decay must be in (0, 1), got ${decay}`);
+    if (!(horizon > 0 && horizon <= 1)) throw new Error(`EMA horizon must be in (0, 1], got ${horizon}`);
     this.values = new Map(specsOf(preset, 'G').map((s) => [s.name, (params.get(s.name) as Float32Array).slice()]));
   }
 
   /**
-   * The decay at the t-th G update (t from 1): min(decay, (1 + t) / (10 + t)), so that early
-   * averages are not dominated by the random initialisation.
+   * The decay at the t-th G update (t from 1): min(decay, (1 + t) / (1 + 1/horizon + t)), whose
+   * average spans about the last `horizon` of the updates so far, so that it forgets the random
+   * initialisation and the early, poor generators at the pace the run improves.
    */
   decayAt(t: number): number {
-    return Math.min(this.decay, (1 + t) / (10 + t));
+    return Math.min(this.decay, (1 + t) / (1 + 1 / this.horizon + t));
   }
 
   /** Folds in the parameters just produced by the t-th G update. */

@@ -125,12 +125,12 @@ describe('ParamStore commits a round only when it stays finite', () => {
     const grads = () => new Map(specsOf(preset, 'D').map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))]));
     const honest = [grads(), grads(), grads()];
     const attacker = new Map([...honest[0]!].map(([k, v]) => [k, new Float32Array(v.length).fill(1e4)]));
-    const robust = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, 0, { mode: 'median', trim: 1 });
+    const robust = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, undefined, { mode: 'median', trim: 1 });
     robust.apply(
       'D',
       [...honest, attacker].map((g) => ({ samples: 4, loss: 1, grads: g })),
     );
-    const plain = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, 0, { mode: 'median', trim: 1 });
+    const plain = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, undefined, { mode: 'median', trim: 1 });
     plain.apply(
       'D',
       honest.map((g) => ({ samples: 4, loss: 1, grads: g })),

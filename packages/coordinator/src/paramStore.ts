@@ -42,11 +42,11 @@ export class ParamStore {
     adam: AdamConfig,
     /** Momentum of the batch-norm moving statistics (moving = m * moving + (1 - m) * batch). */
     readonly bnMomentum = 0.9,
-    /** Decay of the generator's weight average; 0 keeps none. */
-    emaDecay = 0,
+    /** The generator's weight average: its decay (0 keeps none) and warm-up horizon. */
+    ema: { decay: number; horizon: number } = { decay: 0, horizon: 1 },
     readonly aggregation: AggregationSettings = { mode: 'mean', trim: 1 },
   ) {
-    this.average = emaDecay > 0 ? new GeneratorAverage(preset, params, emaDecay) : undefined;
+    this.average = ema.decay > 0 ? new GeneratorAverage(preset, params, ema.decay, ema.horizon) : undefined;
     const forNetwork = (g: Phase): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
     this.adam = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
     for (const name of params.keys()) this.changedAt.set(name, 0);

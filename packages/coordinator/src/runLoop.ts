@@ -165,7 +165,7 @@ export class RunLoop {
       runId: this.runId,
       seed: this.settings.seed,
       generator: kind,
-      ...(kind === 'averaged' ? { emaDecay: this.settings.emaDecay } : {}),
+      ...(kind === 'averaged' ? { emaDecay: this.settings.emaDecay, emaHorizon: this.settings.emaHorizon } : {}),
     };
     return generatorArtifacts(this.preset, await this.generators.params(kind), meta);
   }

@@ -31,6 +31,11 @@ export interface RunSettings {
   bnMomentum: number;
   /** Decay of the averaged generator, the run's product (0: none; the raw generator instead). */
   emaDecay: number;
+  /**
+   * The averaged generator's warm-up: the average spans about this fraction of the G updates so
+   * far (decay min(emaDecay, (1 + t) / (1 + 1/h + t)) at the t-th update), until emaDecay caps it.
+   */
+  emaHorizon: number;
   /** One-sided label smoothing: D's target for real images is 1 - this. */
   labelSmoothing: number;
   /** How a round's contributions are combined (see aggregation.ts for what each mode guarantees). */
@@ -65,7 +70,7 @@ export interface RunSettings {
 }
 
 /** The settings a checkpoint stores and a resumed run keeps: those that define the training itself. */
-export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'labelSmoothing', 'aggregate', 'trim'] as const;
+export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'emaHorizon', 'labelSmoothing', 'aggregate', 'trim'] as const;
 
 export type TrainingSettings = Pick<RunSettings, (typeof TRAINING_SETTINGS)[number]>;
 
@@ -92,6 +97,12 @@ export interface RunSettingsInput extends Partial<Omit<RunSettings, 'schedule' |
   eval?: Partial<EvalSettings>;
 }
 
+/** The averaged generator's default warm-up horizon (docs/quality.md has the measurements behind it). */
+export const EMA_HORIZON = 1 / 3;
+
+/** One-sided label smoothing by default (Salimans et al. 2016; measured in docs/quality.md). */
+export const LABEL_SMOOTHING = 0.1;
+
 /** TensorFlow.js's epsilon for float32 Adam. */
 const ADAM_EPSILON = 1e-7;
 
@@ -107,7 +118,8 @@ export function runSettings(input: RunSettingsInput = {}): RunSettings {
     adam: { ...optimizer, epsilon: ADAM_EPSILON, ...input.adam },
     bnMomentum: input.bnMomentum ?? 0.9,
     emaDecay: input.emaDecay ?? 0.999,
-    labelSmoothing: input.labelSmoothing ?? 0,
+    emaHorizon: input.emaHorizon ?? EMA_HORIZON,
+    labelSmoothing: input.labelSmoothing ?? LABEL_SMOOTHING,
     aggregate: input.aggregate ?? 'mean',
     trim: input.trim ?? 1,
     ...(input.dataDir !== undefined ? { dataDir: input.dataDir } : {}),

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
+import { buildProgram } from './main.js';
+import { positiveFraction } from './options.js';
+
+describe('flag parsers', () => {
+  it('positiveFraction takes decimals and ratios in (0, 1] and refuses the rest', () => {
+    expect(positiveFraction('0.25')).toBe(0.25);
+    expect(positiveFraction('1/3')).toBe(1 / 3);
+    expect(positiveFraction(' 2/4 ')).toBe(0.5);
+    expect(positiveFraction('1')).toBe(1);
+    for (const bad of ['0', '-0.1', '1.5', '3/2', '1/0', 'x', '', '1/3/4']) expect(() => positiveFraction(bad), bad).toThrow(/\(0, 1\]/);
+  });
+
+  it('train and coordinator default to the measured averaging horizon and label smoothing', () => {
+    for (const name of ['train', 'coordinator']) {
+      const command = buildProgram().commands.find((c) => c.name() === name);
+      const option = (long: string) => command?.options.find((o) => o.long === long);
+      expect(option('--ema-horizon')?.defaultValue, name).toBe(EMA_HORIZON);
+      expect(option('--label-smoothing')?.defaultValue, name).toBe(LABEL_SMOOTHING);
+    }
+  });
+});
