@@ -69,7 +69,13 @@ async function runsTable(runs: string[]): Promise<string> {
   }
   if (rows.length > 1) {
     const col = (f: (s: Scores) => number | undefined): number[] => rows.map((r) => f(r.scores)).filter((v): v is number => v !== undefined);
-    out += `| mean ± s.d. | | | ${meanSd(col((s) => s.parzen))} | ${meanSd(col((s) => s.fid))} | | ${meanSd(col((s) => s.klUniform), 3)} | ${meanSd(col((s) => s.inceptionScore), 2)} |\n`;
+    out += `| mean ± s.d. | | | ${meanSd(col((s) => s.parzen))} | ${meanSd(col((s) => s.fid))} | | ${meanSd(
+      col((s) => s.klUniform),
+      3,
+    )} | ${meanSd(
+      col((s) => s.inceptionScore),
+      2,
+    )} |\n`;
   }
   return out;
 }

@@ -117,7 +117,12 @@ export function buildProgram(): Command {
         .default([]),
     )
     .addOption(
-      new Option('--round-timeout <s>', 'close a round after this many seconds over the replies received (0: adaptive, 10x the median round, at least --min-round-timeout)').argParser(int(0)).default(0),
+      new Option(
+        '--round-timeout <s>',
+        'close a round after this many seconds over the replies received (0: adaptive, 10x the median round, at least --min-round-timeout)',
+      )
+        .argParser(int(0))
+        .default(0),
     )
     .addOption(
       new Option('--wire-dtype <dtype>', 'encoding of parameters and gradients on the wire (float16 halves the bytes)')

@@ -70,7 +70,19 @@ export interface RunSettings {
 }
 
 /** The settings a checkpoint stores and a resumed run keeps: those that define the training itself. */
-export const TRAINING_SETTINGS = ['preset', 'seed', 'batchSize', 'schedule', 'adam', 'bnMomentum', 'emaDecay', 'emaHorizon', 'labelSmoothing', 'aggregate', 'trim'] as const;
+export const TRAINING_SETTINGS = [
+  'preset',
+  'seed',
+  'batchSize',
+  'schedule',
+  'adam',
+  'bnMomentum',
+  'emaDecay',
+  'emaHorizon',
+  'labelSmoothing',
+  'aggregate',
+  'trim',
+] as const;
 
 export type TrainingSettings = Pick<RunSettings, (typeof TRAINING_SETTINGS)[number]>;
 

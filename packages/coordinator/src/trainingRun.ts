@@ -59,7 +59,14 @@ export class TrainingRun {
   ) {
     const params = initParams(preset, settings.seed);
     startFromData(preset, params, data.meanImage);
-    this.store = new ParamStore(preset, params, settings.adam, settings.bnMomentum, { decay: settings.emaDecay, horizon: settings.emaHorizon }, { mode: settings.aggregate, trim: settings.trim });
+    this.store = new ParamStore(
+      preset,
+      params,
+      settings.adam,
+      settings.bnMomentum,
+      { decay: settings.emaDecay, horizon: settings.emaHorizon },
+      { mode: settings.aggregate, trim: settings.trim },
+    );
     this.schedule = new Schedule(settings.schedule);
     this.dispenser = new BatchDispenser({ count: data.count, seed: settings.seed, shards: 1 });
   }
