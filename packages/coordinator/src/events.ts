@@ -8,7 +8,7 @@ export interface RunEventMap {
   workerLeft: [{ worker: string; reason: string; lastRound: number }];
   /** A reply that arrived after --round-timeout closed its round, or from a worker dropped mid-round. */
   replyDropped: [{ worker: string; round: number; reason: string }];
-  /** A connection refused for a missing or wrong token. */
+  /** A WebSocket upgrade or HTTP request refused for a missing or wrong token (before any frame is read). */
   authFailed: [{ remote: string }];
   /** A round that would have made the state non-finite: not applied, computed again. */
   roundRejected: [{ round: number; reason: string }];
