@@ -10,13 +10,11 @@ import {
   encodeTensors,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { getPreset, specsOf } from '@ganfleet/shared/model';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
+import { filledGradients } from './helpers/scriptedWorker.js';
 import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
-
-const preset = getPreset('mlp');
 
 /** A hand-driven client: the test decides every frame it sends. */
 class RawClient {
@@ -57,21 +55,8 @@ class RawClient {
   }
 }
 
-function gradientsFor(round: Round, edit: (values: Float32Array, i: number) => void = () => undefined) {
-  const tensors = specsOf(preset, round.phase).map((s, i) => {
-    const values = new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01);
-    edit(values, i);
-    return { name: s.name, shape: s.shape, values };
-  });
-  return {
-    type: 'gradients' as const,
-    round: round.round,
-    phase: round.phase,
-    samples: round.batchSize,
-    loss: 0.5,
-    computeMs: 1,
-    grads: encodeTensors(tensors),
-  };
+function gradientsFor(round: Round, edit?: (values: Float32Array, i: number) => void) {
+  return filledGradients('mlp', round, 0.01, edit);
 }
 
 describe('hostile input to the coordinator', () => {

@@ -10,13 +10,13 @@ import {
 } from '@ganfleet/shared/wire';
 import { getPreset, specsOf } from '@ganfleet/shared/model';
 
-/** Gradients of `round`'s phase, every value `value`, as a worker's reply message. */
-export function filledGradients(presetName: string, round: Round, value: number) {
-  const tensors = specsOf(getPreset(presetName), round.phase).map((s) => ({
-    name: s.name,
-    shape: s.shape,
-    values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(value),
-  }));
+/** Gradients of `round`'s phase, every value `value` (then `edit`ed, tensor by tensor), as a worker's reply message. */
+export function filledGradients(presetName: string, round: Round, value: number, edit: (values: Float32Array, i: number) => void = () => undefined) {
+  const tensors = specsOf(getPreset(presetName), round.phase).map((s, i) => {
+    const values = new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(value);
+    edit(values, i);
+    return { name: s.name, shape: s.shape, values };
+  });
   return {
     type: 'gradients' as const,
     round: round.round,
