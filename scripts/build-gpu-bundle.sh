@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs scripts/gpu-check.ts into the git-ignored .gpu/ for a device call (recipe: /work/shared/gpu/README.md).
+# Packs scripts/gpu-check.ts into the git-ignored .gpu/ for a device call (docs/benchmarks.md says how to run it).
 # The GPU machine has no Node project and transfers are capped at 64 MiB, so the check and its
 # dependencies become one esbuild bundle; what cannot be bundled is copied beside it:
 #   .gpu/run.mjs               gpu-check.ts with the workspace sources, tfjs and tfjs-backend-webgpu
@@ -10,14 +10,13 @@
 #                              a second copy would attach its kernels to a second tfjs engine; the
 #                              stand-in re-exports the copy each bundle publishes (see gpu-check.ts)
 #   .gpu/mnist/                MNIST train IDX files, gzipped, for the distributed run
-# Needs .gpu/ from `bash ../shared/gpu/prepare.sh` (Node binary, Vulkan libraries, on-device.sh).
+# Prepares .gpu/ first with scripts/gpu/prepare.sh where missing (Node binary, Vulkan libraries, on-device.sh).
 # Device call: source .gpu/on-device.sh && node .gpu/run.mjs --out "$OUT"   (carry [".gpu"])
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 if [ ! -f .gpu/on-device.sh ] || [ ! -f .gpu/node.xz ]; then
-  echo "build-gpu-bundle: run 'bash ../shared/gpu/prepare.sh' first (it writes .gpu/node.xz and .gpu/on-device.sh)" >&2
-  exit 1
+  bash scripts/gpu/prepare.sh
 fi
 
 key='ganfleet.bundled.tfjs-backend-webgpu'
