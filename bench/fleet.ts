@@ -12,9 +12,10 @@ import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset, specsOf, sizeOf } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
+import { NODE_FLAGS } from 'ganfleet';
 import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
+import { spawnCli } from './cli.js';
 
-const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 const FAKE = fileURLToPath(new URL('./fakeWorker.ts', import.meta.url));
 const TOKEN = 'fleet-bench-token';
 
@@ -66,11 +67,8 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   const env = { ...process.env, GANFLEET_TOKEN: TOKEN };
   const children: ChildProcess[] = Array.from({ length: workers }, () =>
     fake
-      ? spawn(process.execPath, ['--import', 'tsx', FAKE, coordinator.url, TOKEN], { stdio: 'inherit' })
-      : spawn(process.execPath, [BIN, 'worker', '--connect', coordinator.url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn'], {
-          stdio: 'inherit',
-          env,
-        }),
+      ? spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', FAKE, coordinator.url, TOKEN], { stdio: 'inherit' })
+      : spawnCli(['worker', '--connect', coordinator.url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn'], env),
   );
   const run = await coordinator.done;
   delay.disable();

@@ -16,7 +16,7 @@
  *   on native as 2 processes x 1 thread and 1 process x 2 threads, and wasm with 2 processes,
  *   for `mlp` and `conv` at batch 64 per worker, interleaved; best of the repetitions.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@g
 import { type ModelPreset, Trainer, getPreset, initParams } from '@ganfleet/shared/model';
 import { type Layer, convStepLayers, countMacs } from './convMacs.js';
 import { medianStepTimes } from './stepTimes.js';
+import { spawnCli } from './cli.js';
 
 export type NativeSection = 'kernels' | 'macs' | 'step' | 'cluster';
 export const NATIVE_SECTIONS: readonly NativeSection[] = ['kernels', 'macs', 'step', 'cluster'];
@@ -42,7 +43,6 @@ export interface NativeBenchOptions {
   python?: string;
 }
 
-const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 const ADDON_BENCH = fileURLToPath(new URL('../packages/shared/native/bench.mjs', import.meta.url));
 const SEED_MODEL = fileURLToPath(new URL('./reference/seed_model.py', import.meta.url));
 const BATCH = 64;
@@ -303,7 +303,7 @@ async function clusterRun(model: string, config: ClusterConfig, steps: number): 
   const logs: RoundLog[] = [];
   coordinator.events.on('round', (r) => logs.push(r));
   const args = ['worker', '--connect', coordinator.url, '--backend', config.backend, '--threads', String(config.threads), '--log-level', 'warn'];
-  const children = Array.from({ length: config.workers }, () => spawn(process.execPath, [BIN, ...args], { stdio: 'inherit' }));
+  const children = Array.from({ length: config.workers }, () => spawnCli(args));
   try {
     await coordinator.done;
   } finally {

@@ -8,9 +8,7 @@
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches),
  * --workers N --steps S (with --only fleet: one mlp run of that size instead of the series).
  */
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeTensors, encodeFrame, encodeTensors, parseWorkerMessage, WIRE_DTYPES, type WireDtype } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
@@ -19,6 +17,7 @@ import { type ModelPreset, getPreset, initParams, specsOf, Trainer } from '@ganf
 import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
 import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
 import { applyBench } from './apply.js';
+import { spawnCli } from './cli.js';
 import { fleetBench, fleetRun, minimumBytes } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
@@ -43,7 +42,6 @@ const backendArg = flags.backend as BackendChoice;
 const kernelSet = flags['webgpu-kernels'] as WebGpuKernelSet;
 const wireDtype = flags['wire-dtype'] as WireDtype;
 if (!WIRE_DTYPES.includes(wireDtype)) throw new Error(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}`);
-const BIN = fileURLToPath(new URL('../packages/cli/bin/ganfleet.js', import.meta.url));
 
 const emit = (record: Record<string, unknown>): void =>
   void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
@@ -82,9 +80,7 @@ function benchRun(presetName: string, batch: number, steps: number, minWorkers =
 
 const benchServer = () => serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 60 });
 
-function spawnWorker(url: string) {
-  return spawn(process.execPath, [BIN, 'worker', '--connect', url, '--backend', backendArg, '--log-level', 'warn'], { stdio: 'inherit' });
-}
+const spawnWorker = (url: string) => spawnCli(['worker', '--connect', url, '--backend', backendArg, '--log-level', 'warn']);
 
 /** Same rounds in-process and through a coordinator with one local worker process. */
 async function overhead(presetName: string, batch: number, steps: number): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { buildProgram } from 'ganfleet';
+import { NODE_FLAGS, buildProgram } from 'ganfleet';
 
 /**
  * Docker, Kubernetes and systemd are not available here, so the deployment files are checked
@@ -53,6 +53,14 @@ const valueOf = (args: readonly unknown[], name: string): string | undefined => 
 };
 
 describe('the CLI check itself', () => {
+  it("the bin and the bench run node with the same flags as the deploy files and ganfleet train's workers", () => {
+    const shebang = read('../packages/cli/bin/ganfleet.js').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    // The bench's own process is a coordinator too.
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.bench).toContain(`node ${NODE_FLAGS.join(' ')} --import tsx bench/run.ts`);
+  });
+
   it('rejects what the CLI would reject', () => {
     expect(() => expectCli(['worker', '--connect', 'ws://x:1', '--backend', 'webgpu'], 'ok')).not.toThrow();
     expect(() => expectCli(['wroker'], 'typo')).toThrow(/subcommand/);
@@ -80,8 +88,8 @@ describe('Dockerfiles', () => {
         for (const src of copy.arg.split(/\s+/).slice(0, -1)) expect(existsSync(join(ROOT, src)), `${file}: COPY ${src}`).toBe(true);
       }
       const entrypoint = JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')?.arg ?? '[]') as string[];
-      expect(entrypoint[0]).toBe('node');
-      expect(entrypoint[1]).toBe('/app/packages/cli/bin/ganfleet.js');
+      expect(entrypoint.slice(0, -1)).toEqual(['node', ...NODE_FLAGS]);
+      expect(entrypoint.at(-1)).toBe('/app/packages/cli/bin/ganfleet.js');
       expect(existsSync(join(ROOT, 'packages/cli/bin/ganfleet.js'))).toBe(true);
       const cmd = JSON.parse(ins.find((i) => i.op === 'CMD')?.arg ?? '[]') as string[];
       if (cmd[0] !== '--help')
@@ -211,6 +219,7 @@ describe('systemd units', () => {
       const exec = (u.get('ExecStart')?.[0] ?? '').split(/\s+/);
       const bin = exec.findIndex((a) => a.endsWith('/packages/cli/bin/ganfleet.js'));
       expect(bin, 'runs packages/cli/bin/ganfleet.js').toBeGreaterThan(0);
+      expect(exec.slice(1, bin), 'node flags').toEqual(NODE_FLAGS);
       expect(exec.slice(bin + 1)[0]).toBe(command);
       expectCli(exec.slice(bin + 1), file);
       expect(u.get('EnvironmentFile')).toEqual(['/etc/ganfleet/ganfleet.env']);

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@ganfleet/shared/log';
 import { type RunEvents, type RunSettings, type TrainingRun, serverSettings, startCoordinator } from '@ganfleet/coordinator';
+import { NODE_FLAGS } from './nodeFlags.js';
 
 const BIN = fileURLToPath(new URL('../bin/ganfleet.js', import.meta.url));
 
@@ -50,7 +51,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<{ ev
   const children: ChildProcess[] = [];
   const failed = new Promise<never>((_, reject) => {
     for (let i = 0; i < opts.localWorkers; i++) {
-      const args = [BIN, 'worker', '--connect', coordinator.url, '--backend', opts.backend, '--log-level', opts.workerLogLevel];
+      const args = [...NODE_FLAGS, BIN, 'worker', '--connect', coordinator.url, '--backend', opts.backend, '--log-level', opts.workerLogLevel];
       args.push('--threads', String(opts.threads ?? threadsPerLocalWorker(opts.localWorkers)));
       if (opts.settings.dataDir) args.push('--data', opts.settings.dataDir);
       const output = opts.workerOutput;

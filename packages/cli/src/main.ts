@@ -9,6 +9,7 @@ import {
   type RunEvents,
   type RunSettings,
   Schedule,
+  TRAIN_STEPS,
   runSettings,
   serverSettings,
   startCoordinator,
@@ -17,6 +18,7 @@ import {
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { addEvalCommand } from './evalCommand.js';
 import { startLocalCluster, threadsPerLocalWorker } from './localCluster.js';
+import { missingNodeFlags } from './nodeFlags.js';
 import { ProgressBar } from './progress.js';
 import { sampleGenerator } from './sample.js';
 import {
@@ -47,7 +49,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption())
     .addOption(threadsOption(undefined, 'in-process: the cores; local workers: the cores divided among them'));
-  for (const o of [...trainingOptions({ model: 'mlp', steps: 3000, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
+  for (const o of [...trainingOptions({ model: 'mlp', steps: TRAIN_STEPS, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (
       flags: TrainingFlags &
@@ -73,6 +75,7 @@ export function buildProgram(): Command {
         : loggerFrom(flags);
       const threads = flags.threads ?? (flags.inProcess ? availableParallelism() : threadsPerLocalWorker(flags.localWorkers));
       if (flags.inProcess) setNativeThreads(threads);
+      warnMissingNodeFlags(log);
       await initBackend(flags.backend, log);
       try {
         const started = flags.inProcess
@@ -134,6 +137,7 @@ export function buildProgram(): Command {
   for (const o of [...trainingOptions({ model: 'conv', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
+    warnMissingNodeFlags(log);
     // The coordinator runs the generator only to draw sample grids, evaluate and export it.
     await initBackend(flags.backend, log);
     const handle = await startCoordinator({
@@ -185,6 +189,7 @@ export function buildProgram(): Command {
   for (const o of logOptions()) worker.addOption(o);
   worker.action(async (flags: LogFlags & WorkerFlags) => {
     const log = loggerFrom(flags);
+    warnMissingNodeFlags(log);
     const handle = await startWorker({
       url: flags.connect,
       backend: flags.backend,
@@ -287,6 +292,13 @@ async function tlsFrom(flags: CoordinatorFlags): Promise<{ tls?: { cert: Buffer;
 
 function loggerFrom(flags: LogFlags): Logger {
   return createLogger({ level: flags.logLevel, pretty: flags.pretty ?? false, ...(flags.logFile ? { file: flags.logFile } : {}) });
+}
+
+/** Training processes started without NODE_FLAGS still work, but spend a large share of each round in GC: say so. */
+function warnMissingNodeFlags(log: Logger): void {
+  const missing = missingNodeFlags();
+  if (missing.length > 0)
+    log.warn({ missing }, `node was started without ${missing.join(' ')}: rounds will spend much of their time in garbage collection (see docs/benchmarks.md)`);
 }
 
 async function initBackend(choice: BackendChoice, log: Logger): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
+import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
 import { buildProgram } from './main.js';
 import { positiveFraction } from './options.js';
 
@@ -12,12 +12,18 @@ describe('flag parsers', () => {
     for (const bad of ['0', '-0.1', '1.5', '3/2', '1/0', 'x', '', '1/3/4']) expect(() => positiveFraction(bad), bad).toThrow(/\(0, 1\]/);
   });
 
-  it('train and coordinator default to the measured averaging horizon and label smoothing', () => {
+  it('train and coordinator default to the measured averaging and label smoothing, as runSettings does', () => {
+    const defaults = runSettings();
     for (const name of ['train', 'coordinator']) {
       const command = buildProgram().commands.find((c) => c.name() === name);
       const option = (long: string) => command?.options.find((o) => o.long === long);
       expect(option('--ema-horizon')?.defaultValue, name).toBe(EMA_HORIZON);
+      expect(option('--ema-decay')?.defaultValue, name).toBe(EMA_DECAY);
       expect(option('--label-smoothing')?.defaultValue, name).toBe(LABEL_SMOOTHING);
+      expect([defaults.emaHorizon, defaults.emaDecay, defaults.labelSmoothing]).toEqual([EMA_HORIZON, EMA_DECAY, LABEL_SMOOTHING]);
     }
+    // The README's main command runs runSettings' length.
+    const train = buildProgram().commands.find((c) => c.name() === 'train');
+    expect([train?.options.find((o) => o.long === '--steps')?.defaultValue, defaults.schedule.steps]).toEqual([TRAIN_STEPS, TRAIN_STEPS]);
   });
 });

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
+import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
 import { presetNames } from '@ganfleet/shared/model';
 
 /** Flag parsers and the option groups several subcommands share. */
@@ -84,10 +84,10 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
   new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
-  new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(0.999),
+  new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(EMA_DECAY),
   new Option('--ema-horizon <f>', 'warm-up of the averaged generator: it spans about this fraction of the G updates so far, until --ema-decay caps it')
     .argParser(positiveFraction)
-    .default(EMA_HORIZON, '1/3'),
+    .default(EMA_HORIZON, '1/2'),
   new Option('--aggregate <mode>', 'how contributions are combined: mean, or coordinate-wise trimmed-mean or median for untrusted fleets')
     .choices(['mean', 'trimmed-mean', 'median'])
     .default('mean'),
