@@ -19,6 +19,8 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      // `import { type X }` alone still loads the module (verbatimModuleSyntax): `import type` does not.
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       // Cross-package imports go through each package's index only.
       'no-restricted-imports': ['error', { patterns: ['@ganfleet/*/src/*', '@ganfleet/*/dist/*', '../../*/src/*'] }],
     },

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { NODE_FLAGS } from './packages/cli/src/nodeFlags.js';
 
 const src = (pkg: string): string => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 const sharedSrc = fileURLToPath(new URL('./packages/shared/src/', import.meta.url));
@@ -10,6 +11,7 @@ export default defineConfig({
     alias: [
       { find: /^@ganfleet\/shared\/(\w+)$/, replacement: `${sharedSrc}$1/index.ts` },
       { find: '@ganfleet/worker', replacement: src('worker') },
+      { find: /^@ganfleet\/coordinator\/defaults$/, replacement: fileURLToPath(new URL('./packages/coordinator/src/defaults.ts', import.meta.url)) },
       { find: '@ganfleet/coordinator', replacement: src('coordinator') },
       { find: /^ganfleet$/, replacement: src('cli') },
     ],
@@ -21,5 +23,8 @@ export default defineConfig({
     pool: 'forks',
     // vitest would use one fork on 2 cores; most test files wait on child processes.
     maxWorkers: 2,
+    // The integration tests run coordinators inside the forks: with the flags ganfleet runs with.
+    execArgv: [...NODE_FLAGS],
+    isolate: false,
   },
 });

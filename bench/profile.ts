@@ -5,7 +5,7 @@
  * overlaps them); on wasm and cpu they are wall times of the synchronous kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset } from '@ganfleet/shared/data';
+import type { Dataset } from '@ganfleet/shared/data';
 import { type ModelPreset, initParams, Trainer } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
 import { recordPrograms } from '@ganfleet/shared/backends';

@@ -1,13 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '@ganfleet/shared/data';
 import { selectBackend } from '@ganfleet/shared/backends';
-import { eventsNamed, faultOptions, faultRun, killWorkerMidRun, memoryLogger, waitFor, withCluster } from './helpers/cluster.js';
+import { eventsNamed, faultOptions, faultRun, memoryLogger, waitFor, withCluster } from './helpers/cluster.js';
 
 /**
  * Worker faults, with real processes on loopback. Every wait is bounded; every process is killed
- * in `finally`. Coordinator faults are in coordinatorFaults.test.ts, the long kill -9 soak in
- * tests/soak/.
+ * in `finally`. Coordinator faults are in coordinatorFaults.test.ts, kill -9 of workers in
+ * workerKill.test.ts and its long soak in tests/soak/.
  */
 beforeAll(async () => {
   await selectBackend('wasm');
@@ -17,11 +16,6 @@ afterAll(async () => {
 });
 
 describe('worker faults', () => {
-  it('kill -9 of a worker at random points in 2 runs: every run applies each round exactly once, parameters finite', async () => {
-    const rng = new Rng(2026);
-    for (let runIndex = 0; runIndex < 2; runIndex++) await killWorkerMidRun(rng, faultRun(30, { minWorkers: 2 }));
-  });
-
   it('detects a frozen worker (no FIN) as unresponsive after three silent heartbeats and lets it rejoin when it thaws', async () => {
     const { log } = memoryLogger('warn');
     const heartbeatMs = 300;

@@ -1,7 +1,6 @@
 import { type Command, Option } from 'commander';
 import { createLogger } from '@ganfleet/shared/log';
-import { selectBackend } from '@ganfleet/shared/backends';
-import { type EvalResult, evaluateGenerator } from '@ganfleet/shared/eval';
+import type { EvalResult } from '@ganfleet/shared/eval';
 import { type BackendChoice, backendOption, int } from './options.js';
 
 interface EvalFlags {
@@ -36,6 +35,8 @@ export function addEvalCommand(program: Command): void {
     )
     .action(async (flags: EvalFlags) => {
       const log = createLogger({ level: flags.logLevel, pretty: true });
+      // Loaded when the command runs (see main.ts).
+      const [{ selectBackend }, { evaluateGenerator }] = await Promise.all([import('@ganfleet/shared/backends'), import('@ganfleet/shared/eval')]);
       await selectBackend(flags.backend, (msg, fields) => log.debug(fields ?? {}, msg));
       const parzen = flags.parzen || flags.parzenSamples !== undefined || flags.parzenTest !== undefined;
       const result = await evaluateGenerator(flags.model, {

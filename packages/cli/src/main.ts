@@ -3,24 +3,12 @@ import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GanError } from '@ganfleet/shared/wire';
 import { type Logger, createLogger } from '@ganfleet/shared/log';
-import { selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
-import {
-  type AdamConfig,
-  type RunEvents,
-  type RunSettings,
-  Schedule,
-  TRAIN_STEPS,
-  runSettings,
-  serverSettings,
-  startCoordinator,
-  startInProcess,
-} from '@ganfleet/coordinator';
+import type { AdamConfig, RunEvents, RunSettings } from '@ganfleet/coordinator';
+import { DEFAULT_PRESET, TRAIN_STEPS } from '@ganfleet/coordinator/defaults';
 import { fetchGenerator, startWorker } from '@ganfleet/worker';
 import { addEvalCommand } from './evalCommand.js';
-import { startLocalCluster, threadsPerLocalWorker } from './localCluster.js';
 import { missingNodeFlags } from './nodeFlags.js';
 import { ProgressBar } from './progress.js';
-import { sampleGenerator } from './sample.js';
 import {
   type BackendChoice,
   type LogFlags,
@@ -32,6 +20,14 @@ import {
   tokenOption,
   trainingOptions,
 } from './options.js';
+
+/*
+ * Each command loads the heavy modules (TensorFlow.js, through the coordinator and the backends)
+ * when it runs, not when the program is built: a worker's connection thread never needs them, and
+ * loading them took ~0.7 s of every worker's start.
+ */
+const coordinatorPackage = () => import('@ganfleet/coordinator');
+const backends = () => import('@ganfleet/shared/backends');
 
 /** The `ganfleet` command line: flags become typed configs for the functions the tests call too. */
 export function buildProgram(): Command {
@@ -49,7 +45,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption())
     .addOption(threadsOption(undefined, 'in-process: the cores; local workers: the cores divided among them'));
-  for (const o of [...trainingOptions({ model: 'mlp', steps: TRAIN_STEPS, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
+  for (const o of [...trainingOptions({ model: DEFAULT_PRESET, steps: TRAIN_STEPS, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (
       flags: TrainingFlags &
@@ -63,7 +59,9 @@ export function buildProgram(): Command {
           threads?: number;
         },
     ) => {
-      const settings = settingsFrom(flags, { out: flags.out, wireDtype: flags.wireDtype, minWorkers: flags.localWorkers });
+      const { Schedule, startInProcess } = await coordinatorPackage();
+      const { startLocalCluster, threadsPerLocalWorker } = await import('./localCluster.js');
+      const settings = await settingsFrom(flags, { out: flags.out, wireDtype: flags.wireDtype, minWorkers: flags.localWorkers });
       // On a terminal (and unless --pretty asks for every line there) a progress bar owns stderr's last line;
       // then only warn+ log lines reach the terminal, above the bar, and --log-file gets them all.
       const bar =
@@ -74,7 +72,7 @@ export function buildProgram(): Command {
         ? createLogger({ level: flags.logLevel, destination: bar.logStream, ...(flags.logFile ? { file: flags.logFile } : {}) })
         : loggerFrom(flags);
       const threads = flags.threads ?? (flags.inProcess ? availableParallelism() : threadsPerLocalWorker(flags.localWorkers));
-      if (flags.inProcess) setNativeThreads(threads);
+      if (flags.inProcess) (await backends()).setNativeThreads(threads);
       warnMissingNodeFlags(log);
       await initBackend(flags.backend, log);
       try {
@@ -140,8 +138,9 @@ export function buildProgram(): Command {
     warnMissingNodeFlags(log);
     // The coordinator runs the generator only to draw sample grids, evaluate and export it.
     await initBackend(flags.backend, log);
+    const { serverSettings, startCoordinator } = await coordinatorPackage();
     const handle = await startCoordinator({
-      settings: settingsFrom(flags, {
+      settings: await settingsFrom(flags, {
         out: flags.out,
         minWorkers: flags.minWorkers,
         checkpointEvery: flags.checkpointEvery,
@@ -234,6 +233,7 @@ export function buildProgram(): Command {
     .addOption(backendOption())
     .action(async (flags: { model: string; n: number; seed: number; out: string; backend: BackendChoice }) => {
       await initBackend(flags.backend, createLogger({ level: 'warn' }));
+      const { sampleGenerator } = await import('./sample.js');
       await sampleGenerator({ modelDir: flags.model, n: flags.n, seed: flags.seed, out: flags.out });
       process.stdout.write(`${flags.n} samples written to ${flags.out}\n`);
     });
@@ -303,6 +303,7 @@ function warnMissingNodeFlags(log: Logger): void {
 
 async function initBackend(choice: BackendChoice, log: Logger): Promise<void> {
   const blog = log.child({ component: 'backend' });
+  const { selectBackend } = await backends();
   const info = await selectBackend(choice, (msg, fields) => blog.debug(fields ?? {}, msg));
   blog.info({ backend: info.name, requested: info.requested, reason: info.reason, skipped: info.skipped }, `backend ${info.name}`);
 }
@@ -316,7 +317,8 @@ function networkLearningRates(flags: TrainingFlags): Pick<AdamConfig, 'networkLe
 }
 
 /** The run's settings from the training flags (and the command's own); every default not given here is runSettings'. */
-function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>): RunSettings {
+async function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>): Promise<RunSettings> {
+  const { runSettings } = await coordinatorPackage();
   return runSettings({
     ...command,
     preset: flags.model,

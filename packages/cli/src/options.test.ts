@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
+import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, PRESET_NAMES, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
+import { presetNames } from '@ganfleet/shared/model';
 import { buildProgram } from './main.js';
 import { positiveFraction } from './options.js';
 
@@ -25,5 +26,11 @@ describe('flag parsers', () => {
     // The README's main command runs runSettings' length.
     const train = buildProgram().commands.find((c) => c.name() === 'train');
     expect([train?.options.find((o) => o.long === '--steps')?.defaultValue, defaults.schedule.steps]).toEqual([TRAIN_STEPS, TRAIN_STEPS]);
+  });
+
+  it('--model takes exactly the presets the model registry defines', () => {
+    expect([...PRESET_NAMES].sort()).toEqual([...presetNames()].sort());
+    const train = buildProgram().commands.find((c) => c.name() === 'train');
+    expect(train?.options.find((o) => o.long === '--model')?.argChoices).toEqual(PRESET_NAMES);
   });
 });

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING } from '@ganfleet/coordinator';
-import { presetNames } from '@ganfleet/shared/model';
+// The defaults alone: describing the flags must not load TensorFlow.js (a worker never needs it here).
+import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, PRESET_NAMES } from '@ganfleet/coordinator/defaults';
 
 /** Flag parsers and the option groups several subcommands share. */
 
@@ -72,7 +72,7 @@ export const backendOption = (): Option => new Option('--backend <name>', 'compu
 
 /** Model, schedule and optimizer flags: the hyper-parameters of a run. */
 export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number; evalEvery: number }): Option[] => [
-  new Option('--model <preset>', 'model preset').choices(presetNames()).default(defaults.model),
+  new Option('--model <preset>', 'model preset').choices(PRESET_NAMES).default(defaults.model),
   new Option('--steps <n>', 'G steps (iterations) after D pre-training').argParser(int(0)).default(defaults.steps),
   new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),

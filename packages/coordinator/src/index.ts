@@ -3,6 +3,7 @@ export * from './aggregation.js';
 export * from './authGate.js';
 export * from './checkpoint.js';
 export * from './coordinator.js';
+export * from './defaults.js';
 export * from './events.js';
 export * from './generatorAverage.js';
 export * from './localSlots.js';

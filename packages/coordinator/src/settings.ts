@@ -3,6 +3,7 @@ import { getPreset } from '@ganfleet/shared/model';
 import type { AdamConfig } from './adam.js';
 import type { Aggregation } from './aggregation.js';
 import type { ScheduleConfig } from './schedule.js';
+import { DEFAULT_PRESET, EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, TRAIN_STEPS } from './defaults.js';
 
 /** When and how the run scores its generator during training. */
 export interface EvalSettings {
@@ -109,25 +110,12 @@ export interface RunSettingsInput extends Partial<Omit<RunSettings, 'schedule' |
   eval?: Partial<EvalSettings>;
 }
 
-/**
- * The averaged generator's defaults: it spans about the last half of the G updates (the horizon)
- * up to ~10 000 of them (the decay's cap). docs/quality.md has the measurements behind both.
- */
-export const EMA_HORIZON = 1 / 2;
-export const EMA_DECAY = 0.9999;
-
-/** G steps of `ganfleet train`'s run, the README's main command (~5 minutes on the 2-vCPU VM). */
-export const TRAIN_STEPS = 6000;
-
-/** One-sided label smoothing by default (Salimans et al. 2016; measured in docs/quality.md). */
-export const LABEL_SMOOTHING = 0.1;
-
 /** TensorFlow.js's epsilon for float32 Adam. */
 const ADAM_EPSILON = 1e-7;
 
 /** The one place a run's defaults live; Adam's come from the preset unless given. */
 export function runSettings(input: RunSettingsInput = {}): RunSettings {
-  const preset = input.preset ?? 'mlp';
+  const preset = input.preset ?? DEFAULT_PRESET;
   const optimizer = getPreset(preset).optimizer;
   return {
     preset,

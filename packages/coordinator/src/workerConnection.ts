@@ -12,7 +12,7 @@ import {
   type CoordinatorToWorker,
   type WireDtype,
 } from '@ganfleet/shared/wire';
-import { type Logger } from '@ganfleet/shared/log';
+import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
 import { checkBatchNormStats, checkLoss, gradientNorm } from './contributionChecks.js';
 import type { Contribution } from './paramStore.js';

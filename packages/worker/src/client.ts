@@ -13,9 +13,8 @@ import {
   isGanError,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { type Logger } from '@ganfleet/shared/log';
-import { getPreset } from '@ganfleet/shared/model';
-import { type BackendChoice } from '@ganfleet/shared/backends';
+import type { Logger } from '@ganfleet/shared/log';
+import type { BackendChoice } from '@ganfleet/shared/backends';
 import { ComputeThread } from './computeThread.js';
 
 export interface WorkerConfig {
@@ -161,7 +160,8 @@ type Outcome = { kind: 'finished'; reason: string } | { kind: 'lost'; reason: st
 class WorkerSession {
   readonly ended: Promise<Outcome>;
   rounds = 0;
-  private preset: ReturnType<typeof getPreset> | undefined;
+  /** Set by the welcome: rounds before it are refused. */
+  private joined = false;
   /** The buffer the last gradients went out in, once sent: the compute thread writes the next ones into it. */
   private spare: ArrayBuffer | undefined;
   private fatal: GanError | undefined;
@@ -215,8 +215,9 @@ class WorkerSession {
           );
         }
         this.log = this.log.child({ worker: msg.workerId });
-        this.preset = getPreset(run.preset);
+        // The compute thread builds the run's model (an unknown preset fails there, with its code).
         await this.thread.start(run.preset, ownedBuffer(data));
+        this.joined = true;
         this.log.info({ runId: run.runId, preset: run.preset, round: msg.round }, 'joined run');
         this.onJoined();
         return;
@@ -238,7 +239,7 @@ class WorkerSession {
 
   /** The round's frame goes to the compute thread as it came; the gradients frame it returns goes out as it is. */
   private async onRound(msg: Round, data: unknown): Promise<void> {
-    if (!this.preset) throw new GanError('BAD_MESSAGE', 'round before welcome');
+    if (!this.joined) throw new GanError('BAD_MESSAGE', 'round before welcome');
     const spare = this.spare;
     this.spare = undefined;
     const r = await this.thread.round(ownedBuffer(data), spare);

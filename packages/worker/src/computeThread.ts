@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { GanError, type WireDtype } from '@ganfleet/shared/wire';
-import { type BackendInfo } from '@ganfleet/shared/backends';
+import type { BackendInfo } from '@ganfleet/shared/backends';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
 type Body<K extends ThreadRequest['kind']> = Omit<Extract<ThreadRequest, { kind: K }>, 'id' | 'kind'>;

@@ -1,6 +1,5 @@
 import WebSocket from 'ws';
 import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
-import { writeGeneratorArtifacts } from '@ganfleet/shared/model';
 import { upgradeHeaders, upgradeRefusal } from './client.js';
 
 /** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
@@ -39,6 +38,8 @@ export async function fetchGenerator(opts: {
   });
   if (msg.type === 'refuse') throw new GanError(msg.code, `coordinator refused: ${msg.reason}`);
   if (msg.type !== 'generator') throw new GanError('BAD_MESSAGE', `expected a generator, got ${msg.type}`);
+  // Loaded here, not at the top: it brings TensorFlow.js, which a worker's connection thread never needs.
+  const { writeGeneratorArtifacts } = await import('@ganfleet/shared/model');
   await writeGeneratorArtifacts(opts.out, { modelJson: msg.modelJson, weights: msg.weights });
   return { step: msg.step, dir: opts.out };
 }
