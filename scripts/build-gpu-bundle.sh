@@ -3,7 +3,7 @@
 # The GPU machine has no Node project and transfers are capped at 64 MiB, so the check and its
 # dependencies become one esbuild bundle; what cannot be bundled is copied beside it:
 #   .gpu/run.mjs               gpu-check.ts with the workspace sources, tfjs and tfjs-backend-webgpu
-#   .gpu/computeThread.js      the worker's compute thread (startWorker loads it from beside run.mjs)
+#   .gpu/computeThreadMain.js  the worker's compute thread (startWorker loads it from beside run.mjs)
 #   .gpu/node_modules/webgpu   Dawn's loader; its dawn.node travels as .gpu/dawn.node.xz (on-device.sh unpacks it)
 #   .gpu/node_modules/@tensorflow/tfjs-backend-webgpu
 #                              a stand-in: selectBackend imports the package by name at run time, and
@@ -23,30 +23,29 @@ key='ganfleet.bundled.tfjs-backend-webgpu'
 esbuild=(
   npx esbuild --bundle --platform=node --format=esm --target=node20 --log-level=warning
   --external:webgpu
-  # The workspace sources themselves, so the bundle never picks up a stale dist/.
-  --alias:@ganfleet/shared=./packages/shared/src/index.ts
-  --alias:@ganfleet/worker=./packages/worker/src/index.ts
-  --alias:@ganfleet/coordinator=./packages/coordinator/src/index.ts
+  # The workspace sources themselves, so the bundle never picks up a stale dist/ (a subpath such
+  # as @ganfleet/shared/wire resolves to that folder's index.ts).
+  --alias:@ganfleet/shared=./packages/shared/src
+  --alias:@ganfleet/worker=./packages/worker/src
+  --alias:@ganfleet/coordinator=./packages/coordinator/src
   # CommonJS dependencies call require() for Node built-ins; an ES module has no require of its own.
   "--banner:js=import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
 )
 
-rm -rf .gpu/node_modules .gpu/mnist .gpu/build .gpu/run.mjs .gpu/computeThread.js .gpu/dawn.node.xz
+rm -rf .gpu/node_modules .gpu/mnist .gpu/build .gpu/run.mjs .gpu/computeThread.js .gpu/computeThreadMain.js .gpu/dawn.node.xz
 mkdir -p .gpu/build .gpu/mnist
 echo '{ "type": "module" }' > .gpu/package.json
 
 "${esbuild[@]}" scripts/gpu-check.ts --outfile=.gpu/run.mjs
 
-if [ -f packages/worker/src/computeThread.ts ]; then
-  # The thread has its own module instances, so its bundle publishes its own copy as well. Imports
-  # run before this module's body, but the thread only selects a backend on its first message.
-  cat > .gpu/build/computeThread.entry.ts <<EOF
+# The thread has its own module instances, so its bundle publishes its own copy as well. Imports
+# run before this module's body, but the thread only selects a backend on its first message.
+cat > .gpu/build/computeThreadMain.entry.ts <<EOF
 import * as tfjsWebgpu from '@tensorflow/tfjs-backend-webgpu';
-import '../../packages/worker/src/computeThread.ts';
+import '../../packages/worker/src/computeThreadMain.ts';
 (globalThis as unknown as Record<symbol, unknown>)[Symbol.for('$key')] = tfjsWebgpu;
 EOF
-  "${esbuild[@]}" .gpu/build/computeThread.entry.ts --outfile=.gpu/computeThread.js
-fi
+"${esbuild[@]}" .gpu/build/computeThreadMain.entry.ts --outfile=.gpu/computeThreadMain.js
 
 # Only now: while bundling, .gpu/node_modules would shadow the real packages for the entry in .gpu/build.
 mkdir -p .gpu/node_modules/webgpu .gpu/node_modules/@tensorflow/tfjs-backend-webgpu
