@@ -25,6 +25,12 @@ export default defineConfig({
     maxWorkers: 2,
     // The integration tests run coordinators inside the forks: with the flags ganfleet runs with.
     execArgv: [...NODE_FLAGS],
+    // One module cache per fork instead of one per file: the files import TensorFlow.js once per fork,
+    // not 52 times. Each test file selects the backend it needs in beforeAll.
     isolate: false,
+    // Files in vitest's default order (by size), not longest-first from the last run's timings:
+    // on two cores that put the CPU-heavy fault and equivalence files side by side and measured
+    // slower (179 s against 152 and 166 s in a clean clone, 2026-11-30).
+    cache: false,
   },
 });
