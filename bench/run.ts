@@ -136,7 +136,7 @@ function codec(reps: number, dtype: WireDtype): void {
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    const frame = encodeFrame({ type: 'gradients' }, { grads: tensors }, dtype, out);
+    const frame = encodeFrame({ type: 'gradients', round: 0, phase: 'D', samples: 64, loss: 1, computeMs: 0 }, { grads: tensors }, dtype, out);
     out = frame.byteLength > out.byteLength ? frame : out;
     const encodeMs = performance.now() - t0;
     const t1 = performance.now();
