@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, PRE_JOIN_MAX_BYTES, startCoordinator } from '@ganfleet/coordinator';
-import { BIN, TEST_DATA, exited, loopback, memoryLogger, spawnCli, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
+import { ganfleetArgv } from 'ganfleet';
+import { TEST_DATA, exited, loopback, memoryLogger, spawnCli, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
 
 /**
  * Issue 15's network edge: what a peer without the token (or with it, before hello) can make the
@@ -88,7 +89,7 @@ function raw(port: number, ...chunks: (string | Buffer)[]): Promise<string> {
  * JSON lines from stdout go to `lines` as they come.
  */
 function run(args: string[], lines: Record<string, unknown>[] = []): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ganfleetArgv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout }).on('line', (line) => line.startsWith('{') && lines.push(JSON.parse(line) as Record<string, unknown>));
@@ -364,7 +365,7 @@ describe('local runs are private', () => {
   });
 
   it('`ganfleet coordinator --allow-origin` takes origins (normalized) and refuses anything else', async () => {
-    const bad = spawnSync(process.execPath, [BIN, 'coordinator', '--allow-origin', 'dash.example'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, ganfleetArgv(['coordinator', '--allow-origin', 'dash.example']), { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/expected an origin/);
     const out = await mkdtemp(join(tmpdir(), 'ganfleet-edge-origin-'));

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import type { Rng } from '@ganfleet/shared/data';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from 'ganfleet';
+import { ganfleetArgv } from 'ganfleet';
 import {
   type CoordinatorHandle,
   type CoordinatorOptions,
@@ -20,22 +20,19 @@ import {
 import { memoryLogger } from '@ganfleet/shared/log';
 export { memoryLogger };
 
-/** The built CLI, as a user runs it (integration tests use real processes). */
-export const BIN = fileURLToPath(new URL('../../packages/cli/bin/ganfleet.js', import.meta.url));
-
 /** The integration tests' dataset: 512 MNIST training images (scripts/make-test-data.ts), loaded in milliseconds. */
 export const TEST_DATA = fileURLToPath(new URL('../fixtures/mnist-small', import.meta.url));
 
 /** A worker process of the built CLI on the test dataset (on wasm unless told). */
 export function spawnWorker(url: string, extra: string[] = [], backend = 'wasm'): ChildProcess {
-  return spawn(process.execPath, [...NODE_FLAGS, BIN, 'worker', '--connect', url, '--backend', backend, '--log-level', 'warn', '--data', TEST_DATA, ...extra], {
+  return spawn(process.execPath, ganfleetArgv(['worker', '--connect', url, '--backend', backend, '--log-level', 'warn', '--data', TEST_DATA, ...extra]), {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }
 
 /** A CLI process whose JSON log lines (stdout) are collected as they come. */
 export function spawnCli(args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
-  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ganfleetArgv(args), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   let partial = '';
   child.stdout?.on('data', (chunk: Buffer) => {

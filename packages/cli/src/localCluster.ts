@@ -3,12 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '@ganfleet/shared/log';
 import { type RunEvents, type RunSettings, type TrainingRun, serverSettings, startCoordinator } from '@ganfleet/coordinator';
-import { NODE_FLAGS } from './nodeFlags.js';
-
-const BIN = fileURLToPath(new URL('../bin/ganfleet.js', import.meta.url));
+import { ganfleetArgv } from './nodeFlags.js';
 
 export interface LocalClusterOptions {
   /** The run; its minWorkers is the number of worker processes started. */
@@ -51,11 +48,11 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<{ ev
   const children: ChildProcess[] = [];
   const failed = new Promise<never>((_, reject) => {
     for (let i = 0; i < opts.localWorkers; i++) {
-      const args = [...NODE_FLAGS, BIN, 'worker', '--connect', coordinator.url, '--backend', opts.backend, '--log-level', opts.workerLogLevel];
+      const args = ['worker', '--connect', coordinator.url, '--backend', opts.backend, '--log-level', opts.workerLogLevel];
       args.push('--threads', String(opts.threads ?? threadsPerLocalWorker(opts.localWorkers)));
       if (opts.settings.dataDir) args.push('--data', opts.settings.dataDir);
       const output = opts.workerOutput;
-      const child = spawn(process.execPath, args, {
+      const child = spawn(process.execPath, ganfleetArgv(args), {
         stdio: ['ignore', output ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit'],
         env: { ...process.env, GANFLEET_TOKEN: token },
       });

@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 /*
  * The V8 flags every ganfleet process runs with: the bin's shebang, the worker processes that
  * `ganfleet train` starts, and the deploy files (Docker, systemd) all pass exactly these.
@@ -10,6 +12,13 @@
  * them there), hence the command lines.
  */
 export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
+const BIN = fileURLToPath(new URL('../bin/ganfleet.js', import.meta.url));
+
+/** node's arguments for `ganfleet ...args` as a user runs it: NODE_FLAGS, the bin, the args (spawn process.execPath with them). */
+export function ganfleetArgv(args: readonly string[]): string[] {
+  return [...NODE_FLAGS, BIN, ...args];
+}
 
 /** The NODE_FLAGS this process was started without (`node bin/ganfleet.js` run by hand, say). */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
