@@ -6,7 +6,7 @@
 import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, specsOf } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
-import { AGGREGATIONS, ParamStore, runSettings } from '@ganfleet/coordinator';
+import { AGGREGATIONS, ParamStore, batchContribution, runSettings } from '@ganfleet/coordinator';
 
 export async function applyBench(emit: (record: Record<string, unknown>) => void, reps: number): Promise<void> {
   for (const presetName of ['mlp', 'conv']) {
@@ -18,13 +18,15 @@ export async function applyBench(emit: (record: Record<string, unknown>) => void
         const store = new ParamStore(preset, initParams(preset, 1), runSettings({ preset: presetName }).adam, 0.9, undefined, { mode, trim: 1 });
         const result: Record<string, number> = {};
         for (const phase of ['D', 'G'] as Phase[]) {
-          const parts = Array.from({ length: contributions }, () => ({
-            samples: 64,
-            loss: 1,
-            grads: new Map(specsOf(preset, phase).map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 0.01)])),
-            // Batch-norm statistics [means, variances]: zeros, then ones.
-            stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
-          }));
+          const parts = Array.from({ length: contributions }, () =>
+            batchContribution({
+              samples: 64,
+              loss: 1,
+              grads: new Map(specsOf(preset, phase).map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 0.01)])),
+              // Batch-norm statistics [means, variances]: zeros, then ones.
+              stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
+            }),
+          );
           const times: number[] = [];
           for (let r = 0; r <= reps; r++) {
             const t0 = performance.now();

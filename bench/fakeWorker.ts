@@ -21,7 +21,9 @@ let sets: Record<Phase, Record<string, { name: string; shape: number[]; values: 
 let out: Uint8Array = new Uint8Array(0);
 
 ws.on('open', () =>
-  ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'fake', device: 'bench', capabilities: { wireDtypes: ['float32'] } })),
+  ws.send(
+    encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'bench', capabilities: { wireDtypes: ['float32'] } }),
+  ),
 );
 ws.on('message', (data, isBinary) => {
   const msg = parseCoordinatorMessage(data, isBinary);

@@ -10,6 +10,7 @@ import {
   type EncodedTensors,
   PROTOCOL_VERSION,
   TENSOR_SETS,
+  decodeSums,
   decodeTensors,
   encodeTensors,
   encodeIndices,
@@ -33,6 +34,7 @@ const cases: { file: string; message: Message; parse: (frame: Uint8Array) => Mes
     message: {
       type: 'hello',
       version: PROTOCOL_VERSION,
+      role: 'worker',
       backend: 'cpu',
       device: 'test',
       capabilities: { wireDtypes: ['float16', 'float32'] },
@@ -63,7 +65,7 @@ const cases: { file: string; message: Message; parse: (frame: Uint8Array) => Mes
       round: 7,
       phase: 'D',
       batchSize: 3,
-      seed: 0x9e3779b9,
+      seeds: encodeIndices([0x9e3779b9]),
       indices: encodeIndices([0, 59999, 1234]),
       update: encodeTensors([bias]),
     },
@@ -81,7 +83,28 @@ const cases: { file: string; message: Message; parse: (frame: Uint8Array) => Mes
       computeMs: 12.25,
     },
   },
+  {
+    file: 'sums.bin',
+    parse: parseWorkerMessage,
+    message: {
+      type: 'sums',
+      round: 7,
+      phase: 'D',
+      samples: 6,
+      loss: 0.5,
+      used: [0, 1],
+      sums: encodeTensors(
+        [kernel, bias].map((t) => ({ ...t, values: Float64Array.from(t.values, (v) => 6 * v) })),
+        'float64',
+      ),
+      rest: [[1, 0, 2 ** -70]],
+      computeMs: 13.5,
+    },
+  },
 ];
+
+/** A set as values, whatever its dtype. */
+const decodeSet = (set: EncodedTensors) => (set.manifest[0]?.dtype === 'float64' ? decodeSums(set) : decodeTensors(set));
 
 const hex = (bytes: Uint8Array): string =>
   Buffer.from(bytes)
@@ -106,7 +129,7 @@ describe.each(cases)('golden $file', ({ file, message, parse }) => {
     // Tensor sets come back pointing into the frame's body: compare them decoded.
     const sets: readonly string[] = (TENSOR_SETS as Record<string, readonly string[]>)[message.type] ?? [];
     for (const [key, value] of Object.entries(message)) {
-      if (sets.includes(key)) expect(decodeTensors(parsed[key] as EncodedTensors), key).toEqual(decodeTensors(value as EncodedTensors));
+      if (sets.includes(key)) expect(decodeSet(parsed[key] as EncodedTensors), key).toEqual(decodeSet(value as EncodedTensors));
       else expect(parsed[key], key).toEqual(value);
     }
   });

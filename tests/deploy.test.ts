@@ -12,7 +12,7 @@ import { NODE_FLAGS, buildProgram } from 'ganfleet';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
 const read = (path: string): string => readFileSync(join(DEPLOY, path), 'utf8');
-const SUBCOMMANDS = ['train', 'coordinator', 'worker', 'fetch', 'sample'];
+const SUBCOMMANDS = ['train', 'coordinator', 'relay', 'worker', 'fetch', 'sample'];
 
 interface Flag {
   takesValue: boolean;
@@ -120,10 +120,15 @@ describe('docker-compose.yml', () => {
   };
 
   it('has a coordinator and workers whose commands the CLI accepts, workers pointing at the coordinator service', () => {
-    const { coordinator, ...workers } = compose.services;
+    const { coordinator, relay, 'worker-via-relay': viaRelay, ...workers } = compose.services;
     expect(coordinator).toBeDefined();
     expectCli(coordinator?.command ?? [], 'compose coordinator');
     expect(Object.keys(workers)).toEqual(['worker', 'worker-gpu']);
+    // The relay profile: a relay joining the coordinator, workers joining the relay.
+    expectCli(relay?.command ?? [], 'compose relay');
+    expectCli(viaRelay?.command ?? [], 'compose worker-via-relay');
+    expect(valueOf(relay?.command ?? [], '--connect')).toBe(`ws://coordinator:${valueOf(coordinator?.command ?? [], '--port')}`);
+    expect(valueOf(viaRelay?.command ?? [], '--connect')).toBe(`ws://relay:${valueOf(relay?.command ?? [], '--port')}`);
     for (const [name, w] of Object.entries(workers)) {
       expectCli(w.command, `compose ${name}`);
       expect(valueOf(w.command, '--connect')).toBe(`ws://coordinator:${valueOf(coordinator?.command ?? [], '--port')}`);
@@ -137,7 +142,7 @@ describe('docker-compose.yml', () => {
       expect(existsSync(join(DEPLOY, s.build.context, s.build.dockerfile)), `${name}: ${s.build.dockerfile}`).toBe(true);
     }
     expect(read('ganfleet.env.example')).toMatch(/^GANFLEET_TOKEN=/m);
-    for (const command of ['coordinator', 'worker']) {
+    for (const command of ['coordinator', 'relay', 'worker']) {
       const token = buildProgram()
         .commands.find((c) => c.name() === command)
         ?.options.find((o) => o.long === '--token');
@@ -166,12 +171,12 @@ describe('Kubernetes manifests', () => {
   const podOf = (d: Doc) => (d.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[] } } }).template;
 
   it('has the expected kinds', () => {
-    expect(docs.map((d) => d.kind).sort()).toEqual(['Deployment', 'Job', 'PersistentVolumeClaim', 'Secret', 'Service']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['DaemonSet', 'Deployment', 'Job', 'PersistentVolumeClaim', 'Secret', 'Service', 'Service']);
   });
 
   it('runs command lines the CLI accepts, with the token from the Secret', () => {
     const secret = byKind('Secret')[0] as Doc;
-    for (const d of [...byKind('Deployment'), ...byKind('Job')]) {
+    for (const d of [...byKind('Deployment'), ...byKind('Job'), ...byKind('DaemonSet')]) {
       for (const c of podOf(d).spec.containers) {
         expectCli(c.args, `${d.kind} ${d.metadata.name}`);
         const token = c.env?.find((e) => e.name === 'GANFLEET_TOKEN')?.valueFrom?.secretKeyRef;
@@ -188,7 +193,7 @@ describe('Kubernetes manifests', () => {
     expect(Number(worker.resources?.limits?.['nvidia.com/gpu'])).toBeGreaterThanOrEqual(1);
     expect(valueOf(worker.args, '--backend')).toBe('webgpu');
 
-    const service = byKind('Service')[0] as Doc;
+    const service = byKind('Service').find((d) => d.metadata.name === 'ganfleet-coordinator') as Doc;
     const svc = service.spec as { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
     const coordinator = byKind('Deployment')[0] as Doc;
     const pod = podOf(coordinator);
@@ -196,6 +201,20 @@ describe('Kubernetes manifests', () => {
     const c = pod.spec.containers[0] as Container;
     expect(c.ports?.find((p) => p.name === svc.ports[0]?.targetPort)?.containerPort).toBe(Number(valueOf(c.args, '--port')));
     expect(valueOf(worker.args, '--connect')).toBe(`ws://${service.metadata.name}:${svc.ports[0]?.port}`);
+  });
+
+  it('relays are a DaemonSet joining the coordinator Service, behind a node-local Service on their port', () => {
+    const relays = byKind('DaemonSet')[0] as Doc;
+    const relay = podOf(relays).spec.containers[0] as Container;
+    expect(relay.args[0]).toBe('relay');
+    const coordinatorService = byKind('Service').find((d) => d.metadata.name === 'ganfleet-coordinator') as Doc;
+    const coordinatorPort = (coordinatorService.spec as { ports: { port: number }[] }).ports[0]?.port;
+    expect(valueOf(relay.args, '--connect')).toBe(`ws://ganfleet-coordinator:${coordinatorPort}`);
+    const service = byKind('Service').find((d) => d.metadata.name === 'ganfleet-relay') as Doc;
+    const svc = service.spec as { internalTrafficPolicy: string; selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+    expect(svc.internalTrafficPolicy).toBe('Local');
+    expect(podOf(relays).metadata.labels).toMatchObject(svc.selector);
+    expect(relay.ports?.find((p) => p.name === svc.ports[0]?.targetPort)?.containerPort).toBe(Number(valueOf(relay.args, '--port')));
   });
 });
 

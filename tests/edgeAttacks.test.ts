@@ -50,7 +50,9 @@ async function joinRun(url: string, token: string, localAddress?: string): Promi
   const { status, ws } = await upgrade(url, { token, ...(localAddress ? { localAddress } : {}) });
   if (status !== 101) return `HTTP ${status}`;
   const first = new Promise<string>((resolve) => ws.once('message', (data, isBinary) => resolve(parseCoordinatorMessage(data, isBinary).type)));
-  ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'test', device: 'edge', capabilities: { wireDtypes: ['float32'] } }));
+  ws.send(
+    encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'test', device: 'edge', capabilities: { wireDtypes: ['float32'] } }),
+  );
   const type = await first;
   ws.terminate();
   return type;

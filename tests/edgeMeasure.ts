@@ -100,7 +100,17 @@ function joinOnce(port: number): Promise<string> {
       ws.terminate();
     };
     ws.on('open', () =>
-      ws.send(pack({ type: 'hello', version: VERSION, backend: 'x', device: 'edge-measure', capabilities: { wireDtypes: ['float32'] }, token: TOKEN })),
+      ws.send(
+        pack({
+          type: 'hello',
+          version: VERSION,
+          ...(VERSION >= 4 ? { role: 'worker' } : {}),
+          backend: 'x',
+          device: 'edge-measure',
+          capabilities: { wireDtypes: ['float32'] },
+          token: TOKEN,
+        }),
+      ),
     );
     ws.on('message', (data: Buffer) => done((unpack(data) as { type: string }).type));
     ws.on('unexpected-response', (_req, res) => done(`HTTP ${res.statusCode}`));

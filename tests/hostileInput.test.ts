@@ -47,7 +47,9 @@ class RawClient {
   /** Joins and returns the first round it is asked to compute. */
   async join(): Promise<Round> {
     await this.opened();
-    this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'fake', device: 'test', capabilities: { wireDtypes: ['float32'] } }));
+    this.ws.send(
+      encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities: { wireDtypes: ['float32'] } }),
+    );
     expect((await this.next()).type).toBe('welcome');
     const round = await this.next();
     if (round.type !== 'round') throw new Error(`expected a round, got ${round.type}`);
@@ -96,7 +98,7 @@ describe('hostile input to the coordinator', () => {
     ['an unknown message type', (ws) => ws.send(pack({ type: 'launchMissiles' })), 1002, 'UNKNOWN_TYPE'],
     [
       'valid msgpack with wrong field types',
-      (ws) => ws.send(pack({ type: 'hello', version: PROTOCOL_VERSION, backend: 7, device: [], capabilities: {} })),
+      (ws) => ws.send(pack({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 7, device: [], capabilities: {} })),
       1002,
       'BAD_MESSAGE',
     ],
@@ -141,7 +143,7 @@ describe('hostile input to the coordinator', () => {
     ['the other phase', (r) => ({ ...gradientsFor(r), phase: r.phase === 'D' ? 'G' : 'D' }), 1008, 'STALE_REPLY'],
     [
       'a second hello',
-      () => ({ type: 'hello', version: PROTOCOL_VERSION, backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } }),
+      () => ({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'x', device: 'y', capabilities: { wireDtypes: ['float32'] } }),
       1002,
       'BAD_MESSAGE',
     ],

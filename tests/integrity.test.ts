@@ -4,7 +4,7 @@ import { type CoordinatorHandle, type RoundLog, type RunSettings, startCoordinat
 import { sameBytes } from './helpers/bytes.js';
 import { exited, loopback, memoryLogger, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
 import { replay } from './helpers/replay.js';
-import { ScriptedWorker, filledGradients } from './helpers/scriptedWorker.js';
+import { ScriptedWorker, filledGradients, filledSums } from './helpers/scriptedWorker.js';
 
 /**
  * A worker that lies or hangs among honest ones (real worker processes): training goes on, the
@@ -105,6 +105,28 @@ describe('a dishonest or hung worker among honest ones', () => {
       expect((await hung.closed).reason).toMatch(/^STRAGGLER/);
       expect(lines.some((l) => l.code === 'STRAGGLER')).toBe(true);
       for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+    });
+  });
+
+  it('a relay whose sums are beyond its samples times the gradient bound is refused as OUT_OF_RANGE; the run equals the honest slots alone', async () => {
+    const settings = { ...testRun({ seed: 34, batchSize: 8, steps: 20 }), minWorkers: 2 };
+    await withHonestPair(settings, async ({ coordinator, rounds, lines }) => {
+      await waitFor(() => rounds.length >= 4, 60_000, 'four honest rounds');
+      const attacker = new ScriptedWorker(coordinator.url, (round) => filledSums('mlp', round, 1e16), {}, 'relay');
+      const closed = await attacker.closed;
+      expect(closed.reason).toMatch(/^OUT_OF_RANGE: sums of/);
+      expect(lines.some((l) => l.code === 'OUT_OF_RANGE')).toBe(true);
+      await expectHonestResult(settings, coordinator, rounds);
+    });
+  });
+
+  it('a relay whose rest points outside the tensors is refused as BAD_MESSAGE; the run equals the honest slots alone', async () => {
+    const settings = { ...testRun({ seed: 35, batchSize: 8, steps: 20 }), minWorkers: 2 };
+    await withHonestPair(settings, async ({ coordinator, rounds }) => {
+      await waitFor(() => rounds.length >= 4, 60_000, 'four honest rounds');
+      const attacker = new ScriptedWorker(coordinator.url, (round) => filledSums('mlp', round, 0.01, [[0, 1e9, 1e-20]]), {}, 'relay');
+      expect((await attacker.closed).reason).toMatch(/^BAD_MESSAGE: sums: rest entry \[0, 1000000000\] is outside the tensors/);
+      await expectHonestResult(settings, coordinator, rounds);
     });
   });
 });

@@ -30,6 +30,40 @@ export function spawnWorker(url: string, extra: string[] = [], backend = 'wasm')
   });
 }
 
+/** A tree below a coordinator: each entry a worker, or a relay with the tree below it. */
+export type Topology = readonly ('worker' | Topology)[];
+
+/** Leaves (workers) of a tree. */
+export const leavesOf = (tree: Topology): number => tree.reduce((n: number, t) => n + (t === 'worker' ? 1 : leavesOf(t)), 0);
+
+/**
+ * Starts `tree` below `url`: worker processes, and relay processes (each on a free port, or the
+ * one `ports` hands out) with their subtrees; every process goes into `spawned`, in start order.
+ */
+export async function spawnTree(
+  url: string,
+  tree: Topology,
+  spawned: ChildProcess[],
+  backend = 'wasm',
+  ports: () => Promise<number> = async () => 0,
+): Promise<void> {
+  for (const node of tree) {
+    if (node === 'worker') {
+      spawned.push(spawnWorker(url, [], backend));
+      continue;
+    }
+    const relay = spawnRelay(url, await ports());
+    spawned.push(relay.child);
+    const listening = await waitFor(() => relay.lines.find((l) => l.msg === 'relay listening'), 60_000, 'a relay to listen');
+    await spawnTree(`ws://127.0.0.1:${String(listening.port)}`, node, spawned, backend, ports);
+  }
+}
+
+/** A relay process of the built CLI below `url`, on loopback (`port` 0: any free one). */
+export function spawnRelay(url: string, port = 0, extra: string[] = []): { child: ChildProcess; lines: Record<string, unknown>[] } {
+  return spawnCli(['relay', '--connect', url, '--host', '127.0.0.1', '--port', String(port), '--log-level', 'info', ...extra]);
+}
+
 /** A CLI process whose JSON log lines (stdout) are collected as they come. */
 export function spawnCli(args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
   const child = spawn(process.execPath, ganfleetArgv(args), { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,14 +1,16 @@
+import type { ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import { getPreset, initParams, startFromData } from '@ganfleet/shared/model';
 import { type RoundLog, type RunSettings, type TrainingRun, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
 import { sameBytes } from './bytes.js';
-import { TEST_DATA, exited, loopback, memoryLogger, spawnWorker, testRun } from './cluster.js';
+import { TEST_DATA, type Topology, exited, leavesOf, loopback, memoryLogger, spawnTree, spawnWorker, testRun } from './cluster.js';
 
 /*
  * The test that proves the design: N worker processes with batch b give the same parameters
- * as the single-process trainer accumulating N micro-batches of b. Both sides run the same
- * kernels on the same inputs, and the coordinator sums in slot order, so equality is exact.
+ * as the single-process trainer accumulating N micro-batches of b, and so does a tree of relays
+ * over N workers. Both sides run the same kernels on the same inputs, and a round's gradient is
+ * the exact sum of the contributions rounded once (exactSum.ts), so equality is exact.
  */
 
 /**
@@ -29,21 +31,34 @@ function expectIdentical(got: ReadonlyMap<string, Float32Array> | undefined, exp
 
 /**
  * One comparison: the in-process trainer in this process (on the backend selected in beforeAll)
- * against n worker processes on `backend`, with `extra` worker flags.
+ * against n worker processes on `backend`, with `extra` worker flags; or against the workers of a
+ * tree of relays, as many micro-batches as it has leaves.
  */
-export async function expectDistributedEqualsInProcess(preset: string, batchSize: number, n: number, backend: string, extra: string[] = []): Promise<void> {
-  const { log } = memoryLogger('warn');
+export async function expectDistributedEqualsInProcess(
+  preset: string,
+  batchSize: number,
+  workers: number | Topology,
+  backend: string,
+  extra: string[] = [],
+): Promise<void> {
+  const n = typeof workers === 'number' ? workers : leavesOf(workers);
+  const { log, lines } = memoryLogger('warn');
   const reference = await trainInProcess({ settings: equivalenceRun(preset, batchSize), microBatches: n, log });
   const coordinator = await startCoordinator({ settings: { ...equivalenceRun(preset, batchSize), minWorkers: n }, server: loopback(), log });
   const rounds: RoundLog[] = [];
   coordinator.events.on('round', (r) => rounds.push(r));
-  const workers = Array.from({ length: n }, () => spawnWorker(coordinator.url, extra, backend));
+  const processes: ChildProcess[] = [];
   try {
+    if (typeof workers === 'number') for (let i = 0; i < n; i++) processes.push(spawnWorker(coordinator.url, extra, backend));
+    else await spawnTree(coordinator.url, workers, processes, backend);
     const run: TrainingRun = await coordinator.done;
     const { pretrainSteps, steps } = equivalenceRun(preset, batchSize).schedule;
     expect(run.round).toBe(pretrainSteps + 2 * steps);
     expect(rounds.map((r) => r.phase).join('')).toBe('D'.repeat(pretrainSteps) + 'DG'.repeat(steps));
-    expect(rounds.every((r) => r.slots === n)).toBe(true);
+    expect(
+      rounds.map((r) => r.used?.length),
+      JSON.stringify(lines.slice(0, 20)),
+    ).toEqual(rounds.map(() => n));
     expectIdentical(run.store.params, reference.store.params, 'parameter');
     for (const g of ['G', 'D'] as const) {
       expect(run.store.adam[g].t).toBe(reference.store.adam[g].t);
@@ -71,7 +86,7 @@ export async function expectDistributedEqualsInProcess(preset: string, batchSize
     expect(sameBytes(reference.store.average?.values.get(gKernel), initial.get(gKernel))).toBe(false);
   } finally {
     await coordinator.close();
-    for (const w of workers) if (w.exitCode === null) w.kill();
-    await Promise.all(workers.map(exited));
+    for (const w of processes) if (w.exitCode === null) w.kill();
+    await Promise.all(processes.map(exited));
   }
 }

@@ -1,6 +1,6 @@
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import { Trainer, getPreset } from '@ganfleet/shared/model';
-import { type RoundLog, type RunSettings, TrainingRun } from '@ganfleet/coordinator';
+import { type RoundLog, type RunSettings, TrainingRun, batchContribution } from '@ganfleet/coordinator';
 
 /**
  * What a distributed run should have produced, recomputed in this process: every round planned
@@ -21,7 +21,7 @@ export async function replay(settings: RunSettings, rounds: readonly RoundLog[])
       const tasks = run.plan(r.planned ?? r.slots);
       const used = r.used ?? tasks.map((_, i) => i);
       const contributions = [];
-      for (const slot of used) contributions.push(await trainer.compute(tasks[slot] as (typeof tasks)[number]));
+      for (const slot of used) contributions.push(batchContribution(await trainer.compute(tasks[slot] as (typeof tasks)[number])));
       run.complete(contributions);
     }
     return run;

@@ -3,6 +3,8 @@ import {
   type CoordinatorToWorker,
   type Message,
   PROTOCOL_VERSION,
+  type PeerRole,
+  type RestEntry,
   type Round,
   encodeMessage,
   encodeTensors,
@@ -28,8 +30,28 @@ export function filledGradients(presetName: string, round: Round, value: number,
   };
 }
 
+/** A relay's reply to `round` for one slot: sums of `value` per sample (then `edit`ed), with `rest` entries. */
+export function filledSums(presetName: string, round: Round, value: number, rest: RestEntry[] = []) {
+  const tensors = specsOf(getPreset(presetName), round.phase).map((s) => ({
+    name: s.name,
+    shape: s.shape,
+    values: new Float64Array(s.shape.reduce((a, b) => a * b, 1)).fill(value * round.batchSize),
+  }));
+  return {
+    type: 'sums' as const,
+    round: round.round,
+    phase: round.phase,
+    samples: round.batchSize,
+    loss: 0.5,
+    used: [0],
+    computeMs: 1,
+    sums: encodeTensors(tensors, 'float64'),
+    ...(rest.length ? { rest } : {}),
+  };
+}
+
 /**
- * A worker the test scripts: it joins, and answers each round with what `answer` returns (a
+ * A worker (or, with role 'relay', a relay of one leaf) the test scripts: it joins, and answers each round with what `answer` returns (a
  * message to send, or undefined to stay silent; ws still answers pings, as a hung compute thread's
  * connection does). `closed` says how the coordinator ended it.
  */
@@ -38,13 +60,16 @@ export class ScriptedWorker {
   readonly closed: Promise<{ code: number; reason: string }>;
   rounds = 0;
 
-  constructor(url: string, answer: (round: Round, n: number) => Message | undefined, headers: Record<string, string> = {}) {
+  constructor(url: string, answer: (round: Round, n: number) => Message | undefined, headers: Record<string, string> = {}, role: PeerRole = 'worker') {
     this.ws = new WebSocket(url, { maxPayload: 0, headers });
     this.ws.on('open', () =>
-      this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, backend: 'scripted', device: 'test', capabilities: { wireDtypes: ['float32'] } })),
+      this.ws.send(
+        encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role, backend: 'scripted', device: 'test', capabilities: { wireDtypes: ['float32'] } }),
+      ),
     );
     this.ws.on('message', (data, isBinary) => {
       const msg: CoordinatorToWorker = parseCoordinatorMessage(data, isBinary);
+      if (msg.type === 'welcome' && role === 'relay') this.ws.send(encodeMessage({ type: 'leaves', count: 1, children: [] }));
       if (msg.type !== 'round') return;
       const reply = answer(msg, this.rounds++);
       if (reply) this.ws.send(encodeMessage(reply));

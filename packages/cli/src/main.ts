@@ -98,25 +98,13 @@ export function buildProgram(): Command {
   const coordinator = program
     .command('coordinator')
     .description('serve a training run to remote workers')
-    .addOption(new Option('--host <addr>', 'address to bind').default('0.0.0.0'))
-    .addOption(new Option('--port <n>', 'port to bind (0: any free port)').argParser(int(0)).default(8787))
     .addOption(new Option('--min-workers <n>', 'rounds wait until this many workers are connected').argParser(int(1)).default(1))
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .option('--exit-when-done', 'exit once training is done instead of serving the generator')
-    .addOption(new Option('--handshake-timeout <s>', 'seconds a connection has to say hello').argParser(int(1)).default(10))
     .addOption(
       new Option('--checkpoint-every <rounds>', 'write a checkpoint every this many rounds (0: only at the end and on stop)').argParser(int(0)).default(200),
     )
     .addOption(new Option('--resume <dir>', "continue the run in <dir> from its newest good checkpoint (the checkpoint's settings win)"))
-    .addOption(tokenOption())
-    .addOption(new Option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://'))
-    .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
-    .addOption(new Option('--max-connections <n>', 'open connections beyond this are refused').argParser(int(1)).default(64))
-    .addOption(
-      new Option('--allow-origin <origin>', 'browser origin allowed to open a WebSocket, e.g. https://dash.example.com (repeatable; default: none)')
-        .argParser(origins)
-        .default([]),
-    )
     .addOption(
       new Option(
         '--round-timeout <s>',
@@ -130,9 +118,9 @@ export function buildProgram(): Command {
         .choices(['float32', 'float16'])
         .default('float32'),
     )
-    .addOption(new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000))
     .addOption(backendOption());
-  for (const o of [...trainingOptions({ model: 'conv', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
+  for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()])
+    coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
     warnMissingNodeFlags(log);
@@ -148,16 +136,7 @@ export function buildProgram(): Command {
         heartbeatMs: flags.heartbeat,
         wireDtype: flags.wireDtype,
       }),
-      server: serverSettings({
-        host: flags.host,
-        port: flags.port,
-        exitWhenDone: flags.exitWhenDone ?? false,
-        handshakeTimeoutS: flags.handshakeTimeout,
-        maxConnections: flags.maxConnections,
-        allowedOrigins: flags.allowOrigin,
-        ...(flags.token ? { token: flags.token } : {}),
-        ...(await tlsFrom(flags)),
-      }),
+      server: serverSettings({ ...(await serverFrom(flags)), exitWhenDone: flags.exitWhenDone ?? false }),
       ...(flags.resume ? { resumeFrom: flags.resume } : {}),
       log,
     });
@@ -172,6 +151,41 @@ export function buildProgram(): Command {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     await handle.done;
+  });
+
+  const relay = program
+    .command('relay')
+    .description("join a coordinator (or relay) for the workers below it: it forwards each round to them and answers with their gradients' exact sums")
+    .requiredOption('--connect <url>', 'parent address: the coordinator or another relay, e.g. ws://host:8787')
+    .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed parent)'))
+    .addOption(new Option('--give-up-after <s>', 'exit when the parent has been unreachable this long').argParser(int(1)).default(300))
+    .option('--random-mask', 'mask frames to the parent with random keys (RFC 6455), for proxies that need it');
+  for (const o of [...serverOptions(8788), ...logOptions()]) relay.addOption(o);
+  relay.action(async (flags: LogFlags & ServerFlags & { connect: string; ca?: string; giveUpAfter: number; randomMask?: boolean }) => {
+    const log = loggerFrom(flags);
+    warnMissingNodeFlags(log);
+    const { runSettings, serverSettings, startRelay } = await coordinatorPackage();
+    const handle = startRelay(
+      {
+        upstream: {
+          url: flags.connect,
+          randomMask: flags.randomMask ?? false,
+          ...(flags.token ? { token: flags.token } : {}),
+          ...(flags.ca ? { ca: await readFile(flags.ca) } : {}),
+        },
+        giveUpAfterS: flags.giveUpAfter,
+        server: serverSettings(await serverFrom(flags)),
+        pool: { heartbeatMs: flags.heartbeat, outlierRatio: runSettings().outlierRatio },
+      },
+      log,
+    );
+    void handle.serving.then((edge) => {
+      if (edge.tokenGenerated) process.stderr.write(`ganfleet: no --token given for a non-loopback bind; workers must use --token ${edge.token}\n`);
+    });
+    process.once('SIGINT', () => void handle.close());
+    process.once('SIGTERM', () => void handle.close());
+    const reason = await handle.done;
+    log.info({ reason }, 'relay finished');
   });
 
   const worker = program
@@ -257,24 +271,57 @@ interface WorkerFlags {
   threads: number;
 }
 
-interface CoordinatorFlags {
+/** What the coordinator and a relay both serve with: their port, token, TLS and limits. */
+interface ServerFlags {
   host: string;
   port: number;
-  minWorkers: number;
-  out: string;
-  exitWhenDone?: boolean;
   handshakeTimeout: number;
-  checkpointEvery: number;
-  resume?: string;
   token?: string;
   tlsCert?: string;
   tlsKey?: string;
   maxConnections: number;
   allowOrigin: string[];
-  roundTimeout: number;
   heartbeat: number;
+}
+
+interface CoordinatorFlags extends ServerFlags {
+  minWorkers: number;
+  out: string;
+  exitWhenDone?: boolean;
+  checkpointEvery: number;
+  resume?: string;
+  roundTimeout: number;
   wireDtype: 'float32' | 'float16';
   backend: BackendChoice;
+}
+
+/** The options of ServerFlags; `port`: the default port. */
+function serverOptions(port: number): Option[] {
+  return [
+    new Option('--host <addr>', 'address to bind').default('0.0.0.0'),
+    new Option('--port <n>', 'port to bind (0: any free port)').argParser(int(0)).default(port),
+    new Option('--handshake-timeout <s>', 'seconds a connection has to say hello').argParser(int(1)).default(10),
+    tokenOption(),
+    new Option('--tls-cert <file>', 'PEM certificate: serve wss:// and https://'),
+    new Option('--tls-key <file>', 'PEM private key for --tls-cert'),
+    new Option('--max-connections <n>', 'open connections beyond this are refused').argParser(int(1)).default(64),
+    new Option('--allow-origin <origin>', 'browser origin allowed to open a WebSocket, e.g. https://dash.example.com (repeatable; default: none)')
+      .argParser(origins)
+      .default([]),
+    new Option('--heartbeat <ms>', 'ping interval; a worker silent for 3 intervals is dropped').argParser(int(100)).default(1000),
+  ];
+}
+
+async function serverFrom(flags: ServerFlags) {
+  return {
+    host: flags.host,
+    port: flags.port,
+    handshakeTimeoutS: flags.handshakeTimeout,
+    maxConnections: flags.maxConnections,
+    allowedOrigins: flags.allowOrigin,
+    ...(flags.token ? { token: flags.token } : {}),
+    ...(await tlsFrom(flags)),
+  };
 }
 
 /** --allow-origin: each value as a browser serializes it in the Origin header (scheme, host, port if not the default). */
@@ -284,7 +331,7 @@ function origins(value: string, previous: string[]): string[] {
   return [...previous, origin];
 }
 
-async function tlsFrom(flags: CoordinatorFlags): Promise<{ tls?: { cert: Buffer; key: Buffer } }> {
+async function tlsFrom(flags: ServerFlags): Promise<{ tls?: { cert: Buffer; key: Buffer } }> {
   if (!flags.tlsCert && !flags.tlsKey) return {};
   if (!flags.tlsCert || !flags.tlsKey) throw new GanError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
   return { tls: { cert: await readFile(flags.tlsCert), key: await readFile(flags.tlsKey) } };

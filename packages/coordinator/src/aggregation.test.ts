@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@ganfleet/shared/data';
-import { MAX_COMBINED_GRADIENT, robustAggregate, weightedMean } from './aggregation.js';
+import { robustAggregate } from './aggregation.js';
 
 describe('robust aggregation', () => {
   const rng = new Rng(8);
@@ -33,30 +33,5 @@ describe('robust aggregation', () => {
         expect(v).toBeLessThanOrEqual(Math.max(...honest) + 1e-6);
       });
     }
-  });
-});
-
-describe('weightedMean', () => {
-  it("is the float64 sum in the parts' order, rounded to float32, for any number of parts (groups of four summed ahead)", () => {
-    const rng = new Rng(12);
-    for (const n of [1, 2, 4, 5, 9]) {
-      const parts = Array.from({ length: n }, () => rng.fillNormal(new Float32Array(257)));
-      const weights = parts.map((_, j) => 3 + j);
-      const total = weights.reduce((a, b) => a + b, 0);
-      const out = new Float32Array(257);
-      expect(weightedMean(parts, weights, total, out, new Float64Array(257))).toBe(true);
-      out.forEach((v, i) => {
-        let acc = 0;
-        parts.forEach((p, j) => (acc += (weights[j] as number) * (p[i] as number)));
-        expect(v, `${n} parts, index ${i}`).toBe(Math.fround(acc / total));
-      });
-    }
-  });
-
-  it('reports a mean that is not finite or beyond the limit', () => {
-    const out = new Float32Array(2);
-    expect(weightedMean([Float32Array.from([1, NaN])], [1], 1, out)).toBe(false);
-    expect(weightedMean([Float32Array.from([1, 3e38]), Float32Array.from([1, 3e38])], [1, 1], 2, out)).toBe(false);
-    expect(weightedMean([Float32Array.from([1, MAX_COMBINED_GRADIENT])], [1], 1, out)).toBe(true);
   });
 });

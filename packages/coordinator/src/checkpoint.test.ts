@@ -8,6 +8,7 @@ import { getPreset } from '@ganfleet/shared/model';
 import { checkpointDir, loadLatestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { TRAINING_SETTINGS, type TrainingSettings, runSettings } from './settings.js';
 import { sameBytes } from '../../../tests/helpers/bytes.js';
+import { batchContribution } from './paramStore.js';
 import { TrainingRun } from './trainingRun.js';
 
 const settings = runSettings({ seed: 2, batchSize: 4, schedule: { pretrainSteps: 1, dStepsPerG: 1, steps: 10 } });
@@ -21,7 +22,7 @@ function runAt(rounds: number): TrainingRun {
     const grads = new Map(
       run.preset.params.filter((s) => s.network === run.phase).map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01 * (r + 1))]),
     );
-    run.complete(tasks.map(() => ({ samples: 4, loss: 1, grads })));
+    run.complete(tasks.map(() => batchContribution({ samples: 4, loss: 1, grads })));
   }
   return run;
 }

@@ -50,3 +50,12 @@ export function checkBatchNormStats(name: string, stats: Float32Array): void {
     if (!ok) throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `batch-norm statistics of ${name}: ${v} at index ${i}`);
   }
 }
+
+/** A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound). */
+export function checkSums(name: string, values: Float64Array, limit: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!(Math.abs(v) <= limit))
+      throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `sums of ${name}: ${v} at index ${i} (limit ±${limit})`);
+  }
+}

@@ -34,7 +34,14 @@ export class Coordinator {
   constructor(settings: RunSettings, preset: ModelPreset, dataset: Dataset, data: RunData, resumed: Checkpoint | undefined, runId: string, log: Logger) {
     const clog = log.child({ component: 'coordinator' });
     this.loop = new RunLoop(settings, preset, data, resumed, resumed?.runId ?? runId, clog);
-    this.pool = new WorkerPool(settings, this.loop.run, dataset, this.loop.runId, this.loop.events, clog);
+    const descriptor = {
+      runId: this.loop.runId,
+      preset: preset.name,
+      realLabel: 1 - settings.labelSmoothing,
+      dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint },
+    };
+    const run = this.loop.run;
+    this.pool = new WorkerPool(settings, { preset, store: run.store, round: () => run.round }, () => descriptor, this.loop.events, clog);
     this.done = this.loop.train(this.pool);
     // The loop's failure is reported through `done`; avoid an unhandled rejection before anyone awaits it.
     this.done.catch(() => undefined);

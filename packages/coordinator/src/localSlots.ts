@@ -1,6 +1,6 @@
 import type { Dataset } from '@ganfleet/shared/data';
 import { type ModelPreset, Trainer } from '@ganfleet/shared/model';
-import type { Contribution } from './paramStore.js';
+import { type Contribution, batchContribution } from './paramStore.js';
 import type { ComputedRound, SlotComputer } from './runLoop.js';
 import type { TrainingRun } from './trainingRun.js';
 
@@ -31,7 +31,7 @@ export class LocalSlots implements SlotComputer {
     for (const task of run.plan(this.microBatches)) {
       const r = await this.trainer.compute(task);
       computeMs = Math.max(computeMs, r.computeMs);
-      contributions.push(r);
+      contributions.push(batchContribution(r));
     }
     return { contributions, timing: { slots: contributions.length, computeMs } };
   }

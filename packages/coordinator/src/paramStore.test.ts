@@ -3,7 +3,7 @@ import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
 import { Adam, type AdamConfig } from './adam.js';
 import { sameBytes } from '../../../tests/helpers/bytes.js';
-import { ParamStore } from './paramStore.js';
+import { ParamStore, batchContribution } from './paramStore.js';
 
 const ADAM: AdamConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
 
@@ -38,7 +38,7 @@ describe('ParamStore', () => {
       grads: new Map(specs.map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))])),
     }));
     const store = new ParamStore(preset, initParams(preset, 1), ADAM);
-    const { loss, samples } = store.apply('D', parts);
+    const { loss, samples } = store.apply('D', parts.map(batchContribution));
     expect(samples).toBe(16);
     expect(loss).toBeCloseTo(parts.reduce((a, p) => a + p.samples * p.loss, 0) / 16, 12);
     // The reference: average in float64, then one plain Adam step.
@@ -71,8 +71,8 @@ describe('ParamStore', () => {
     const config = { ...ADAM, learningRate: 1e-3 };
     const run = (adam: AdamConfig) => {
       const store = new ParamStore(preset, initParams(preset, 1), adam);
-      store.apply('D', [{ samples: 4, loss: 0, grads: dGrads }]);
-      store.apply('G', [{ samples: 4, loss: 0, grads: gGrads }]);
+      store.apply('D', [batchContribution({ samples: 4, loss: 0, grads: dGrads })]);
+      store.apply('G', [batchContribution({ samples: 4, loss: 0, grads: gGrads })]);
       return store.params;
     };
     // The reference: one plain Adam per network at the rate it should have.
@@ -95,16 +95,13 @@ describe('ParamStore commits a round only when it stays finite', () => {
     const preset = getPreset('mlp');
     const store = new ParamStore(preset, initParams(preset, 1), ADAM);
     const honest = new Map(specsOf(preset, 'G').map((s) => [s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01)]));
-    store.apply('G', [{ samples: 4, loss: 1, grads: honest }]);
+    store.apply('G', [batchContribution({ samples: 4, loss: 1, grads: honest })]);
     const before = new Map([...store.params].map(([k, v]) => [k, v.slice()]));
     const moments = new Map([...store.adam.G.slots].map(([k, s]) => [k, { m: s.m.slice(), v: s.v.slice() }]));
     const version = store.version;
     const poisoned = new Map([...honest].map(([k, v]) => [k, k === 'g/dense3/kernel' ? new Float32Array(v.length).fill(1e37) : v]));
     expect(() =>
-      store.apply('G', [
-        { samples: 4, loss: 1, grads: honest },
-        { samples: 4, loss: 1, grads: poisoned },
-      ]),
+      store.apply('G', [batchContribution({ samples: 4, loss: 1, grads: honest }), batchContribution({ samples: 4, loss: 1, grads: poisoned })]),
     ).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
     expect(store.version).toBe(version);
     expect(store.adam.G.t).toBe(1);
@@ -114,7 +111,7 @@ describe('ParamStore commits a round only when it stays finite', () => {
       expect(sameBytes(store.adam.G.slots.get(k)?.v, s.v), k).toBe(true);
     }
     // The next honest round applies normally.
-    store.apply('G', [{ samples: 4, loss: 1, grads: honest }]);
+    store.apply('G', [batchContribution({ samples: 4, loss: 1, grads: honest })]);
     expect(store.adam.G.t).toBe(2);
     for (const values of store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
   });
@@ -128,12 +125,12 @@ describe('ParamStore commits a round only when it stays finite', () => {
     const robust = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, undefined, { mode: 'median', trim: 1 });
     robust.apply(
       'D',
-      [...honest, attacker].map((g) => ({ samples: 4, loss: 1, grads: g })),
+      [...honest, attacker].map((g) => batchContribution({ samples: 4, loss: 1, grads: g })),
     );
     const plain = new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, undefined, { mode: 'median', trim: 1 });
     plain.apply(
       'D',
-      honest.map((g) => ({ samples: 4, loss: 1, grads: g })),
+      honest.map((g) => batchContribution({ samples: 4, loss: 1, grads: g })),
     );
     // Adam's first step moves every weight by about lr whatever the gradient's size; what the
     // attacker must not do is flip the direction the honest majority chose.

@@ -1,16 +1,33 @@
 import { GanError, type Phase } from '@ganfleet/shared/wire';
-import { type ModelPreset, type ParamArrays, poolBatchNormStats, specsOf } from '@ganfleet/shared/model';
+import { type ModelPreset, type ParamArrays, type SumTerm, batchNormSums, meanOfTerms, poolBatchNormSums, specsOf } from '@ganfleet/shared/model';
 import { Adam, type AdamConfig } from './adam.js';
-import { type Aggregation, MAX_COMBINED_GRADIENT, robustAggregate, weightedMean } from './aggregation.js';
+import { type Aggregation, MAX_COMBINED_GRADIENT, robustAggregate } from './aggregation.js';
 import { GeneratorAverage } from './generatorAverage.js';
 
-/** One worker's (or micro-batch's) contribution to a round. */
+/**
+ * One worker's (or micro-batch's, or relay's) contribution to a round, as terms of the round's
+ * exact sums: a worker's mean gradient weighted by its samples, a relay's sums with weight 1.
+ */
 export interface Contribution {
+  samples: number;
+  /** Mean loss over its samples. */
+  loss: number;
+  grads: ReadonlyMap<string, SumTerm>;
+  /** Batch-norm sums per layer (see batchNormSums; G rounds). */
+  stats?: ReadonlyMap<string, SumTerm>;
+}
+
+/** What one batch computed (a worker's reply, a micro-batch), as a contribution. */
+export function batchContribution(batch: {
   samples: number;
   loss: number;
   grads: ReadonlyMap<string, Float32Array>;
-  /** Batch-norm batch statistics per layer: [mean..., variance...] (G rounds). */
   stats?: ReadonlyMap<string, Float32Array>;
+}): Contribution {
+  const { samples, loss } = batch;
+  const grads = new Map([...batch.grads].map(([name, values]) => [name, { values, weight: samples }]));
+  const stats = batch.stats && batch.stats.size > 0 ? new Map([...batch.stats].map(([layer, s]) => [layer, batchNormSums(samples, s)])) : undefined;
+  return { samples, loss, grads, ...(stats ? { stats } : {}) };
 }
 
 /** How contributions are combined: the aggregation, and for `trimmed-mean` how many values are cut at each end. */
@@ -32,7 +49,7 @@ export class ParamStore {
   /** Bumped by every applied update; a parameter remembers the version that last changed it. */
   version = 0;
   private readonly changedAt = new Map<string, number>();
-  /** The round's combined gradient per parameter, and float64 partial sums of a mean over many contributions. */
+  /** The round's combined gradient per parameter, and its float64 sums. */
   private readonly combined = new Map<string, Float32Array>();
   private readonly sums = new Map<string, Float64Array>();
 
@@ -71,22 +88,21 @@ export class ParamStore {
   apply(phase: Phase, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
     const total = contributions.reduce((n, c) => n + c.samples, 0);
     if (total <= 0) throw new Error('cannot apply a round without samples');
-    const weights = contributions.map((c) => c.samples);
     const { mode, trim } = this.aggregation;
     // Every combined gradient is formed and checked before anything changes.
     const grads = new Map<string, Float32Array>();
     for (const spec of specsOf(this.preset, phase)) {
       const n = (this.params.get(spec.name) as Float32Array).length;
-      const parts = contributions.map((c) => {
+      const terms = contributions.map((c) => {
         const g = c.grads.get(spec.name);
-        if (!g || g.length !== n) throw new Error(`contribution lacks gradient ${spec.name}`);
+        if (!g || g.values.length !== n) throw new Error(`contribution lacks gradient ${spec.name}`);
         return g;
       });
       const out = this.scratch(this.combined, spec.name, n, Float32Array);
       const ok =
-        mode === 'mean' || parts.length < 3
-          ? weightedMean(parts, weights, total, out, parts.length > 4 ? this.scratch(this.sums, spec.name, n, Float64Array) : undefined)
-          : robustAggregate(mode, parts, out, trim);
+        mode === 'mean' || terms.length < 3
+          ? meanOfTerms(terms, total, out, MAX_COMBINED_GRADIENT, this.scratch(this.sums, spec.name, n, Float64Array))
+          : robustAggregate(mode, terms.map(batchGradient), out, trim);
       if (!ok)
         throw new GanError('NON_FINITE', `round not applied: the combined ${phase} gradient of ${spec.name} is not finite or beyond ±${MAX_COMBINED_GRADIENT}`);
       grads.set(spec.name, out);
@@ -122,10 +138,13 @@ export class ParamStore {
       const mm = this.params.get(bn.movingMean);
       const mv = this.params.get(bn.movingVariance);
       if (!mm || !mv) throw new Error(`missing moving statistics of ${bn.layer}`);
-      const pooled = poolBatchNormStats(
-        contributions.map((c) => ({ samples: c.samples, stats: c.stats?.get(bn.layer) })),
-        mm.length,
-      );
+      const total = contributions.reduce((n, c) => n + c.samples, 0);
+      const terms = contributions.map((c) => {
+        const term = c.stats?.get(bn.layer);
+        if (!term || term.values.length !== 2 * mm.length) throw new Error(`contribution lacks batch-norm sums of ${bn.layer}`);
+        return term;
+      });
+      const pooled = poolBatchNormSums(terms, mm.length, total);
       const m = this.bnMomentum;
       for (let i = 0; i < mm.length; i++) {
         mm[i] = m * (mm[i] as number) + (1 - m) * (pooled[i] as number);
@@ -135,4 +154,11 @@ export class ParamStore {
       this.changedAt.set(bn.movingVariance, this.version);
     }
   }
+}
+
+/** A worker's own gradient, for the coordinate-wise modes (which relays, sending sums, cannot join). */
+function batchGradient(term: SumTerm): Float32Array {
+  if (!(term.values instanceof Float32Array) || term.rest)
+    throw new GanError('CONFIG_INVALID', "trimmed-mean and median need every worker's own gradients: no relays");
+  return term.values;
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, STATUS_CODES, type Server, createServer } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocketServer, type WebSocket } from 'ws';
-import { GanError, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
+import { GanError, type GeneratorMessage, type Hello, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
@@ -24,12 +24,7 @@ export interface CoordinatorOptions {
   log: Logger;
 }
 
-export interface CoordinatorHandle {
-  url: string;
-  port: number;
-  /** The token in force (undefined on loopback without one); `tokenGenerated` if we made it up. */
-  token: string | undefined;
-  tokenGenerated: boolean;
+export interface CoordinatorHandle extends Edge {
   /** Largest frame accepted from a peer (bytes), derived from the model size. */
   maxPayload: number;
   run: TrainingRun;
@@ -39,7 +34,6 @@ export interface CoordinatorHandle {
   done: Promise<TrainingRun>;
   /** Writes a checkpoint now (between rounds); resolves to its path, or undefined without --out. */
   checkpoint(): Promise<string | undefined>;
-  close(): Promise<void>;
 }
 
 /** Starts the coordinator: binds, admits workers, runs the rounds, saves outputs. */
@@ -54,35 +48,82 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     settings = { ...settings, ...resumed.training, out: opts.resumeFrom };
     log.info({ checkpoint: resumed.path, round: resumed.snapshot.round }, 'resuming from checkpoint');
   }
-  const tokenGenerated = server.token === undefined && !isLoopback(server.host);
-  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : server.token, {
-    perAddress: server.maxAuthFailuresPerMinute,
-    total: server.maxAuthFailuresPerMinuteTotal,
-  });
   const preset = getPreset(settings.preset);
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
   const coordinator = new Coordinator(settings, preset, dataset, data, resumed, randomBytes(6).toString('hex'), opts.log);
-  const httpServer = new CoordinatorServer(server, coordinator, auth, opts.log);
-  const port = await httpServer.listen();
+  const edge = await startEdge(server, coordinatorNode(coordinator), opts.log);
   if (server.exitWhenDone)
     void coordinator.done.then(
-      () => httpServer.close(),
-      () => httpServer.close(),
+      () => edge.close(),
+      () => edge.close(),
     );
-  const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   return {
-    url: `${server.tls ? 'wss' : 'ws'}://${host}:${port}`,
-    port,
-    token: auth.token,
-    tokenGenerated,
+    ...edge,
     maxPayload: maxPayloadFor(preset),
     run: coordinator.run,
     events: coordinator.events,
     status: () => coordinator.status(),
     done: coordinator.done,
     checkpoint: () => coordinator.checkpoint(),
-    close: () => httpServer.close(),
+  };
+}
+
+/** What a server (the coordinator, or a relay) offers on its port, behind the same edge. */
+export interface ServedNode {
+  readonly kind: 'coordinator' | 'relay';
+  readonly preset: ModelPreset;
+  readonly events: RunEvents;
+  /** A hello that passed the edge: join it, or throw a coded refusal. */
+  admit(ws: WebSocket, hello: Hello): void;
+  /** The answer to fetchGenerator, or a coded refusal. */
+  generator(): Promise<GeneratorMessage>;
+  /** The server is closing: stop waiting for members. */
+  stop(): void;
+  /** HTTP on the same port, admitted by the same gate. */
+  httpHandler(gate: RequestGate, log: Logger): (req: IncomingMessage, res: ServerResponse) => void;
+  /** What the "listening" log line says about it. */
+  describe(): Record<string, unknown>;
+}
+
+/** A started edge: its address, the token in force, and how to close it. */
+export interface Edge {
+  url: string;
+  port: number;
+  /** The token in force (undefined on loopback without one); `tokenGenerated` if we made it up. */
+  token: string | undefined;
+  tokenGenerated: boolean;
+  close(): Promise<void>;
+}
+
+/** Binds `node` behind the network edge: token (generated off loopback when none is given), limits, TLS. */
+export async function startEdge(server: ServerSettings, node: ServedNode, log: Logger): Promise<Edge> {
+  const tokenGenerated = server.token === undefined && !isLoopback(server.host);
+  const auth = new AuthGate(tokenGenerated ? AuthGate.generateToken() : server.token, {
+    perAddress: server.maxAuthFailuresPerMinute,
+    total: server.maxAuthFailuresPerMinuteTotal,
+  });
+  const httpServer = new EdgeServer(server, node, auth, log);
+  const port = await httpServer.listen();
+  const host = server.host.includes(':') ? `[${server.host}]` : server.host;
+  return { url: `${server.tls ? 'wss' : 'ws'}://${host}:${port}`, port, token: auth.token, tokenGenerated, close: () => httpServer.close() };
+}
+
+/** The coordinator as the edge serves it. */
+function coordinatorNode(coordinator: Coordinator): ServedNode {
+  const { run } = coordinator;
+  return {
+    kind: 'coordinator',
+    preset: run.preset,
+    events: coordinator.events,
+    admit: (ws, hello) => coordinator.admit(ws, hello),
+    generator: async () => {
+      const art = await coordinator.generator();
+      return { type: 'generator', step: run.iteration, modelJson: art.modelJson, weights: art.weights };
+    },
+    stop: () => coordinator.stop(),
+    httpHandler: (gate, log) => createHttpHandler(coordinator, gate, log),
+    describe: () => ({ preset: run.preset.name, minWorkers: coordinator.loop.settings.minWorkers, rounds: run.schedule.totalRounds }),
   };
 }
 
@@ -98,7 +139,7 @@ const REFUSAL_GRACE_MS = 1000;
  * WebSocket, no slot, no frame for a peer without the token. After the upgrade, the first frame
  * (hello or fetch) is held to PRE_JOIN_MAX_BYTES; the model-sized maxPayload applies once joined.
  */
-class CoordinatorServer {
+class EdgeServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly gate: RequestGate;
@@ -107,17 +148,17 @@ class CoordinatorServer {
 
   constructor(
     private readonly config: ServerSettings,
-    private readonly coordinator: Coordinator,
+    private readonly node: ServedNode,
     private readonly auth: AuthGate,
     log: Logger,
   ) {
     this.log = log.child({ component: 'server' });
-    this.gate = new RequestGate(auth, coordinator.events, this.log);
-    const handler = createHttpHandler(coordinator, this.gate, this.log.child({ component: 'http' }));
+    this.gate = new RequestGate(auth, node.events, this.log);
+    const handler = node.httpHandler(this.gate, this.log.child({ component: 'http' }));
     // Slow or stalled handshakes (slowloris) are cut by the header and request timeouts.
     const timeouts = { headersTimeout: config.handshakeTimeoutS * 1000, requestTimeout: config.handshakeTimeoutS * 1000, connectionsCheckingInterval: 500 };
     this.http = config.tls ? createHttpsServer({ ...config.tls, ...timeouts }, handler) : createServer(timeouts, handler);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadFor(coordinator.run.preset) });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadFor(node.preset) });
     this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
   }
 
@@ -144,19 +185,9 @@ class CoordinatorServer {
       this.http.once('error', reject);
       this.http.listen(this.config.port, this.config.host, () => {
         const port = (this.http.address() as AddressInfo).port;
-        const { run } = this.coordinator;
-        const { preset } = run;
         this.log.info(
-          {
-            host: this.config.host,
-            port,
-            tls: Boolean(this.config.tls),
-            auth: this.auth.token !== undefined,
-            preset: preset.name,
-            minWorkers: this.coordinator.loop.settings.minWorkers,
-            rounds: run.schedule.totalRounds,
-          },
-          'coordinator listening',
+          { host: this.config.host, port, tls: Boolean(this.config.tls), auth: this.auth.token !== undefined, ...this.node.describe() },
+          `${this.node.kind} listening`,
         );
         resolve(port);
       });
@@ -169,8 +200,8 @@ class CoordinatorServer {
   }
 
   private async shutdown(): Promise<void> {
-    this.coordinator.stop();
-    for (const ws of this.wss.clients) ws.close(1001, 'coordinator shutting down');
+    this.node.stop();
+    for (const ws of this.wss.clients) ws.close(1001, `${this.node.kind} shutting down`);
     // Give peers a moment to complete the closing handshake, then cut whoever is left.
     await new Promise((resolve) => setTimeout(resolve, this.wss.clients.size ? 500 : 0));
     for (const ws of this.wss.clients) ws.terminate();
@@ -218,12 +249,11 @@ class CoordinatorServer {
     const msg = parseWorkerMessage(data, isBinary);
     if (msg.type !== 'hello' && msg.type !== 'fetchGenerator') throw new GanError('BAD_MESSAGE', `expected hello, got ${msg.type}`);
     if (msg.type === 'fetchGenerator') {
-      const art = await this.coordinator.generator();
-      ws.send(encodeMessage({ type: 'generator', step: this.coordinator.run.iteration, modelJson: art.modelJson, weights: art.weights }));
+      ws.send(encodeMessage(await this.node.generator()));
       ws.close(1000, 'done');
       return;
     }
-    this.coordinator.admit(ws, msg);
+    this.node.admit(ws, msg);
   }
 }
 
@@ -250,8 +280,11 @@ function refuseUpgrade(socket: Socket, refusal: Refusal): void {
   socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${lines.join('')}\r\n${body}`);
 }
 
-/** Largest legitimate worker frame: one phase's gradients (or one set of stats) plus headroom for the envelope. */
+/**
+ * Largest legitimate frame from a member: one phase's gradients as a relay's float64 sums, plus
+ * headroom for the envelope, the batch-norm sums and the sums' rest (a few entries in practice).
+ */
 export function maxPayloadFor(preset: ModelPreset): number {
   const largest = Math.max(countParams(preset, 'G'), countParams(preset, 'D'));
-  return largest * 4 + 1024 * 1024;
+  return largest * 8 + 4 * 1024 * 1024;
 }

@@ -1,6 +1,12 @@
 import { type TensorSpec, type WireDtype, layoutBody, writeBody } from '@ganfleet/shared/wire';
 import type { ModelPreset } from '@ganfleet/shared/model';
-import type { ParamStore } from './paramStore.js';
+
+/** Parameters with a version per change, so that each member is sent only what it lacks (ParamStore; a relay's ParamMirror). */
+export interface ParamSource {
+  readonly version: number;
+  readonly params: ReadonlyMap<string, Float32Array>;
+  changedSince(version: number): string[];
+}
 
 /** A round's update body, shared by every worker that needs exactly these parameters in this encoding. */
 export interface SharedBody {
@@ -28,7 +34,7 @@ export class UpdateBroadcast {
    * The bodies of one round: `bodyFor` for each worker (the same body for the same version and
    * dtype), then `sending()` once every send is queued, which hands the buffers over to the sockets.
    */
-  round(store: ParamStore): { bodyFor(syncedVersion: number, dtype: WireDtype): SharedBody | undefined; sending(): void } {
+  round(store: ParamSource): { bodyFor(syncedVersion: number, dtype: WireDtype): SharedBody | undefined; sending(): void } {
     const made = new Map<string, SharedBody | undefined>();
     return {
       bodyFor: (syncedVersion, dtype) => {
@@ -48,7 +54,7 @@ export class UpdateBroadcast {
     body.inFlight -= 1;
   }
 
-  private encode(store: ParamStore, syncedVersion: number, dtype: WireDtype): SharedBody | undefined {
+  private encode(store: ParamSource, syncedVersion: number, dtype: WireDtype): SharedBody | undefined {
     const names = store.changedSince(syncedVersion);
     if (names.length === 0) return undefined;
     const tensors = names.map((name) => ({ name, shape: this.shapes.get(name) as number[], values: store.params.get(name) as Float32Array }));

@@ -2,7 +2,12 @@ import type { WebSocket } from 'ws';
 import {
   GanError,
   type Gradients,
+  type PeerRole,
+  type RestEntry,
+  type Sums,
+  type TreeNode,
   closeCodeFor,
+  decodeSums,
   decodeTensors,
   encodeIndices,
   encodeMessage,
@@ -13,24 +18,26 @@ import {
   type WireDtype,
 } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
-import { type ModelPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
-import { checkBatchNormStats, checkLoss, gradientNorm } from './contributionChecks.js';
-import type { Contribution } from './paramStore.js';
+import { type ModelPreset, type SumTerm, sizeOf, specsOf } from '@ganfleet/shared/model';
+import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
+import { type Contribution, batchContribution } from './paramStore.js';
 import type { SharedBody } from './updateBroadcast.js';
 import type { SlotTask } from './trainingRun.js';
 
 /** A validated reply with its timing and size, as the round loop needs it. */
 export interface Reply extends Contribution {
   worker: string;
-  /** L2 norm of all its gradients, for screening against the others. */
+  /** L2 norm of all its (mean) gradients, for screening against the others. */
   norm: number;
+  /** Which of the tasks it was given were computed (a relay whose children were lost answers for fewer; 0 samples: none). */
+  used: number[];
   computeMs: number;
   receivedAt: number;
   bytes: number;
 }
 
 interface Pending {
-  task: SlotTask;
+  tasks: SlotTask[];
   resolve: (r: Reply) => void;
   reject: (e: Error) => void;
 }
@@ -44,6 +51,8 @@ export interface WorkerConnectionOptions {
   /** Join order: slots are assigned in this order, so runs are reproducible. */
   joinSeq: number;
   ws: WebSocket;
+  /** A worker computes one slot per round; a relay as many as it has leaves. */
+  role: PeerRole;
   info: { backend: string; device: string };
   preset: ModelPreset;
   wireDtype: WireDtype;
@@ -55,6 +64,8 @@ export interface WorkerConnectionOptions {
   onClosed: (w: WorkerConnection, reason: string) => void;
   /** A reply for a round that --round-timeout already closed (dropped, not applied). */
   onLateReply: (round: number) => void;
+  /** A relay's number of leaves changed. */
+  onSlotsChanged: () => void;
 }
 
 /**
@@ -68,6 +79,12 @@ export class WorkerConnection {
   readonly ws: WebSocket;
   readonly info: { backend: string; device: string };
   readonly joinedAt = new Date();
+  readonly role: PeerRole;
+  /** Slots it takes in a round: 1 for a worker; a relay's leaves (0 until it has some). */
+  slots: number;
+  /** A relay's members as it last reported them, and its own side of its last round. */
+  subtree: TreeNode[] = [];
+  relayRound: Sums['relay'];
   /** Store version this worker's replica corresponds to. */
   syncedVersion: number;
   lastRoundMs = 0;
@@ -91,6 +108,8 @@ export class WorkerConnection {
   constructor(private readonly opts: WorkerConnectionOptions) {
     ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
     this.syncedVersion = opts.syncedVersion;
+    this.role = opts.role;
+    this.slots = opts.role === 'worker' ? 1 : 0;
     const ws = this.ws;
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
@@ -119,7 +138,7 @@ export class WorkerConnection {
    */
   abandonRound(dropAfterMs: number): void {
     if (!this.pending) return;
-    const round = this.pending.task.round;
+    const round = (this.pending.tasks[0] as SlotTask).round;
     this.abandoned.add(round);
     this.pending = undefined;
     this.missedInARow += 1;
@@ -166,21 +185,32 @@ export class WorkerConnection {
   }
 
   /**
-   * Sends a round with `update`, the parameters changed since this worker last synced (a body
-   * shared with the other workers that need the same: its own header goes first, as one fragment
-   * of the message, then the shared bytes as the other), and awaits its reply.
+   * Sends a round's tasks (one for a worker, up to its leaves for a relay) with `update`, the
+   * parameters changed since this worker last synced (a body shared with the other workers that
+   * need the same: its own header goes first, as one fragment of the message, then the shared
+   * bytes as the other), and awaits its reply.
    */
-  request(task: SlotTask, update: SharedBody | undefined, version: number, onSent: (body: SharedBody) => void): { bytesSent: number; reply: Promise<Reply> } {
+  request(
+    tasks: SlotTask[],
+    update: SharedBody | undefined,
+    version: number,
+    /** For a relay: how long it has to answer. */
+    deadlineMs: number,
+    onSent: (body: SharedBody) => void,
+  ): { bytesSent: number; reply: Promise<Reply> } {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
-    const reply = new Promise<Reply>((resolve, reject) => (this.pending = { task, resolve, reject }));
-    this.lastRound = task.round;
+    const reply = new Promise<Reply>((resolve, reject) => (this.pending = { tasks, resolve, reject }));
+    const first = tasks[0] as SlotTask;
+    this.lastRound = first.round;
+    const indices = first.indices ? tasks.flatMap((t) => [...(t.indices as Uint32Array)]) : undefined;
     const head = frameHead({
       type: 'round',
-      round: task.round,
-      phase: task.phase,
-      batchSize: task.batchSize,
-      seed: task.seed,
-      ...(task.indices ? { indices: encodeIndices(task.indices) } : {}),
+      round: first.round,
+      phase: first.phase,
+      batchSize: first.batchSize,
+      seeds: encodeIndices(tasks.map((t) => t.seed)),
+      ...(indices ? { indices: encodeIndices(indices) } : {}),
+      ...(this.role === 'relay' ? { deadlineMs: Math.round(deadlineMs) } : {}),
       ...(update ? { update: update.manifest } : {}),
     });
     if (update) {
@@ -218,7 +248,15 @@ export class WorkerConnection {
         this.ws.close(closeCodeFor(msg.code), msg.code);
         return;
       }
-      if (msg.type !== 'gradients') throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined worker`);
+      if (msg.type === 'leaves' && this.role === 'relay') {
+        this.slots = msg.count;
+        this.subtree = msg.children;
+        this.log.info({ leaves: msg.count }, 'relay leaves');
+        this.opts.onSlotsChanged();
+        return;
+      }
+      const expected = this.role === 'worker' ? 'gradients' : 'sums';
+      if (msg.type !== expected) throw new GanError('BAD_MESSAGE', `unexpected ${msg.type} message from a joined ${this.role}`);
       if (this.abandoned.delete(msg.round)) {
         this.log.info({ round: msg.round }, 'late reply dropped');
         this.opts.onLateReply(msg.round);
@@ -226,7 +264,11 @@ export class WorkerConnection {
       }
       const pending = this.pending;
       if (!pending) throw new GanError('STALE_REPLY', `reply for round ${msg.round} while no round is pending`);
-      const reply = this.validate(msg, pending.task, receivedAt, frameSize(data));
+      const bytes = frameSize(data);
+      const reply =
+        msg.type === 'gradients'
+          ? this.validate(msg, pending.tasks[0] as SlotTask, receivedAt, bytes)
+          : this.validateSums(msg, pending.tasks, receivedAt, bytes);
       this.pending = undefined;
       this.missedInARow = 0;
       this.lastRoundMs = reply.computeMs;
@@ -250,25 +292,47 @@ export class WorkerConnection {
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm statistics');
-      const statSpecs = this.preset.batchNorms.map((bn) => {
-        const spec = this.preset.params.find((p) => p.name === bn.movingMean);
-        return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
-      });
-      const decoded = decodeTensors(msg.stats, { expected: statSpecs });
+      const decoded = decodeTensors(msg.stats, { expected: this.statSpecs() });
       for (const t of decoded) checkBatchNormStats(t.name, t.values);
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
-    return {
-      worker: this.id,
-      norm,
-      samples: msg.samples,
-      loss: msg.loss,
-      grads: new Map(grads.map((t) => [t.name, t.values])),
-      ...(stats ? { stats } : {}),
-      computeMs: msg.computeMs,
-      receivedAt,
-      bytes,
-    };
+    const batch = { samples: msg.samples, loss: msg.loss, grads: new Map(grads.map((t) => [t.name, t.values])), ...(stats ? { stats } : {}) };
+    return { ...batchContribution(batch), worker: this.id, norm, used: [0], computeMs: msg.computeMs, receivedAt, bytes };
+  }
+
+  /** A relay's sums: for tasks it was given, each within the range its samples allow, its rest pointing inside the tensors. */
+  private validateSums(msg: Sums, tasks: readonly SlotTask[], receivedAt: number, bytes: number): Reply {
+    const task = tasks[0] as SlotTask;
+    if (msg.round !== task.round || msg.phase !== task.phase) {
+      throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
+    }
+    const used = msg.used;
+    if (used.some((k, i) => k >= tasks.length || (i > 0 && k <= (used[i - 1] as number))))
+      throw new GanError('BAD_MESSAGE', `used slots ${JSON.stringify(used.slice(0, 8))} are not increasing indices below ${tasks.length}`);
+    if (msg.samples !== used.length * task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${used.length * task.batchSize}`);
+    this.relayRound = msg.relay;
+    const base = { worker: this.id, samples: msg.samples, loss: msg.loss, used, computeMs: msg.computeMs, receivedAt, bytes };
+    if (msg.samples === 0) return { ...base, norm: 0, grads: new Map() };
+    checkLoss(msg.loss);
+    const specs = specsOf(this.preset, task.phase);
+    const sums = decodeSums(msg.sums as NonNullable<Sums['sums']>, { expected: specs.map((s) => ({ name: s.name, shape: s.shape })) });
+    const grads = sumTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums');
+    let squares = 0;
+    for (const t of sums) for (const v of t.values) squares += v * v;
+    let stats: Map<string, SumTerm> | undefined;
+    if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
+      if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm sums');
+      const decoded = decodeSums(msg.stats, { expected: this.statSpecs() });
+      stats = sumTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums');
+    }
+    return { ...base, norm: Math.sqrt(squares) / msg.samples, grads, ...(stats ? { stats } : {}) };
+  }
+
+  private statSpecs(): { name: string; shape: number[] }[] {
+    return this.preset.batchNorms.map((bn) => {
+      const spec = this.preset.params.find((p) => p.name === bn.movingMean);
+      return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
+    });
   }
 
   private onClose(code: number, reason: string): void {
@@ -291,4 +355,23 @@ export class WorkerConnection {
 function frameSize(data: unknown): number {
   if (Array.isArray(data)) return data.reduce((n: number, b: Uint8Array) => n + b.byteLength, 0);
   return (data as ArrayBuffer | Uint8Array).byteLength;
+}
+
+/** Sums as terms of the round's sum (weight 1), with their rest; every value finite and within ±limit. */
+function sumTerms(sums: readonly { name: string; values: Float64Array }[], rest: RestEntry[] | undefined, limit: number, what: string): Map<string, SumTerm> {
+  const rests = sums.map(() => new Map<number, number[]>());
+  for (const [t, i, ...components] of rest ?? []) {
+    const tensor = sums[t as number];
+    if (!tensor || (i as number) >= tensor.values.length) throw new GanError('BAD_MESSAGE', `${what}: rest entry [${t}, ${i}] is outside the tensors`);
+    if (rests[t as number]?.has(i as number)) throw new GanError('BAD_MESSAGE', `${what}: rest entry [${t}, ${i}] repeated`);
+    checkSums(tensor.name, Float64Array.from(components), limit);
+    rests[t as number]?.set(i as number, components);
+  }
+  return new Map(
+    sums.map((s, k) => {
+      checkSums(s.name, s.values, limit);
+      const r = rests[k] as Map<number, number[]>;
+      return [s.name, { values: s.values, weight: 1, ...(r.size ? { rest: r } : {}) }];
+    }),
+  );
 }

@@ -1,24 +1,49 @@
 import type { WebSocket } from 'ws';
-import { GanError, type Hello, type Phase, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
-import type { Dataset } from '@ganfleet/shared/data';
+import { GanError, type Hello, type Phase, type RunDescriptor, type Sums, type TreeNode, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
+import type { ModelPreset } from '@ganfleet/shared/model';
 import { ContributionScreen } from './contributionScreen.js';
 import type { RunEvents } from './events.js';
 import type { ComputedRound, SlotComputer } from './runLoop.js';
 import type { RunSettings } from './settings.js';
-import type { TrainingRun } from './trainingRun.js';
-import { UpdateBroadcast } from './updateBroadcast.js';
+import type { SlotTask } from './trainingRun.js';
+import { type ParamSource, UpdateBroadcast } from './updateBroadcast.js';
 import { type Reply, WorkerConnection } from './workerConnection.js';
 
 export interface WorkerStatus {
   id: string;
+  role: 'worker' | 'relay';
+  /** Slots it computes per round: 1, or a relay's leaves. */
+  slots: number;
   backend: string;
   device: string;
   joinedAt: string;
   lastComputeMs: number;
   rounds: number;
   status: 'computing' | 'idle' | 'late';
+  /** A relay's members (and theirs), and its own side of its last round. */
+  children?: TreeNode[];
+  relay?: Sums['relay'];
 }
+
+/**
+ * What the pool needs of the run whose rounds it computes: the coordinator's TrainingRun, or at a
+ * relay the round its parent sent (whose plan is the parent's tasks for the relay's slots).
+ */
+export interface PoolRun {
+  readonly preset: ModelPreset;
+  readonly store: ParamSource;
+  readonly round: number;
+  readonly phase: Phase;
+  /** The tasks of `slots` slots, in slot order (fewer at a relay that was given fewer). */
+  plan(slots: number): SlotTask[];
+}
+
+/** What the pool's own settings are: the run's, less what only the coordinator uses. */
+export type PoolSettings = Pick<RunSettings, 'wireDtype' | 'heartbeatMs' | 'minWorkers' | 'roundTimeoutS' | 'minRoundTimeoutS' | 'outlierRatio' | 'aggregate'>;
+
+/** The part of its deadline a pool gives a relay below it to close its own round in. */
+const RELAY_SHARE = 0.8;
 
 /** Rounds per phase whose durations set the adaptive deadline. */
 const DEADLINE_HISTORY = 20;
@@ -30,8 +55,9 @@ const STARTUP_DEADLINE_MS = 60_000;
 const STRAGGLER_GRACE = 3;
 
 /**
- * The run's remote workers: who is in it, and each round's slots computed by them (slot k is the
- * k-th member in join order, so a run is reproducible). A round waits until at least
+ * The run's remote workers (and relays): who is in it, and each round's slots computed by them
+ * (slots go to members in join order, one each, a relay as many as its leaves, so a run is
+ * reproducible). A round waits until at least
  * `minWorkers` are connected, sends every member its task with the parameters it lacks, and
  * closes over the replies that arrived before its deadline (see RunSettings.roundTimeoutS), so a
  * worker that hangs costs the run one deadline. Replies are range-checked as they arrive
@@ -49,41 +75,61 @@ export class WorkerPool implements SlotComputer {
   private readonly durations: Record<Phase, number[]> = { D: [], G: [] };
 
   constructor(
-    private readonly settings: RunSettings,
-    private readonly run: TrainingRun,
-    private readonly dataset: Dataset,
-    private readonly runId: string,
+    private readonly settings: PoolSettings,
+    /** Where a joining member's parameters and round come from. */
+    private readonly source: Pick<PoolRun, 'preset' | 'store'> & { round(): number },
+    /** The run a member joins, as its welcome describes it (the wire dtype is each member's). */
+    private readonly descriptor: () => Omit<RunDescriptor, 'wireDtype'>,
     private readonly events: RunEvents,
     private readonly log: Logger,
   ) {
     this.screen = new ContributionScreen(settings.outlierRatio);
-    this.broadcast = new UpdateBroadcast(run.preset);
+    this.broadcast = new UpdateBroadcast(source.preset);
+  }
+
+  /** Called whenever membership or a relay's leaves change (a relay reports its own leaves upward). */
+  onChange: (() => void) | undefined;
+
+  private changed(): void {
+    this.membershipChanged?.();
+    this.onChange?.();
+  }
+
+  /** Slots the members can compute in the next round. */
+  get slots(): number {
+    return this.members().reduce((n, w) => n + w.slots, 0);
   }
 
   status(): WorkerStatus[] {
     return [...this.workers.values()].map((w) => ({
       id: w.id,
+      role: w.role,
+      slots: w.slots,
       backend: w.info.backend,
       device: w.info.device,
       joinedAt: w.joinedAt.toISOString(),
       lastComputeMs: w.lastRoundMs,
       rounds: w.rounds,
       status: w.behind ? 'late' : w.busy ? 'computing' : 'idle',
+      ...(w.role === 'relay' ? { children: w.subtree, ...(w.relayRound ? { relay: w.relayRound } : {}) } : {}),
     }));
   }
 
   /** Admits a worker that said a valid, authorised hello: welcome with all parameters, then it joins the next round. */
   admit(ws: WebSocket, hello: Hello): void {
-    const { run, settings } = this;
+    const { source: run, settings } = this;
+    if (hello.role === 'relay' && settings.aggregate !== 'mean')
+      throw new GanError('CONFIG_INVALID', `--aggregate ${settings.aggregate} needs every worker's own gradients; relays send sums`);
     // The configured encoding when the worker can decode it, else the other one it offers.
     const wanted = settings.wireDtype;
     const wireDtype: WireDtype = hello.capabilities.wireDtypes.includes(wanted) ? wanted : (hello.capabilities.wireDtypes[0] ?? 'float32');
-    const id = `w${++this.joinSeq}`;
+    const id = `${hello.role === 'relay' ? 'r' : 'w'}${++this.joinSeq}`;
     const store = run.store;
     const worker = new WorkerConnection({
       id,
       joinSeq: this.joinSeq,
       ws,
+      role: hello.role,
       info: { backend: hello.backend, device: hello.device },
       preset: run.preset,
       wireDtype,
@@ -93,33 +139,28 @@ export class WorkerPool implements SlotComputer {
       onClosed: (w, reason) => this.onWorkerClosed(w, reason),
       onLateReply: (round) => {
         this.events.emit('replyDropped', { worker: id, round, reason: 'late' });
-        this.membershipChanged?.();
+        this.changed();
       },
+      onSlotsChanged: () => this.changed(),
     });
     const all = run.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
     worker.send({
       type: 'welcome',
       workerId: id,
-      round: run.round,
+      round: run.round(),
       params: encodeTensors(all, wireDtype),
-      run: {
-        runId: this.runId,
-        preset: run.preset.name,
-        realLabel: 1 - settings.labelSmoothing,
-        dataset: { name: this.dataset.name, count: this.dataset.count, fingerprint: this.dataset.fingerprint },
-        wireDtype,
-      },
+      run: { ...this.descriptor(), wireDtype },
     });
     this.workers.set(id, worker);
-    this.log.info({ worker: id, backend: hello.backend, device: hello.device, workers: this.workers.size }, 'worker joined');
+    this.log.info({ worker: id, role: hello.role, backend: hello.backend, device: hello.device, workers: this.workers.size }, `${hello.role} joined`);
     this.events.emit('workerJoined', { worker: id, backend: hello.backend, device: hello.device });
-    this.membershipChanged?.();
+    this.changed();
   }
 
   /** Ends waiting for workers; the round in progress (if any) is abandoned by the run loop. */
   stop(): void {
     this.stopping = true;
-    this.membershipChanged?.();
+    this.changed();
     for (const w of this.workers.values()) w.stopHeartbeat();
   }
 
@@ -128,37 +169,56 @@ export class WorkerPool implements SlotComputer {
     for (const w of this.workers.values()) w.send({ type: 'bye', reason: 'training finished' });
   }
 
-  async computeRound(run: TrainingRun): Promise<ComputedRound | undefined> {
-    const members = await this.waitForWorkers();
-    if (!members) return undefined;
+  /**
+   * The round's contributions; undefined if none could be had. A relay passes its parent's
+   * `deadlineMs` (its own share of it) and does not wait for members: it answers at once instead.
+   */
+  async computeRound(run: PoolRun, relayDeadlineMs?: number): Promise<ComputedRound | undefined> {
+    const members = relayDeadlineMs === undefined ? await this.waitForWorkers() : this.members();
+    if (!members || members.length === 0) return undefined;
     const phase = run.phase;
     const started = performance.now();
-    const tasks = run.plan(members.length);
+    const planned = members.reduce((n, w) => n + w.slots, 0);
+    const tasks = run.plan(planned);
+    // Consecutive slots per member, in join order; at a relay given fewer tasks, the last members sit out.
+    let next = 0;
+    const assigned = members
+      .map((w) => {
+        const first = next;
+        next += w.slots;
+        return { w, first, tasks: tasks.slice(first, first + w.slots) };
+      })
+      .filter((a) => a.tasks.length > 0);
     const store = run.store;
+    const deadlineMs = relayDeadlineMs ?? this.deadlineMs(phase);
     let bytesOut = 0;
     const bodies = this.broadcast.round(store);
-    const replies = members.map((w, slot) => {
-      const r = w.request(tasks[slot] as (typeof tasks)[number], bodies.bodyFor(w.syncedVersion, w.dtype), store.version, (b) => this.broadcast.sent(b));
+    const replies = assigned.map(({ w, tasks: mine }) => {
+      // A relay below gets its share of this deadline, less what its own reply takes to come back.
+      const r = w.request(mine, bodies.bodyFor(w.syncedVersion, w.dtype), store.version, RELAY_SHARE * deadlineMs, (b) => this.broadcast.sent(b));
       bytesOut += r.bytesSent;
       return r.reply;
     });
     bodies.sending();
     const broadcastMs = performance.now() - started;
-    const deadlineMs = this.deadlineMs(phase);
     const settled = await this.collect(replies, deadlineMs);
-    const late = members.filter((_, i) => settled[i]?.status === 'rejected' && members[i]?.isOpen);
+    const late = assigned.filter((a, i) => settled[i]?.status === 'rejected' && a.w.isOpen).map((a) => a.w);
     for (const w of late) {
       this.log.warn({ code: 'STRAGGLER', worker: w.id, round: run.round, deadlineMs: Math.round(deadlineMs) }, 'worker missed the round deadline: it sits out');
       w.abandonRound(STRAGGLER_GRACE * deadlineMs);
     }
-    const answered = settled.flatMap((s, slot) => (s.status === 'fulfilled' ? [{ slot, reply: s.value }] : []));
+    // A relay none of whose children answered replies with no samples: nothing to use, nothing to hold against it.
+    const answered = settled.flatMap((s, k) =>
+      s.status === 'fulfilled' && s.value.samples > 0 ? [{ first: (assigned[k] as (typeof assigned)[number]).first, reply: s.value }] : [],
+    );
     const { used, refused, normRatio } = this.screenReplies(phase, run.round, answered);
     if (used.length === 0) {
       this.log.warn({ round: run.round }, 'no worker completed the round; retrying it');
       return undefined;
     }
-    if (used.length < members.length)
-      this.log.warn({ round: run.round, lost: members.length - used.length, late: late.length, refused }, 'round closed over the workers that answered');
+    const usedSlots = used.flatMap((u) => u.reply.used.map((k) => u.first + k));
+    if (usedSlots.length < tasks.length)
+      this.log.warn({ round: run.round, lost: tasks.length - usedSlots.length, late: late.length, refused }, 'round closed over the workers that answered');
     else this.remember(phase, performance.now() - started);
     const contributions = used.map((u) => u.reply);
     return {
@@ -167,8 +227,8 @@ export class WorkerPool implements SlotComputer {
         ...timingOf(contributions, { broadcastMs, bytesOut, dropped: late.length }),
         refused,
         normRatio,
-        planned: members.length,
-        used: used.map((u) => u.slot),
+        planned,
+        used: usedSlots,
       },
     };
   }
@@ -193,7 +253,7 @@ export class WorkerPool implements SlotComputer {
   private screenReplies(
     phase: Phase,
     round: number,
-    answered: { slot: number; reply: Reply }[],
+    answered: { first: number; reply: Reply }[],
   ): { used: typeof answered; refused: number; normRatio: number } {
     const { outliers, ratios, reference, limit } = this.screen.screen(
       phase,
@@ -215,16 +275,16 @@ export class WorkerPool implements SlotComputer {
     return { used, refused: outliers.length, normRatio: usedRatios.length ? Math.max(...usedRatios) : 0 };
   }
 
-  /** Workers that take part in the next round, in join order (slot order). */
+  /** Members that take part in the next round, in join order (slot order); a relay without leaves has no slot. */
   private members(): WorkerConnection[] {
-    return [...this.workers.values()].filter((w) => w.isOpen && !w.behind).sort((a, b) => a.joinSeq - b.joinSeq);
+    return [...this.workers.values()].filter((w) => w.isOpen && !w.behind && w.slots > 0).sort((a, b) => a.joinSeq - b.joinSeq);
   }
 
   private onWorkerClosed(w: WorkerConnection, reason: string): void {
     if (!this.workers.delete(w.id)) return;
     this.log.info({ worker: w.id, reason, lastRound: w.lastRound, workers: this.workers.size }, 'worker left');
     this.events.emit('workerLeft', { worker: w.id, reason, lastRound: w.lastRound });
-    this.membershipChanged?.();
+    this.changed();
   }
 
   /** The members once there are enough of them; undefined once stopped. */
@@ -232,16 +292,17 @@ export class WorkerPool implements SlotComputer {
     let paused = false;
     while (!this.stopping) {
       const members = this.members();
-      if (members.length >= this.settings.minWorkers) {
+      const slots = members.reduce((n, w) => n + w.slots, 0);
+      if (slots >= Math.max(1, this.settings.minWorkers)) {
         if (paused) {
-          this.log.info({ workers: members.length }, 'training resumed');
-          this.events.emit('resumed', { workers: members.length });
+          this.log.info({ workers: slots }, 'training resumed');
+          this.events.emit('resumed', { workers: slots });
         }
         return members;
       }
       if (!paused) {
-        this.log.info({ workers: members.length, minWorkers: this.settings.minWorkers }, 'training paused: waiting for workers');
-        this.events.emit('paused', { workers: members.length, minWorkers: this.settings.minWorkers });
+        this.log.info({ workers: slots, minWorkers: this.settings.minWorkers }, 'training paused: waiting for workers');
+        this.events.emit('paused', { workers: slots, minWorkers: this.settings.minWorkers });
         paused = true;
       }
       await new Promise<void>((resolve) => (this.membershipChanged = resolve));

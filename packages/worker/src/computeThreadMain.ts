@@ -59,10 +59,12 @@ async function handle(msg: ThreadRequest): Promise<void> {
       const { trainer, preset, wireDtype } = run;
       // The update's values are views of the received frame; the backend copies them into its tensors.
       if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
+      const seeds = decodeIndices(round.seeds);
+      if (seeds.length !== 1) throw new GanError('BAD_MESSAGE', `a worker computes one slot per round, got ${seeds.length}`);
       const r = await trainer.compute({
         phase: round.phase,
         batchSize: round.batchSize,
-        seed: round.seed,
+        seed: seeds[0] as number,
         ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
       });
       const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { GanError, PROTOCOL_VERSION, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
-import { upgradeHeaders, upgradeRefusal } from './client.js';
+import { upgradeHeaders, upgradeRefusal } from '@ganfleet/shared/link';
 
 /** Downloads the coordinator's current (or final) generator into `out` as a LayersModel. */
 export async function fetchGenerator(opts: {

@@ -42,13 +42,27 @@ export function dashboardClient(): void {
     if (lastRate && s.round > lastRate.round) text('rate', ((s.round - lastRate.round) / ((now - lastRate.t) / 1000)).toFixed(1));
     else if (s.state !== 'training') text('rate', '0');
     lastRate = { round: s.round, t: now };
-    text('worker-count', `${s.workers.length} (min ${s.minWorkers})`);
+    // Workers count as their slots: a relay stands for the workers below it.
+    text('worker-count', `${s.workers.reduce((n, w) => n + w.slots, 0)} (min ${s.minWorkers})`);
+    const kind = (w: { role: string; backend: string; slots: number }): string => (w.role === 'relay' ? `relay · ${w.slots} workers` : w.backend);
+    const rows: string[][] = [];
+    for (const w of s.workers) {
+      rows.push([w.id, kind(w), w.device, `${w.lastComputeMs.toFixed(1)} ms`, String(w.rounds), w.status]);
+      // A relay's tree, indented below it: what it reports of its members.
+      const walk = (nodes: NonNullable<(typeof w)['children']>, depth: number): void => {
+        for (const n of nodes) {
+          rows.push([`${'\u00a0\u00a0'.repeat(depth)}└ ${n.id}`, kind(n), '', '', '', '']);
+          walk(n.children ?? [], depth + 1);
+        }
+      };
+      walk(w.children ?? [], 1);
+    }
     const body = byId<HTMLTableSectionElement>('workers');
     // textContent only: backend and device strings come from the workers.
     body.replaceChildren(
-      ...s.workers.map((w) => {
+      ...rows.map((cells) => {
         const tr = document.createElement('tr');
-        for (const v of [w.id, w.backend, w.device, `${w.lastComputeMs.toFixed(1)} ms`, String(w.rounds), w.status]) {
+        for (const v of cells) {
           const td = document.createElement('td');
           td.textContent = v;
           tr.append(td);

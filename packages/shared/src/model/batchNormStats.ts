@@ -2,25 +2,57 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, mixSeed } from '../data/index.js';
 import { type ParamArrays, toTensors } from './params.js';
 import type { BatchNormStat, ModelPreset } from './preset.js';
+import { type SumTerm, addToExpansion, roundExpansion, sumTerms, twoProduct } from './exactSum.js';
 
-/** Pooled [mean, variance] of several batches from their own sizes, means and biased variances. */
-export function poolBatchNormStats(parts: readonly { samples: number; stats: Float32Array | undefined }[], channels: number): Float64Array {
-  const total = parts.reduce((n, p) => n + p.samples, 0);
+/**
+ * One batch's statistics as exact sums over its samples: per channel Σx = n·mean and
+ * Σx² = n·(variance + mean²) (variance biased), the second as a float64 and the components it
+ * cannot hold. Sums of these add exactly in any grouping (see sumTerms), which is how a relay
+ * pools its children's batches and its parent the relays'.
+ */
+export function batchNormSums(samples: number, stats: Float32Array): SumTerm {
+  const channels = stats.length / 2;
+  const values = new Float64Array(2 * channels);
+  const rest = new Map<number, number[]>();
+  for (let c = 0; c < channels; c++) {
+    const mean = stats[c] as number;
+    const sum = samples * mean;
+    const [square, error] = twoProduct(sum, mean);
+    const partials: number[] = [];
+    for (const x of [samples * (stats[channels + c] as number), square, error]) addToExpansion(partials, x);
+    values[c] = sum;
+    values[channels + c] = roundExpansion(partials);
+    addToExpansion(partials, -(values[channels + c] as number));
+    const left = partials.filter((v) => v !== 0);
+    if (left.length > 0) rest.set(channels + c, left);
+  }
+  return { values, weight: 1, ...(rest.size ? { rest } : {}) };
+}
+
+/** Pooled [mean, variance] from sums over `total` samples (batchNormSums of each batch, or of groups of them). */
+export function poolBatchNormSums(terms: readonly SumTerm[], channels: number, total: number): Float64Array {
+  const sums = new Float64Array(2 * channels);
+  sumTerms(terms, sums);
   const out = new Float64Array(2 * channels);
   for (let c = 0; c < channels; c++) {
-    let mean = 0;
-    let second = 0;
-    for (const p of parts) {
-      if (!p.stats || p.stats.length !== 2 * channels) throw new Error('missing batch-norm statistics');
-      const mu = p.stats[c] as number;
-      const v = p.stats[channels + c] as number;
-      mean += (p.samples / total) * mu;
-      second += (p.samples / total) * (v + mu * mu);
-    }
+    const mean = (sums[c] as number) / total;
     out[c] = mean;
-    out[channels + c] = Math.max(0, second - mean * mean);
+    out[channels + c] = Math.max(0, (sums[channels + c] as number) / total - mean * mean);
   }
   return out;
+}
+
+/**
+ * Pooled [mean, variance] of several batches from their own sizes, means and biased variances:
+ * exactly those of the union of the batches, however they are grouped.
+ */
+export function poolBatchNormStats(parts: readonly { samples: number; stats: Float32Array | undefined }[], channels: number): Float64Array {
+  const total = parts.reduce((n, p) => n + p.samples, 0);
+  const terms = parts.map((p) => {
+    if (!p.stats || p.stats.length !== 2 * channels) throw new Error('missing batch-norm statistics');
+    return batchNormSums(p.samples, p.stats);
+  });
+  return poolBatchNormSums(terms, channels, total);
 }
 
 export interface RecalibrationSettings {

@@ -1,4 +1,5 @@
 export * from './batchNormStats.js';
+export * from './exactSum.js';
 export * from './export.js';
 export * from './params.js';
 export * from './phaseGradients.js';

@@ -7,9 +7,15 @@
 import { GanError } from './errors.js';
 import { float16BitsOf, float16Table, log2ScaleFor, scaleBits } from './float16.js';
 
+/** How parameters and gradients travel, as a worker and the coordinator agree in the handshake. */
 export type WireDtype = 'float32' | 'float16';
 
 export const WIRE_DTYPES: readonly WireDtype[] = ['float32', 'float16'];
+
+/** Every dtype a tensor set may hold: float64 only in a relay's sums (exact partial sums, see decodeSums). */
+export type TensorDtype = WireDtype | 'float64';
+
+export const TENSOR_DTYPES: readonly TensorDtype[] = ['float32', 'float16', 'float64'];
 
 /** Where tensors start in a tensor body: a cache line, so views of them are aligned for any element type. */
 export const TENSOR_ALIGNMENT = 64;
@@ -17,7 +23,7 @@ export const TENSOR_ALIGNMENT = 64;
 export interface TensorSpec {
   name: string;
   shape: number[];
-  dtype: WireDtype;
+  dtype: TensorDtype;
   /** float16 only (and there always): the wire holds value × 2^log2Scale. */
   log2Scale?: number;
   /** Where its bytes start in the body, a multiple of TENSOR_ALIGNMENT. */
@@ -36,6 +42,13 @@ export interface NamedTensor {
   values: Float32Array;
 }
 
+/** A tensor of float64 sums (a relay's). */
+export interface NamedSums {
+  name: string;
+  shape: number[];
+  values: Float64Array;
+}
+
 /** A tensor set: its manifest and the bytes its offsets point into (a message's whole body on receipt). */
 export interface EncodedTensors {
   manifest: TensorSpec[];
@@ -47,7 +60,7 @@ export interface DecodeOptions {
   expected?: readonly Pick<TensorSpec, 'name' | 'shape'>[];
 }
 
-const BYTES_PER_VALUE: Record<WireDtype, number> = { float32: 4, float16: 2 };
+export const BYTES_PER_VALUE: Record<TensorDtype, number> = { float32: 4, float16: 2, float64: 8 };
 
 // float32 tensors are copied/viewed as raw host-order bytes, which equals the wire order only here.
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -80,11 +93,11 @@ function checkSpec(spec: unknown, where: string): number {
     count *= dim;
   }
   if (!Number.isSafeInteger(count)) throw badTensor(`${where} "${name}": ${formatShape(shape as number[])} has too many values`);
-  if (typeof dtype !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(dtype)) {
-    throw badTensor(`${where} "${name}": dtype must be one of ${WIRE_DTYPES.join('/')}, got ${String(dtype)}`);
+  if (typeof dtype !== 'string' || !(TENSOR_DTYPES as readonly string[]).includes(dtype)) {
+    throw badTensor(`${where} "${name}": dtype must be one of ${TENSOR_DTYPES.join('/')}, got ${String(dtype)}`);
   }
   const { log2Scale } = spec as Record<string, unknown>;
-  if (dtype === 'float32' && log2Scale !== undefined) throw badTensor(`${where} "${name}": log2Scale is for float16 only`);
+  if (dtype !== 'float16' && log2Scale !== undefined) throw badTensor(`${where} "${name}": log2Scale is for float16 only`);
   const [min, max] = LOG2_SCALE_RANGE;
   if (dtype === 'float16' && (typeof log2Scale !== 'number' || !Number.isInteger(log2Scale) || log2Scale < min || log2Scale > max)) {
     throw badTensor(`${where} "${name}": float16 needs an integer log2Scale in [${min}, ${max}], got ${String(log2Scale)}`);
@@ -100,7 +113,7 @@ function checkSpec(spec: unknown, where: string): number {
  * aligned offset: the manifest (float16 entries get their log2Scale when written) and where the
  * set's bytes end.
  */
-export function layoutTensors(specs: readonly Pick<TensorSpec, 'name' | 'shape'>[], dtype: WireDtype, start = 0): { manifest: TensorSpec[]; end: number } {
+export function layoutTensors(specs: readonly Pick<TensorSpec, 'name' | 'shape'>[], dtype: TensorDtype, start = 0): { manifest: TensorSpec[]; end: number } {
   let offset = alignUp(start);
   let end = offset;
   const names = new Set<string>();
@@ -120,16 +133,17 @@ export function layoutTensors(specs: readonly Pick<TensorSpec, 'name' | 'shape'>
  * dtype (setting each float16 entry's log2Scale). Padding between tensors is zeroed, so the same
  * tensors always give the same bytes.
  */
-export function writeTensors(manifest: TensorSpec[], tensors: readonly NamedTensor[], body: Uint8Array): void {
+export function writeTensors(manifest: TensorSpec[], tensors: readonly (NamedTensor | NamedSums)[], body: Uint8Array): void {
   requireLittleEndianHost();
   if (tensors.length !== manifest.length) throw badTensor(`${tensors.length} tensors for a manifest of ${manifest.length}`);
   let written = manifest[0]?.offset ?? 0;
   manifest.forEach((spec, i) => {
-    const { values } = tensors[i] as NamedTensor;
+    const { values } = tensors[i] as NamedTensor | NamedSums;
     const count = spec.shape.reduce((a, b) => a * b, 1);
     if (count !== values.length) throw badTensor(`tensor "${spec.name}": shape ${formatShape(spec.shape)} needs ${count} values, got ${values.length}`);
+    if ((spec.dtype === 'float64') !== values instanceof Float64Array) throw badTensor(`tensor "${spec.name}": float64 values go in float64 sets only`);
     body.fill(0, written, spec.offset);
-    if (spec.dtype === 'float32') {
+    if (spec.dtype !== 'float16' || values instanceof Float64Array) {
       body.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), spec.offset);
     } else {
       // The float32 bits as integers (no float round trip per value), written as whole halves.
@@ -144,7 +158,7 @@ export function writeTensors(manifest: TensorSpec[], tensors: readonly NamedTens
 }
 
 /** A tensor set in a fresh buffer of its own: layoutTensors then writeTensors. */
-export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype = 'float32'): EncodedTensors {
+export function encodeTensors(tensors: readonly (NamedTensor | NamedSums)[], dtype: TensorDtype = 'float32'): EncodedTensors {
   const { manifest, end } = layoutTensors(tensors, dtype);
   const data = new Uint8Array(end);
   writeTensors(manifest, tensors, data);
@@ -158,6 +172,30 @@ export function encodeTensors(tensors: readonly NamedTensor[], dtype: WireDtype 
  * converted into fresh arrays.
  */
 export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): NamedTensor[] {
+  const { specs, data } = checkSet(enc, opts);
+  return specs.map((spec) => {
+    if (spec.dtype === 'float64') throw badTensor(`tensor "${spec.name}": float64 is for sums only`);
+    return { name: spec.name, shape: [...spec.shape], values: readValues(data, elements(spec), spec) };
+  });
+}
+
+/** A relay's float64 sums, validated as decodeTensors does; views of `data` where aligned. */
+export function decodeSums(enc: EncodedTensors, opts: DecodeOptions = {}): NamedSums[] {
+  const { specs, data } = checkSet(enc, opts);
+  return specs.map((spec) => {
+    if (spec.dtype !== 'float64') throw badTensor(`tensor "${spec.name}": sums travel as float64, got ${spec.dtype}`);
+    const count = elements(spec);
+    const byteOffset = data.byteOffset + spec.offset;
+    const values =
+      byteOffset % 8 === 0 ? new Float64Array(data.buffer, byteOffset, count) : new Float64Array(data.slice(spec.offset, spec.offset + count * 8).buffer);
+    return { name: spec.name, shape: [...spec.shape], values };
+  });
+}
+
+const elements = (spec: TensorSpec): number => spec.shape.reduce((a, b) => a * b, 1);
+
+/** Every tensor of the set inside `data`, none overlapping another, names and shapes as expected. */
+function checkSet(enc: EncodedTensors, opts: DecodeOptions): { specs: TensorSpec[]; data: Uint8Array } {
   requireLittleEndianHost();
   if (typeof enc !== 'object' || enc === null) throw badTensor('encoded tensors must be an object');
   const { manifest, data } = enc as Partial<Record<keyof EncodedTensors, unknown>>;
@@ -183,10 +221,7 @@ export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): Na
   }
   const specs = manifest as TensorSpec[];
   if (opts.expected) checkExpected(specs, opts.expected);
-  return specs.map((spec) => {
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    return { name: spec.name, shape: [...spec.shape], values: readValues(data, count, spec) };
-  });
+  return { specs, data };
 }
 
 function checkExpected(specs: readonly TensorSpec[], expected: readonly Pick<TensorSpec, 'name' | 'shape'>[]): void {

@@ -3,7 +3,7 @@
  * naming the field path (e.g. `round.update.manifest[2].shape[0]`), so a peer's bug
  * can be diagnosed from the coordinator log alone.
  */
-import { LOG2_SCALE_RANGE, WIRE_DTYPES, type EncodedTensors, type TensorSpec } from './codec.js';
+import { LOG2_SCALE_RANGE, TENSOR_DTYPES, type EncodedTensors, type TensorSpec } from './codec.js';
 import { GanError, isGanErrorCode, type GanErrorCode } from './errors.js';
 
 /** Identifiers: ids, names, backends, tensor names, hyper-parameter keys and string values. */
@@ -201,7 +201,7 @@ function readSpec(s: Fields): TensorSpec {
   const spec: TensorSpec = {
     name: s.string('name', MAX_NAME_LENGTH),
     shape: s.array('shape', MAX_RANK, (d, p) => checkInteger(d, p, 0, UINT32_MAX)),
-    dtype: s.oneOf('dtype', WIRE_DTYPES),
+    dtype: s.oneOf('dtype', TENSOR_DTYPES),
     offset: s.integer('offset', 0),
   };
   // Whether it belongs with the dtype is decodeTensors' check.

@@ -8,7 +8,17 @@
  * so that a peer on another version is always told so.
  */
 import { Packr, type Options } from 'msgpackr';
-import { type EncodedTensors, type NamedTensor, TENSOR_ALIGNMENT, type TensorSpec, type WireDtype, alignUp, layoutTensors, writeTensors } from './codec.js';
+import {
+  BYTES_PER_VALUE,
+  type EncodedTensors,
+  type NamedTensor,
+  TENSOR_ALIGNMENT,
+  type TensorSpec,
+  type WireDtype,
+  alignUp,
+  layoutTensors,
+  writeTensors,
+} from './codec.js';
 import { GanError } from './errors.js';
 import { log2ScaleFor } from './float16.js';
 
@@ -115,7 +125,7 @@ export function encodeFrameOf(fields: Record<string, unknown>, sets: Record<stri
   for (const [field, set] of Object.entries(sets)) {
     manifests[field] = set.manifest.map((spec) => {
       const offset = alignUp(end);
-      const bytes = spec.shape.reduce((a, b) => a * b, 1) * (spec.dtype === 'float32' ? 4 : 2);
+      const bytes = spec.shape.reduce((a, b) => a * b, 1) * BYTES_PER_VALUE[spec.dtype];
       moves.push([set.data.subarray(spec.offset, spec.offset + bytes), offset]);
       end = offset + bytes;
       return { ...spec, offset };

@@ -8,6 +8,8 @@ import { PROTOCOL_VERSION } from './version.js';
 export interface Hello {
   type: 'hello';
   version: number;
+  /** A worker computes one slot per round; a relay (ganfleet relay) passes rounds on to its own workers and answers with sums. */
+  role: PeerRole;
   /** tfjs backend name, e.g. 'tensorflow', 'wasm', 'cpu'. */
   backend: string;
   /** Human-readable device description for logs. */
@@ -17,6 +19,10 @@ export interface Hello {
     wireDtypes: WireDtype[];
   };
 }
+
+export type PeerRole = 'worker' | 'relay';
+
+export const PEER_ROLES: readonly PeerRole[] = ['worker', 'relay'];
 
 /** Everything about a run a worker needs before its first round. */
 export interface RunDescriptor {
@@ -64,6 +70,7 @@ export function readHello(f: Fields): Hello {
   return {
     type: 'hello',
     version,
+    role: f.oneOf('role', PEER_ROLES),
     backend: f.string('backend', MAX_NAME_LENGTH),
     device: f.string('device', MAX_NAME_LENGTH),
     capabilities: f.map('capabilities', (c) => ({

@@ -2,8 +2,20 @@ export * from './codec.js';
 export * from './errors.js';
 export { FRAME_MAGIC, type BodyLayout, encodeFrame, frameHead, isTensorFrame, layoutBody, writeBody } from './frame.js';
 export { PROTOCOL_VERSION } from './version.js';
-export type { Hello, RunDescriptor, Welcome, Refuse } from './handshake.js';
-export { PHASES, encodeIndices, decodeIndices, type Phase, type Round, type Gradients } from './round.js';
+export { PEER_ROLES, type PeerRole, type Hello, type RunDescriptor, type Welcome, type Refuse } from './handshake.js';
+export {
+  MAX_SLOTS,
+  PHASES,
+  encodeIndices,
+  decodeIndices,
+  type Phase,
+  type Round,
+  type Gradients,
+  type Sums,
+  type Leaves,
+  type RestEntry,
+  type TreeNode,
+} from './round.js';
 export type { FetchGenerator, GeneratorMessage } from './fetch.js';
 export type { Bye, ErrorMessage } from './control.js';
 export {

@@ -1,6 +1,6 @@
 import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { TENSOR_ALIGNMENT, type EncodedTensors, decodeTensors, encodeTensors } from './codec.js';
+import { TENSOR_ALIGNMENT, type EncodedTensors, decodeSums, decodeTensors, encodeTensors } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 import {
   FRAME_MAGIC,
@@ -15,6 +15,7 @@ import {
   type Gradients,
   type Hello,
   type Round,
+  type Sums,
   type Welcome,
   type WorkerToCoordinator,
 } from './index.js';
@@ -39,6 +40,7 @@ const params = encodeTensors([
 const hello: Hello = {
   type: 'hello',
   version: PROTOCOL_VERSION,
+  role: 'worker',
   backend: 'tensorflow',
   device: 'cpu x2',
   capabilities: { wireDtypes: ['float16', 'float32'] },
@@ -62,8 +64,8 @@ const round: Round = {
   type: 'round',
   round: 11,
   phase: 'D',
-  batchSize: 64,
-  seed: 0xdeadbeef,
+  batchSize: 3,
+  seeds: encodeIndices([0xdeadbeef]),
   indices: encodeIndices([5, 70000, 0xffffffff]),
   update: params,
 };
@@ -80,11 +82,34 @@ const gradients: Gradients = {
   computeMs: 12.5,
 };
 
+const sums: Sums = {
+  type: 'sums',
+  round: 11,
+  phase: 'G',
+  samples: 192,
+  loss: 0.7,
+  used: [0, 2],
+  sums: encodeTensors([{ name: 'g/w', shape: [3], values: Float64Array.from([1e-300, -2.5, 1 + 2 ** -52]) }], 'float64'),
+  rest: [[0, 2, 2 ** -80, -(2 ** -140)]],
+  stats: encodeTensors([{ name: 'bn', shape: [2], values: Float64Array.from([3, 4]) }], 'float64'),
+  computeMs: 40,
+};
+
 const toCoordinator: WorkerToCoordinator[] = [
   hello,
-  { type: 'hello', version: PROTOCOL_VERSION, backend: 'cpu', device: 'cpu', capabilities: { wireDtypes: ['float32'] } },
+  { type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'cpu', device: 'cpu', capabilities: { wireDtypes: ['float32'] } },
   gradients,
   { ...gradients, phase: 'D', stats: undefined },
+  sums,
+  { type: 'sums', round: 3, phase: 'D', samples: 0, loss: 0, used: [], computeMs: 0, relay: { roundMs: 12.5, bytesIn: 100, bytesOut: 200 } },
+  {
+    type: 'leaves',
+    count: 5,
+    children: [
+      { id: 'w1', role: 'worker', backend: 'wasm', slots: 1 },
+      { id: 'r2', role: 'relay', backend: 'relay', slots: 4, children: [] },
+    ],
+  },
   { type: 'fetchGenerator', version: PROTOCOL_VERSION },
   { type: 'bye', reason: 'shutting down' },
   { type: 'error', code: 'BACKEND_UNAVAILABLE', message: 'no tfjs-node' },
@@ -94,7 +119,7 @@ const toWorker: CoordinatorToWorker[] = [
   welcome,
   { type: 'refuse', code: 'UNAUTHORIZED', reason: 'bad token' },
   round,
-  { type: 'round', round: 12, phase: 'G', batchSize: 1, seed: 0 },
+  { type: 'round', round: 12, phase: 'G', batchSize: 1, seeds: encodeIndices([0, 7]), deadlineMs: 8000 },
   { type: 'generator', step: 500, modelJson: '{"modelTopology":{}}', weights: new Uint8Array([1, 2, 3]) },
   { type: 'bye', reason: 'run finished' },
   { type: 'error', code: 'STALE_REPLY', message: 'step 3 is over' },
@@ -111,7 +136,8 @@ function comparable(msg: object): unknown {
     Object.entries(msg).map(([k, v]) => {
       if (!sets.includes(k) || v === undefined) return [k, v];
       const set = v as EncodedTensors;
-      return [k, decodeTensors(set).map((t, i) => ({ ...t, dtype: set.manifest[i]?.dtype, values: [...t.values] }))];
+      const decoded = set.manifest[0]?.dtype === 'float64' ? decodeSums(set) : decodeTensors(set);
+      return [k, decoded.map((t, i) => ({ ...t, dtype: set.manifest[i]?.dtype, values: [...t.values] }))];
     }),
   );
   return JSON.parse(JSON.stringify(plain, (_, v: unknown) => (v instanceof Uint8Array ? [...v] : v)));
@@ -299,6 +325,32 @@ describe('malformed fields', () => {
     expectGanError(() => parseWorkerMessage(raw(msg)), 'BAD_MESSAGE', message);
   });
 
+  const deep = (depth: number): Record<string, unknown> => ({
+    id: 'r',
+    role: 'relay',
+    backend: 'relay',
+    slots: 1,
+    children: depth > 1 ? [deep(depth - 1)] : [],
+  });
+  const badRelay: [string, (h: Record<string, unknown>) => unknown, RegExp][] = [
+    ['samples without sums', (h) => ({ ...h, sums: undefined, stats: undefined }), /sums\.sums: present exactly when samples > 0/],
+    ['a rest entry with NaN', (h) => ({ ...h, rest: [[0, 1, NaN]] }), /sums\.rest\[0\]: components must be finite numbers/],
+    ['a rest entry without components', (h) => ({ ...h, rest: [[0, 1]] }), /sums\.rest\[0\]: expected \[tensor, coordinate, components...\]/],
+    ['a negative coordinate', (h) => ({ ...h, rest: [[0, -1, 1]] }), /sums\.rest\[0\]: bad tensor or coordinate index/],
+    ['fractional used slots', (h) => ({ ...h, used: [0.5] }), /sums\.used\[0\]: expected a slot index/],
+    ['a relay timing with negative bytes', (h) => ({ ...h, relay: { roundMs: 1, bytesIn: -1, bytesOut: 0 } }), /sums\.relay\.bytesIn/],
+  ];
+
+  it.each(badRelay)('relay sums with %s → BAD_MESSAGE', (_, edit, message) => {
+    expectGanError(() => parseWorkerMessage(editedFrame(sums, edit)), 'BAD_MESSAGE', message);
+  });
+
+  it('a relay tree deeper than 8 or leaves beyond the slot limit → BAD_MESSAGE', () => {
+    expectGanError(() => parseWorkerMessage(raw({ type: 'leaves', count: 1, children: [deep(8)] })), 'BAD_MESSAGE', /a tree deeper than 8/);
+    expect(parseWorkerMessage(raw({ type: 'leaves', count: 1, children: [deep(7)] })).type).toBe('leaves');
+    expectGanError(() => parseWorkerMessage(raw({ type: 'leaves', count: 2 ** 17, children: [] })), 'BAD_MESSAGE', /leaves\.count/);
+  });
+
   const manifest0 = (h: Record<string, unknown>, key: string) => (h[key] as Record<string, unknown>[])[0] as Record<string, unknown>;
   const badGradients: [string, (h: Record<string, unknown>) => unknown, RegExp][] = [
     ['NaN round', (h) => ({ ...h, round: NaN }), /^gradients\.round: expected an integer in \[0, \d+\], got NaN$/],
@@ -337,9 +389,10 @@ describe('malformed fields', () => {
     ['zero batch size', { ...round, batchSize: 0 }, /round\.batchSize/],
     ['NaN batch size', { ...round, batchSize: NaN }, /round\.batchSize: .* got NaN/],
     ['Infinity batch size', { ...round, batchSize: Infinity }, /round\.batchSize: .* got Infinity/],
-    ['seed above uint32', { ...round, seed: 2 ** 32 }, /round\.seed: expected an integer in \[0, 4294967295\]/],
+    ['no seeds', { ...round, seeds: new Uint8Array(0) }, /round\.seeds: expected one or more uint32/],
+    ['seeds of 6 bytes', { ...round, seeds: new Uint8Array(6) }, /round\.seeds: expected one or more uint32/],
     ['indices in the G phase', { ...round, phase: 'G' }, /round\.indices: only allowed in the D phase/],
-    ['indices of 5 bytes', { ...round, indices: new Uint8Array(5) }, /round\.indices: length is not a multiple of 4/],
+    ['indices of 5 bytes', { ...round, indices: new Uint8Array(5) }, /round\.indices: expected batchSize \(3\) indices per seed/],
     ['indices as an array', { ...round, indices: [1, 2, 3] }, /round\.indices: expected binary, got array/],
     ['an update that is not a manifest', { ...round, update: { manifest: [] } }, /round\.update: expected an array, got object/],
     ['welcome without run', { ...welcome, run: undefined }, /welcome\.run: missing/],

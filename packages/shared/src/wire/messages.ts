@@ -13,11 +13,11 @@ import { readFetchGenerator, readGenerator, type FetchGenerator, type GeneratorM
 import { badMessage, readMap, type Fields } from './fields.js';
 import { encodeFrameOf, isTensorFrame, packr, splitFrame } from './frame.js';
 import { readHello, readRefuse, readWelcome, type Hello, type Refuse, type Welcome } from './handshake.js';
-import { readGradients, readRound, type Gradients, type Round } from './round.js';
+import { readGradients, readLeaves, readRound, readSums, type Gradients, type Leaves, type Round, type Sums } from './round.js';
 
 export type CoordinatorToWorker = Welcome | Refuse | Round | GeneratorMessage | Bye | ErrorMessage;
 
-export type WorkerToCoordinator = Hello | Gradients | FetchGenerator | Bye | ErrorMessage;
+export type WorkerToCoordinator = Hello | Gradients | Sums | Leaves | FetchGenerator | Bye | ErrorMessage;
 
 export type Message = CoordinatorToWorker | WorkerToCoordinator;
 
@@ -35,6 +35,8 @@ const COORDINATOR_TO_WORKER: Readers<CoordinatorToWorker> = {
 const WORKER_TO_COORDINATOR: Readers<WorkerToCoordinator> = {
   hello: readHello,
   gradients: readGradients,
+  sums: readSums,
+  leaves: readLeaves,
   fetchGenerator: readFetchGenerator,
   bye: readBye,
   error: readError,
@@ -44,7 +46,7 @@ const WORKER_TO_COORDINATOR: Readers<WorkerToCoordinator> = {
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: false });
 
 /** The messages that carry tensors, and which of their fields are tensor sets: they travel as tensor frames (frame.ts). */
-export const TENSOR_SETS = { welcome: ['params'], round: ['update'], gradients: ['grads', 'stats'] } as const;
+export const TENSOR_SETS = { welcome: ['params'], round: ['update'], gradients: ['grads', 'stats'], sums: ['sums', 'stats'] } as const;
 
 type TensorMessage = Extract<Message, { type: keyof typeof TENSOR_SETS }>;
 

@@ -1,5 +1,6 @@
 /**
- * Bumped on any change to the wire format. `hello`, `fetchGenerator`, `refuse`, `error`
- * and `bye` keep their shape across versions so a mismatch is always reported cleanly.
+ * Bumped on any change to the wire format. `hello` and `fetchGenerator` are read version first,
+ * and `refuse`, `error` and `bye` keep their shape across versions, so that a mismatch is always
+ * reported cleanly. 4: relays (hello.role, round.seeds for several slots, sums, leaves).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;

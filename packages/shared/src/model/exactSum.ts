@@ -1,0 +1,169 @@
+/*
+ * Exact summation. A round's gradient is the sum of its contributions rounded once, so the
+ * result does not depend on the order or grouping of the additions: a relay can add up its
+ * children's contributions and its parent add up the relays', and the parameters are the same bit
+ * for bit as when one coordinate adds up every worker's (or the in-process trainer every
+ * micro-batch's). Most sums of a handful of float32 values are exact in float64 already; the
+ * additions are checked with Knuth's TwoSum and only the rare coordinates where one was not exact
+ * are summed again with Shewchuk's expansions (the algorithm of Python's math.fsum).
+ */
+
+/** Adds `x` to the expansion `partials` (non-overlapping components of increasing magnitude) exactly, in place. */
+export function addToExpansion(partials: number[], x: number): void {
+  let i = 0;
+  for (let j = 0; j < partials.length; j++) {
+    let y = partials[j] as number;
+    if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+    const hi = x + y;
+    const lo = y - (hi - x);
+    if (lo !== 0) partials[i++] = lo;
+    x = hi;
+  }
+  partials.length = i;
+  partials.push(x);
+}
+
+/** The exact value of an expansion rounded to the nearest float64 (ties to even), as math.fsum rounds. */
+export function roundExpansion(partials: readonly number[]): number {
+  let n = partials.length;
+  if (n === 0) return 0;
+  let hi = partials[--n] as number;
+  let lo = 0;
+  while (n > 0) {
+    const x = hi;
+    const y = partials[--n] as number;
+    hi = x + y;
+    lo = y - (hi - x);
+    if (lo !== 0) break;
+  }
+  // Half-way cases: the components below decide the direction.
+  const below = n > 0 ? (partials[n - 1] as number) : 0;
+  if ((lo < 0 && below < 0) || (lo > 0 && below > 0)) {
+    const y = lo * 2;
+    const x = hi + y;
+    if (y === x - hi) hi = x;
+  }
+  return hi;
+}
+
+/** a·b = p + e exactly (Dekker's product with Veltkamp's split), for finite a·b far from overflow. */
+export function twoProduct(a: number, b: number): [number, number] {
+  const p = a * b;
+  const [ah, al] = split(a);
+  const [bh, bl] = split(b);
+  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
+}
+
+function split(a: number): [number, number] {
+  const c = 134217729 * a; // 2^27 + 1
+  const hi = c - (c - a);
+  return [hi, a - hi];
+}
+
+/**
+ * One term of a sum: `weight · values[i]` for every coordinate, which must be exact in float64 (a
+ * sample count up to 2^29 times float32 values, or weight 1 for float64 values that are already
+ * sums), plus `rest`: coordinates whose value has further components (a partial sum that one
+ * float64 cannot hold exactly).
+ */
+export interface SumTerm {
+  values: Float32Array | Float64Array;
+  weight: number;
+  rest?: ReadonlyMap<number, readonly number[]>;
+}
+
+/** Terms summed in one pass over the coordinates: their arrays in locals, which a loop over an array of arrays cannot match. */
+const GROUP = 4;
+
+/**
+ * Adds terms from..from+GROUP to `acc` (or, from 0, sets it to their sum) in float64, checking
+ * every addition with TwoSum; returns the coordinates where one was not exact.
+ */
+function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number): number[] {
+  const redo: number[] = [];
+  const n = Math.min(GROUP, terms.length - from);
+  const t = (j: number) => terms[from + Math.min(j, n - 1)] as SumTerm;
+  const [x0, x1, x2, x3] = [t(0).values, t(1).values, t(2).values, t(3).values];
+  // Missing terms repeat the last one with weight 0: adding 0 is exact and changes nothing.
+  const [w0, w1, w2, w3] = [0, 1, 2, 3].map((j) => (j < n ? t(j).weight : 0)) as [number, number, number, number];
+  const add = from > 0;
+  for (let i = 0; i < acc.length; i++) {
+    let s = add ? (acc[i] as number) : 0;
+    let err = 0;
+    let p = w0 * (x0[i] as number);
+    let u = s + p;
+    let b = u - s;
+    err += Math.abs(s - (u - b)) + Math.abs(p - b);
+    s = u;
+    p = w1 * (x1[i] as number);
+    u = s + p;
+    b = u - s;
+    err += Math.abs(s - (u - b)) + Math.abs(p - b);
+    s = u;
+    p = w2 * (x2[i] as number);
+    u = s + p;
+    b = u - s;
+    err += Math.abs(s - (u - b)) + Math.abs(p - b);
+    s = u;
+    p = w3 * (x3[i] as number);
+    u = s + p;
+    b = u - s;
+    err += Math.abs(s - (u - b)) + Math.abs(p - b);
+    acc[i] = u;
+    if (err !== 0) redo.push(i);
+  }
+  return redo;
+}
+
+/**
+ * The exact sum of every coordinate's terms, rounded once to float64, into `sum`. Returns the
+ * coordinates whose exact sum is not `sum[i]`, each with the components of the difference (what a
+ * relay sends beside its float64 sums so that its parent still adds exactly).
+ */
+export function sumTerms(terms: readonly SumTerm[], sum: Float64Array): Map<number, number[]> {
+  if (terms.length === 0) throw new Error('sumTerms: no terms');
+  const redo = new Set<number>();
+  for (let from = 0; from < terms.length; from += GROUP) for (const i of addGroup(terms, sum, from)) redo.add(i);
+  for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
+  const rest = new Map<number, number[]>();
+  for (const i of redo) {
+    const partials = exactPartials(terms, i);
+    const rounded = roundExpansion(partials);
+    sum[i] = rounded;
+    addToExpansion(partials, -rounded);
+    const left = partials.filter((v) => v !== 0);
+    if (left.length > 0) rest.set(i, left);
+  }
+  return rest;
+}
+
+/** The exact sum of coordinate i's terms as an expansion. */
+function exactPartials(terms: readonly SumTerm[], i: number): number[] {
+  const partials: number[] = [];
+  for (const term of terms) {
+    addToExpansion(partials, term.weight * (term.values[i] as number));
+    for (const c of term.rest?.get(i) ?? []) addToExpansion(partials, c);
+  }
+  return partials;
+}
+
+/**
+ * out[i] = float32(exact sum of the terms / total): the mean a round applies, with `sum` (float64,
+ * out's length) as scratch. The sum is rounded to float64 once, then divided and rounded to
+ * float32, as the coordinator has always done, so a sum that float64 holds exactly gives the same
+ * result as before. Returns whether every value is finite and within ±limit.
+ */
+export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float32Array, limit: number, sum: Float64Array): boolean {
+  if (sum.length !== out.length) throw new Error('meanOfTerms: the float64 scratch must have the output size');
+  sumTerms(terms, sum);
+  let worst = 0;
+  let nan = 0;
+  for (let i = 0; i < out.length; i++) {
+    const g = Math.fround((sum[i] as number) / total);
+    out[i] = g;
+    const a = Math.abs(g);
+    if (a > worst) worst = a;
+    nan += g * 0;
+  }
+  return worst <= limit && nan === 0;
+}

@@ -1,0 +1,163 @@
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '@ganfleet/shared/backends';
+import { type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { exited, freePort, loopback, memoryLogger, spawnRelay, spawnTree, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
+import { expectDistributedEqualsInProcess } from './helpers/equivalence.js';
+
+/**
+ * Relays (ganfleet relay): a tree of them trains the same parameters as the flat run over the same
+ * workers, bit for bit, and so as the in-process trainer with as many micro-batches; a relay lost
+ * is a lost worker to its parent, and its children come back to it when it comes back.
+ */
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+afterAll(async () => {
+  await selectBackend('cpu');
+});
+
+describe('a tree of relays equals the in-process trainer (and so the flat run) bit for bit', () => {
+  it('mlp, depth 1, uneven fan-outs: a relay of three workers, and one worker directly', async () => {
+    await expectDistributedEqualsInProcess('mlp', 16, [['worker', 'worker', 'worker'], 'worker'], 'wasm');
+  });
+
+  it('mlp, depth 2, uneven fan-outs: relay → (relay of two workers, a worker), and a relay of one worker', async () => {
+    await expectDistributedEqualsInProcess('mlp', 16, [[['worker', 'worker'], 'worker'], ['worker']], 'wasm');
+  });
+
+  it('conv (batch norm pooled through the tree), depth 1: a relay of two workers, and one worker directly', async () => {
+    await expectDistributedEqualsInProcess('conv', 4, [['worker', 'worker'], 'worker'], 'wasm');
+  });
+
+  it('conv, depth 2: relay → (relay of one worker, a worker)', async () => {
+    await expectDistributedEqualsInProcess('conv', 4, [[['worker'], 'worker']], 'wasm');
+  });
+});
+
+describe('relay faults', () => {
+  it('depth 2 (coordinator → relay → relay → two workers): the upper relay killed -9 and restarted on its port mid-run; every round applied once, parameters finite', async () => {
+    const { log, lines } = memoryLogger('info');
+    const coordinator = await startCoordinator({ settings: { ...testRun({ seed: 41, batchSize: 8, steps: 60 }), minWorkers: 2 }, server: loopback(), log });
+    const rounds: RoundLog[] = [];
+    coordinator.events.on('round', (r) => rounds.push(r));
+    const processes: ChildProcess[] = [];
+    const port = await freePort();
+    try {
+      await spawnTree(coordinator.url, [[['worker', 'worker']]], processes, 'wasm', async () => (processes.length === 0 ? port : 0));
+      await waitFor(() => rounds.length >= 10, 60_000, 'ten rounds through the tree');
+      const upper = processes[0] as ChildProcess;
+      upper.kill('SIGKILL');
+      await exited(upper);
+      const restarted = spawnRelay(coordinator.url, port);
+      processes.push(restarted.child);
+      const run = await coordinator.done;
+      expect(run.round).toBe(run.schedule.totalRounds);
+      expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: run.round }, (_, i) => i));
+      for (const [name, values] of run.store.params) expect(values.every(Number.isFinite), name).toBe(true);
+      // The kill was noticed, and the lower relay (with its workers) came back through the restarted one.
+      expect(lines.some((l) => l.msg === 'worker left' && String(l.worker).startsWith('r'))).toBe(true);
+      const rejoined = lines.filter((l) => l.msg === 'relay joined').length;
+      expect(rejoined).toBe(2);
+      expect(rounds.at(-1)?.used?.length).toBe(2);
+      expect(restarted.lines.some((l) => l.msg === 'relay joined its parent')).toBe(true);
+    } finally {
+      await coordinator.close();
+      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+      await Promise.all(processes.map(exited));
+    }
+  });
+
+  it('a relay that hangs (SIGSTOP) is dropped by its parent (heartbeat or deadline, with a code); the run goes on with the other worker', async () => {
+    const { log, lines } = memoryLogger('info');
+    const settings = { ...testRun({ seed: 42, batchSize: 8, steps: 100_000 }), minWorkers: 1, minRoundTimeoutS: 1 };
+    const coordinator = await startCoordinator({ settings, server: loopback(), log });
+    const rounds: RoundLog[] = [];
+    coordinator.events.on('round', (r) => rounds.push(r));
+    const processes: ChildProcess[] = [spawnWorker(coordinator.url)];
+    try {
+      await spawnTree(coordinator.url, [['worker']], processes, 'wasm');
+      await waitFor(() => rounds.length >= 10 && (rounds.at(-1)?.used?.length ?? 0) === 2, 60_000, 'ten rounds, the last with both leaves');
+      const relay = processes[1] as ChildProcess;
+      relay.kill('SIGSTOP');
+      const dropped = await waitFor(() => lines.find((l) => l.msg === 'worker left' && String(l.worker).startsWith('r')), 30_000, 'the relay to be dropped');
+      expect(lines.some((l) => (l.code === 'STRAGGLER' || l.code === 'WORKER_LOST') && l.worker === dropped.worker)).toBe(true);
+      const after = rounds.length;
+      await waitFor(() => rounds.length >= after + 10, 30_000, 'ten more rounds without the relay');
+      expect(rounds.slice(after).every((r) => r.used?.length === 1)).toBe(true);
+      for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+    } finally {
+      await coordinator.close();
+      for (const p of processes) {
+        p.kill('SIGCONT');
+        p.kill('SIGKILL');
+      }
+      await Promise.all(processes.map(exited));
+    }
+  });
+});
+
+describe('relay security', () => {
+  it('the token on both sides: the relay presents it to its parent and demands it of its workers', async () => {
+    const { log } = memoryLogger('warn');
+    const token = 'relay-test-token-0123456789';
+    const coordinator = await startCoordinator({
+      settings: { ...testRun({ seed: 43, batchSize: 8, steps: 3 }), minWorkers: 1 },
+      server: loopback({ token }),
+      log,
+    });
+    const relay = spawnRelay(coordinator.url, 0, ['--token', token]);
+    const processes: ChildProcess[] = [relay.child];
+    try {
+      const listening = await waitFor(() => relay.lines.find((l) => l.msg === 'relay listening'), 60_000, 'the relay to listen');
+      const url = `ws://127.0.0.1:${String(listening.port)}`;
+      // Without the token the relay refuses the upgrade; the worker gives up (exit code 1).
+      const stranger = spawnWorker(url, ['--give-up-after', '1']);
+      processes.push(stranger);
+      expect(await exited(stranger)).toBe(1);
+      expect(relay.lines.some((l) => l.code === 'UNAUTHORIZED')).toBe(true);
+      const member = spawnWorker(url, ['--token', token]);
+      processes.push(member);
+      const run = await coordinator.done;
+      expect(run.round).toBe(run.schedule.totalRounds);
+      expect(await exited(member)).toBe(0);
+    } finally {
+      await coordinator.close();
+      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+      await Promise.all(processes.map(exited));
+    }
+  });
+
+  it('a relay without the token is refused by its parent with UNAUTHORIZED and exits', async () => {
+    const { log } = memoryLogger('warn');
+    const coordinator = await startCoordinator({
+      settings: { ...testRun({ seed: 44, batchSize: 8, steps: 3 }) },
+      server: loopback({ token: 'another-token-0123456789' }),
+      log,
+    });
+    const relay = spawnRelay(coordinator.url);
+    try {
+      expect(await exited(relay.child)).toBe(1);
+    } finally {
+      relay.child.kill('SIGKILL');
+      await coordinator.close();
+    }
+  });
+
+  it('a coordinator with --aggregate median refuses relays (they send sums, not each worker’s gradients)', async () => {
+    const { log, lines } = memoryLogger('warn');
+    const coordinator = await startCoordinator({
+      settings: { ...testRun({ seed: 45, batchSize: 8, steps: 3 }), aggregate: 'median' },
+      server: loopback(),
+      log,
+    });
+    const relay = spawnRelay(coordinator.url);
+    try {
+      expect(await exited(relay.child)).toBe(1);
+      expect(lines.some((l) => l.code === 'CONFIG_INVALID')).toBe(true);
+    } finally {
+      relay.child.kill('SIGKILL');
+      await coordinator.close();
+    }
+  });
+});
