@@ -77,42 +77,60 @@ const GROUP = 4;
 
 /**
  * Adds terms from..from+GROUP to `acc` (or, from 0, sets it to their sum) in float64, checking
- * every addition with TwoSum; returns the coordinates where one was not exact.
+ * every addition with TwoSum. With `mean` (the last group of a mean) the sums go, divided by its
+ * total and rounded to float32, to its output instead, in the same pass. Returns the coordinates
+ * where an addition was not exact, and the largest magnitude written to `mean.out` (NaN if any was).
  */
-function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number): number[] {
+function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number, mean?: { out: Float32Array; total: number }): { redo: number[]; worst: number } {
   const redo: number[] = [];
   const n = Math.min(GROUP, terms.length - from);
   const t = (j: number) => terms[from + Math.min(j, n - 1)] as SumTerm;
   const [x0, x1, x2, x3] = [t(0).values, t(1).values, t(2).values, t(3).values];
-  // Missing terms repeat the last one with weight 0: adding 0 is exact and changes nothing.
+  // With one term, x1 repeats x0 at weight 0: adding 0 is exact and changes nothing.
   const [w0, w1, w2, w3] = [0, 1, 2, 3].map((j) => (j < n ? t(j).weight : 0)) as [number, number, number, number];
   const add = from > 0;
+  const out = mean?.out;
+  const total = mean?.total ?? 1;
+  let worst = 0;
   for (let i = 0; i < acc.length; i++) {
-    let s = add ? (acc[i] as number) : 0;
-    let err = 0;
+    // From 0 the first product is the sum so far, exactly; each later addition is checked.
+    let s = add ? (acc[i] as number) : w0 * (x0[i] as number);
+    let exact = true;
     let p = w0 * (x0[i] as number);
     let u = s + p;
     let b = u - s;
-    err += Math.abs(s - (u - b)) + Math.abs(p - b);
-    s = u;
+    if (add) {
+      if (s - (u - b) + (p - b) !== 0) exact = false;
+      s = u;
+    }
     p = w1 * (x1[i] as number);
     u = s + p;
     b = u - s;
-    err += Math.abs(s - (u - b)) + Math.abs(p - b);
+    if (s - (u - b) + (p - b) !== 0) exact = false;
     s = u;
-    p = w2 * (x2[i] as number);
-    u = s + p;
-    b = u - s;
-    err += Math.abs(s - (u - b)) + Math.abs(p - b);
-    s = u;
-    p = w3 * (x3[i] as number);
-    u = s + p;
-    b = u - s;
-    err += Math.abs(s - (u - b)) + Math.abs(p - b);
-    acc[i] = u;
-    if (err !== 0) redo.push(i);
+    if (n > 2) {
+      p = w2 * (x2[i] as number);
+      u = s + p;
+      b = u - s;
+      if (s - (u - b) + (p - b) !== 0) exact = false;
+      s = u;
+    }
+    if (n > 3) {
+      p = w3 * (x3[i] as number);
+      u = s + p;
+      b = u - s;
+      if (s - (u - b) + (p - b) !== 0) exact = false;
+      s = u;
+    }
+    if (out) {
+      const g = Math.fround(s / total);
+      out[i] = g;
+      const m = Math.abs(g);
+      if (m > worst || m !== m) worst = m;
+    } else acc[i] = s;
+    if (!exact) redo.push(i);
   }
-  return redo;
+  return { redo, worst };
 }
 
 /**
@@ -123,7 +141,7 @@ function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number): n
 export function sumTerms(terms: readonly SumTerm[], sum: Float64Array): Map<number, number[]> {
   if (terms.length === 0) throw new Error('sumTerms: no terms');
   const redo = new Set<number>();
-  for (let from = 0; from < terms.length; from += GROUP) for (const i of addGroup(terms, sum, from)) redo.add(i);
+  for (let from = 0; from < terms.length; from += GROUP) for (const i of addGroup(terms, sum, from).redo) redo.add(i);
   for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
   const rest = new Map<number, number[]>();
   for (const i of redo) {
@@ -148,22 +166,26 @@ function exactPartials(terms: readonly SumTerm[], i: number): number[] {
 }
 
 /**
- * out[i] = float32(exact sum of the terms / total): the mean a round applies, with `sum` (float64,
- * out's length) as scratch. The sum is rounded to float64 once, then divided and rounded to
- * float32, as the coordinator has always done, so a sum that float64 holds exactly gives the same
- * result as before. Returns whether every value is finite and within ±limit.
+ * out[i] = float32(exact sum of the terms / total): the mean a round applies. The sum is rounded
+ * to float64 once, then divided and rounded to float32, as the coordinator has always done, so a
+ * sum that float64 holds exactly gives the same result as before; up to four terms take one pass.
+ * `scratch` (float64, out's length) holds the partial sums of more. Returns whether every value is
+ * finite and within ±limit.
  */
-export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float32Array, limit: number, sum: Float64Array): boolean {
-  if (sum.length !== out.length) throw new Error('meanOfTerms: the float64 scratch must have the output size');
-  sumTerms(terms, sum);
-  let worst = 0;
-  let nan = 0;
-  for (let i = 0; i < out.length; i++) {
-    const g = Math.fround((sum[i] as number) / total);
+export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float32Array, limit: number, scratch: Float64Array): boolean {
+  if (terms.length === 0) throw new Error('meanOfTerms: no terms');
+  if (scratch.length !== out.length) throw new Error('meanOfTerms: the float64 scratch must have the output size');
+  const last = Math.floor((terms.length - 1) / GROUP) * GROUP;
+  const redo = new Set<number>();
+  for (let from = 0; from < last; from += GROUP) for (const i of addGroup(terms, scratch, from).redo) redo.add(i);
+  const final = addGroup(terms, scratch, last, { out, total });
+  for (const i of final.redo) redo.add(i);
+  for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
+  let worst = final.worst;
+  for (const i of redo) {
+    const g = Math.fround(roundExpansion(exactPartials(terms, i)) / total);
     out[i] = g;
-    const a = Math.abs(g);
-    if (a > worst) worst = a;
-    nan += g * 0;
+    if (!(Math.abs(g) <= limit)) worst = Math.abs(g);
   }
-  return worst <= limit && nan === 0;
+  return worst <= limit;
 }
