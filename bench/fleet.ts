@@ -12,7 +12,8 @@ import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset, specsOf, sizeOf } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
-import { NODE_FLAGS } from 'ganfleet';
+import { readFileSync } from 'node:fs';
+import { NODE_FLAGS, ganfleetArgv } from 'ganfleet';
 import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
 import { spawnCli } from './cli.js';
 
@@ -34,8 +35,12 @@ export function minimumBytes(preset: ModelPreset, phase: Phase): number {
   return 4 * (down + up);
 }
 
-/** One run of `steps` steps with `workers` workers (real or fake), and the coordinator's costs per round in steady state. */
-export async function fleetRun(emit: Emit, presetName: string, workers: number, steps: number, fake: boolean): Promise<void> {
+/**
+ * One run of `steps` steps with `workers` workers (real or fake), directly connected or split
+ * evenly among `relays` relay processes, and the coordinator's (and the relays') costs per round
+ * in steady state.
+ */
+export async function fleetRun(emit: Emit, presetName: string, workers: number, steps: number, fake: boolean, relays = 0): Promise<void> {
   const preset = getPreset(presetName);
   const settings = runSettings({
     preset: presetName,
@@ -44,13 +49,16 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
     sampleEvery: 0,
     checkpointEvery: 0,
     minWorkers: workers,
+    // Up to 40 processes start on 2 cores: a worker's first seconds must not cost it its place.
+    heartbeatMs: HEARTBEAT_MS,
   });
   const coordinator = await startCoordinator({
     settings,
     server: serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 120, token: TOKEN, maxConnections: 256 }),
-    log: createLogger({ level: 'silent' }),
+    log: createLogger({ level: (process.env.FLEET_LOG as 'info' | undefined) ?? 'silent' }),
   });
-  const rounds: { log: RoundLog; cpuUs: number; faults: number; gcMs: number; at: number }[] = [];
+  const rounds: { log: RoundLog; cpuUs: number; faults: number; gcMs: number; at: number; relayTicks: number }[] = [];
+  const relayPids: number[] = [];
   let gcMs = 0;
   const gc = new PerformanceObserver((list) => list.getEntries().forEach((e) => (gcMs += e.duration)));
   gc.observe({ entryTypes: ['gc'] });
@@ -59,17 +67,31 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   coordinator.events.on('round', (log) => {
     const cpu = process.cpuUsage(last.cpu);
     const faults = process.resourceUsage().minorPageFault;
-    rounds.push({ log, cpuUs: cpu.user + cpu.system, faults: faults - last.faults, gcMs: gcMs - last.gc, at: performance.now() });
+    rounds.push({
+      log,
+      cpuUs: cpu.user + cpu.system,
+      faults: faults - last.faults,
+      gcMs: gcMs - last.gc,
+      at: performance.now(),
+      relayTicks: cpuTicks(relayPids),
+    });
     last = { cpu: process.cpuUsage(), faults, gc: gcMs };
     // Steady state starts once every worker is in: from then on the delay histogram counts.
     if (rounds.length === 4) delay.enable();
   });
   const env = { ...process.env, GANFLEET_TOKEN: TOKEN };
-  const children: ChildProcess[] = Array.from({ length: workers }, () =>
+  const children: ChildProcess[] = [];
+  const spawnWorker = (url: string): ChildProcess =>
     fake
-      ? spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', FAKE, coordinator.url, TOKEN], { stdio: 'inherit' })
-      : spawnCli(['worker', '--connect', coordinator.url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn'], env),
-  );
+      ? spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN], { stdio: 'inherit' })
+      : spawnCli(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn'], env);
+  if (relays === 0) for (let i = 0; i < workers; i++) children.push(spawnWorker(coordinator.url));
+  for (let r = 0; r < relays; r++) {
+    const relay = await startRelayProcess(coordinator.url, env);
+    children.push(relay.child);
+    relayPids.push(relay.child.pid as number);
+    for (let i = 0; i < workers / relays; i++) children.push(spawnWorker(relay.url));
+  }
   const run = await coordinator.done;
   delay.disable();
   gc.disconnect();
@@ -80,10 +102,14 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   const bytes = perRound((r) => (r.log.bytesIn ?? 0) + (r.log.bytesOut ?? 0));
   const minimum = workers * perRound((r) => minimumBytes(preset, r.log.phase));
   const cpuMs = perRound((r) => r.cpuUs / 1000);
+  const connections = relays || workers;
+  const relayCpuMs = steady.length > 1 ? (((steady.at(-1)?.relayTicks ?? 0) - (steady[0]?.relayTicks ?? 0)) * MS_PER_TICK) / (steady.length - 1) : 0;
   emit({
     bench: 'fleet',
     model: presetName,
     workers: fake ? `${workers} fake` : workers,
+    ...(relays ? { relays, relayCpuMsPerRound: round(relayCpuMs), relayCpuMsPerChildPerRound: round(relayCpuMs / workers, 2) } : {}),
+    bytesPerConnectionPerRound: Math.round(bytes / connections),
     rounds: rounds.length,
     roundsLost: lost,
     wallRoundMs: round(perRound((r) => r.log.roundMs)),
@@ -106,5 +132,64 @@ export async function fleetBench(emit: Emit, quick: boolean): Promise<void> {
   for (const workers of quick ? [1, 4] : [1, 2, 4, 8, 16, 32]) await fleetRun(emit, 'mlp', workers, quick ? 20 : 60, false);
   for (const workers of quick ? [1, 4] : [1, 2, 4, 8]) await fleetRun(emit, 'conv', workers, quick ? 5 : 20, true);
 }
+
+/** Relays against flat: 2 relays × 4 workers beside 2 and 8 flat workers, `mlp` real and `conv` fake. */
+export async function relayBench(emit: Emit, quick: boolean): Promise<void> {
+  for (const [preset, steps, fake] of [
+    ['mlp', quick ? 20 : 60, false],
+    ['conv', quick ? 5 : 20, true],
+  ] as const) {
+    await fleetRun(emit, preset, 2, steps, fake);
+    await fleetRun(emit, preset, 8, steps, fake);
+    await fleetRun(emit, preset, 8, steps, fake, 2);
+  }
+}
+
+/** A relay process of the built CLI on a free loopback port, once it has joined and listens. */
+async function startRelayProcess(parent: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  const args = ['relay', '--connect', parent, '--host', '127.0.0.1', '--port', '0', '--heartbeat', String(HEARTBEAT_MS), '--log-level', 'info'];
+  const child = spawn(process.execPath, ganfleetArgv(args), {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let partial = '';
+    const onData = (chunk: Buffer): void => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const entry = line.startsWith('{') ? (JSON.parse(line) as { msg?: string; port?: number }) : {};
+        if (entry.msg === 'relay listening') {
+          // Keep draining its log (a round line each round) so that the pipe never fills.
+          child.stdout?.off('data', onData).resume();
+          resolve(entry.port as number);
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`relay exited with code ${code} before listening`)));
+  });
+  return { child, url: `ws://127.0.0.1:${port}` };
+}
+
+/** User + system CPU of these processes so far, in clock ticks (/proc/PID/stat). */
+function cpuTicks(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // After the command (which may hold spaces, in parentheses): utime and stime are fields 14 and 15.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process has exited: its last reading stands.
+    }
+  }
+  return ticks;
+}
+
+const HEARTBEAT_MS = 5000;
+
+/** Linux reports CPU times in ticks of 1/100 s (USER_HZ). */
+const MS_PER_TICK = 10;
 
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));

@@ -3,7 +3,7 @@
  * Targets (issues): seed/wasm batch 64 D <= 800 ms, G <= 1000 ms; mlp <= 40 ms per step;
  * distributed (1 worker) >= 0.90 of in-process throughput on seed; bytes per round <= 1.05x the
  * minimum; coordinator apply <= 5 % of a round on seed; codec >= 2 GB/s.
- * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec|fleet|native (native: bench/native.ts), --backend NAME,
+ * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec|fleet|relays|native (native: bench/native.ts), --backend NAME,
  * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches),
  * --workers N --steps S (with --only fleet: one mlp run of that size instead of the series).
@@ -18,7 +18,7 @@ import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelS
 import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
 import { applyBench } from './apply.js';
 import { spawnCli } from './cli.js';
-import { fleetBench, fleetRun, minimumBytes } from './fleet.js';
+import { fleetBench, fleetRun, minimumBytes, relayBench } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
@@ -261,6 +261,7 @@ async function main(): Promise<void> {
     for (const name of ['mlp', 'conv']) await profile(info.name, getPreset(name), dataset, 64, quick ? 1 : 3);
   }
   if (!only || only === 'apply') await applyBench(emit, quick ? 3 : 10);
+  if (!only || only === 'relays') await relayBench(emit, quick);
   if (!only || only === 'fleet') {
     if (flags.workers) await fleetRun(emit, 'mlp', Number(flags.workers), Number(flags.steps ?? 60), false);
     else await fleetBench(emit, quick);

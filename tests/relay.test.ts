@@ -1,9 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { type RoundLog, startCoordinator } from '@ganfleet/coordinator';
 import { exited, freePort, loopback, memoryLogger, spawnRelay, spawnTree, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
 import { expectDistributedEqualsInProcess } from './helpers/equivalence.js';
+import { selfSignedCert } from './helpers/tls.js';
 
 /**
  * Relays (ganfleet relay): a tree of them trains the same parameters as the flat run over the same
@@ -125,6 +129,39 @@ describe('relay security', () => {
       await coordinator.close();
       for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
       await Promise.all(processes.map(exited));
+    }
+  });
+
+  it('TLS on both sides: a relay trusting its parent with --ca, serving wss:// to its worker with --tls-cert/--tls-key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ganfleet-relay-tls-'));
+    const processes: ChildProcess[] = [];
+    const { log } = memoryLogger('warn');
+    try {
+      const { cert, key } = selfSignedCert(dir);
+      const tls = { cert: await readFile(cert), key: await readFile(key) };
+      const coordinator = await startCoordinator({
+        settings: { ...testRun({ seed: 46, batchSize: 8, steps: 3 }), minWorkers: 1 },
+        server: loopback({ tls }),
+        log,
+      });
+      try {
+        expect(coordinator.url).toMatch(/^wss:/);
+        const relay = spawnRelay(coordinator.url, 0, ['--ca', cert, '--tls-cert', cert, '--tls-key', key]);
+        processes.push(relay.child);
+        const listening = await waitFor(() => relay.lines.find((l) => l.msg === 'relay listening'), 60_000, 'the relay to listen');
+        expect(listening.tls).toBe(true);
+        const worker = spawnWorker(`wss://127.0.0.1:${String(listening.port)}`, ['--ca', cert]);
+        processes.push(worker);
+        const run = await coordinator.done;
+        expect(run.round).toBe(run.schedule.totalRounds);
+        expect(await exited(worker)).toBe(0);
+      } finally {
+        await coordinator.close();
+      }
+    } finally {
+      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+      await Promise.all(processes.map(exited));
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

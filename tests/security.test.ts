@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -10,6 +9,7 @@ import { selectBackend } from '@ganfleet/shared/backends';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { fetchGenerator } from '@ganfleet/worker';
 import { exited, loopback, memoryLogger, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
+import { selfSignedCert } from './helpers/tls.js';
 
 const settings = testRun({ seed: 5, batchSize: 8, steps: 100_000 });
 const server = (extra: Parameters<typeof loopback>[0] = {}) => loopback({ exitWhenDone: false, handshakeTimeoutS: 2, ...extra });
@@ -174,37 +174,17 @@ describe('TLS', () => {
   it('serves wss:// with a self-signed certificate; a worker trusting it with --ca trains', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ganfleet-tls-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        ],
-        { stdio: 'ignore' },
-      );
+      const { cert, key } = selfSignedCert(dir);
       const { log } = memoryLogger('warn');
       const coordinator = await startCoordinator({
         settings: { ...settings, schedule: { ...settings.schedule, steps: 3 } },
-        server: server({ exitWhenDone: true, tls: { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) } }),
+        server: server({ exitWhenDone: true, tls: { cert: await readFile(cert), key: await readFile(key) } }),
         log,
       });
       expect(coordinator.url).toMatch(/^wss:\/\//);
       // Without trusting the certificate the TLS handshake fails.
       await expect(fetchGenerator({ url: coordinator.url, out: join(dir, 'g') })).rejects.toThrow(/self[- ]signed|certificate/i);
-      const worker = spawnWorker(coordinator.url, ['--ca', join(dir, 'cert.pem')]);
+      const worker = spawnWorker(coordinator.url, ['--ca', cert]);
       const run = await coordinator.done;
       expect(run.round).toBe(run.schedule.totalRounds);
       expect(await exited(worker)).toBe(0);

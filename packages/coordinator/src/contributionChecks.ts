@@ -15,25 +15,31 @@ export const MAX_STAT = 1e15;
 
 /** Finite, within ±MAX_GRADIENT, and the L2 norm of all of them, in one pass. */
 export function gradientNorm(tensors: readonly NamedTensor[]): number {
-  let sum = 0;
-  for (const { name, values } of tensors) {
-    let s = 0;
-    let worst = 0;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i] as number;
-      s += v * v;
-      const a = Math.abs(v);
-      if (a > worst) worst = a;
-    }
-    // An infinity is the largest magnitude; a NaN never compares larger but makes the sum NaN.
-    if (!(worst <= MAX_GRADIENT) || Number.isNaN(s)) {
-      const at = values.findIndex((v) => !(Math.abs(v) <= MAX_GRADIENT));
-      const v = values[at] as number;
-      throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `gradients: tensor "${name}" has ${v} at index ${at} (limit ±${MAX_GRADIENT})`);
-    }
-    sum += s;
+  return Math.sqrt(tensors.reduce((sum, { name, values }) => sum + checkedSquares(`gradients: tensor "${name}"`, values, MAX_GRADIENT), 0));
+}
+
+/** A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound). Returns their sum of squares. */
+export function checkSums(name: string, values: Float64Array, limit: number): number {
+  return checkedSquares(`sums of ${name}`, values, limit);
+}
+
+/** Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in the error. */
+function checkedSquares(what: string, values: Float32Array | Float64Array, limit: number): number {
+  let squares = 0;
+  let worst = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    squares += v * v;
+    const a = Math.abs(v);
+    if (a > worst) worst = a;
   }
-  return Math.sqrt(sum);
+  // An infinity is the largest magnitude; a NaN never compares larger but makes the sum NaN.
+  if (!(worst <= limit) || Number.isNaN(squares)) {
+    const at = values.findIndex((v) => !(Math.abs(v) <= limit));
+    const v = values[at] as number;
+    throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `${what} has ${v} at index ${at} (limit ±${limit})`);
+  }
+  return squares;
 }
 
 export function checkLoss(loss: number): void {
@@ -48,14 +54,5 @@ export function checkBatchNormStats(name: string, stats: Float32Array): void {
     const v = stats[i] as number;
     const ok = i < channels ? Math.abs(v) <= MAX_STAT : v >= 0 && v <= MAX_STAT;
     if (!ok) throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `batch-norm statistics of ${name}: ${v} at index ${i}`);
-  }
-}
-
-/** A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound). */
-export function checkSums(name: string, values: Float64Array, limit: number): void {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (!(Math.abs(v) <= limit))
-      throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `sums of ${name}: ${v} at index ${i} (limit ±${limit})`);
   }
 }

@@ -316,14 +316,12 @@ export class WorkerConnection {
     checkLoss(msg.loss);
     const specs = specsOf(this.preset, task.phase);
     const sums = decodeSums(msg.sums as NonNullable<Sums['sums']>, { expected: specs.map((s) => ({ name: s.name, shape: s.shape })) });
-    const grads = sumTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums');
-    let squares = 0;
-    for (const t of sums) for (const v of t.values) squares += v * v;
+    const { terms: grads, squares } = sumsAsTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums');
     let stats: Map<string, SumTerm> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm sums');
       const decoded = decodeSums(msg.stats, { expected: this.statSpecs() });
-      stats = sumTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums');
+      stats = sumsAsTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums').terms;
     }
     return { ...base, norm: Math.sqrt(squares) / msg.samples, grads, ...(stats ? { stats } : {}) };
   }
@@ -357,8 +355,13 @@ function frameSize(data: unknown): number {
   return (data as ArrayBuffer | Uint8Array).byteLength;
 }
 
-/** Sums as terms of the round's sum (weight 1), with their rest; every value finite and within ±limit. */
-function sumTerms(sums: readonly { name: string; values: Float64Array }[], rest: RestEntry[] | undefined, limit: number, what: string): Map<string, SumTerm> {
+/** Sums as terms of the round's sum (weight 1), with their rest, every value finite and within ±limit; and their sum of squares. */
+function sumsAsTerms(
+  sums: readonly { name: string; values: Float64Array }[],
+  rest: RestEntry[] | undefined,
+  limit: number,
+  what: string,
+): { terms: Map<string, SumTerm>; squares: number } {
   const rests = sums.map(() => new Map<number, number[]>());
   for (const [t, i, ...components] of rest ?? []) {
     const tensor = sums[t as number];
@@ -367,11 +370,13 @@ function sumTerms(sums: readonly { name: string; values: Float64Array }[], rest:
     checkSums(tensor.name, Float64Array.from(components), limit);
     rests[t as number]?.set(i as number, components);
   }
-  return new Map(
+  let squares = 0;
+  const terms = new Map(
     sums.map((s, k) => {
-      checkSums(s.name, s.values, limit);
+      squares += checkSums(s.name, s.values, limit);
       const r = rests[k] as Map<number, number[]>;
       return [s.name, { values: s.values, weight: 1, ...(r.size ? { rest: r } : {}) }];
     }),
   );
+  return { terms, squares };
 }
