@@ -50,14 +50,16 @@ function meanSd(values: number[], digits = 1): string {
   return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
 }
 
-/** One row per finished run (its seed, steps, wall time from first log line to 'training finished'), and their mean ± s.d. */
+/** One row per run (its seed, steps, wall time from first log line to 'training finished', or to its last line if it was stopped), and their mean ± s.d. */
 async function runsTable(runs: string[]): Promise<string> {
   const rows: { seed: unknown; steps: unknown; minutes: number; scores: Scores }[] = [];
   for (const run of runs) {
     const log = await logOf(run);
-    const finished = log.find((l) => l.msg === 'training finished');
-    if (!finished) throw new Error(`${run}: the log has no 'training finished' line`);
-    const model = JSON.parse(await readFile(join(run, 'generator', 'model.json'), 'utf8')) as { userDefinedMetadata: { ganfleet: { seed: number } } };
+    const model = JSON.parse(await readFile(join(run, 'generator', 'model.json'), 'utf8')) as {
+      userDefinedMetadata: { ganfleet: { seed: number; steps: number } };
+    };
+    // A run stopped before its end (its generator fetched from the running coordinator) has no 'training finished' line: its last line and the generator's step stand in.
+    const finished = log.find((l) => l.msg === 'training finished') ?? { ...(log.at(-1) as Line), step: model.userDefinedMetadata.ganfleet.steps };
     const evaluation = JSON.parse(await readFile(join(run, 'eval.json'), 'utf8')) as Scores & { parzen?: { mean: number; stderr: number } };
     const scores: Scores = { ...evaluation, parzen: evaluation.parzen?.mean, parzenStderr: evaluation.parzen?.stderr };
     rows.push({ seed: model.userDefinedMetadata.ganfleet.seed, steps: finished.step, minutes: (finished.time - (log[0] as Line).time) / 60000, scores });
