@@ -124,13 +124,20 @@ function readRest(f: Fields, key: string): RestEntry[] | undefined {
   });
 }
 
-export function readSums(f: Fields): Sums {
+/** What every answer to a round starts with: which round, how many samples (a relay may have none), their loss. */
+function readAnswer(f: Fields, minSamples: number): { round: number; phase: Phase; samples: number; loss: number } {
   const round = f.integer('round', 0);
   const phase = f.oneOf('phase', PHASES);
-  const samples = f.integer('samples', 0);
+  const samples = f.integer('samples', minSamples);
   const loss = f.required('loss');
   if (typeof loss !== 'number') throw badMessage(f.at('loss'), `expected a number, got ${typeof loss}`);
+  // A diverged worker is a training problem, not a malformed message: report it as such.
   if (!Number.isFinite(loss)) throw new GanError('NON_FINITE', `${f.at('loss')} is ${loss}`);
+  return { round, phase, samples, loss };
+}
+
+export function readSums(f: Fields): Sums {
+  const { round, phase, samples, loss } = readAnswer(f, 0);
   const used = f.array('used', MAX_SLOTS, (v, path) => {
     if (!Number.isSafeInteger(v) || (v as number) < 0) throw badMessage(path, 'expected a slot index');
     return v as number;
@@ -179,13 +186,7 @@ export function readLeaves(f: Fields): Leaves {
 }
 
 export function readGradients(f: Fields): Gradients {
-  const round = f.integer('round', 0);
-  const phase = f.oneOf('phase', PHASES);
-  const samples = f.integer('samples', 1);
-  const loss = f.required('loss');
-  if (typeof loss !== 'number') throw badMessage(f.at('loss'), `expected a number, got ${typeof loss}`);
-  // A diverged worker is a training problem, not a malformed message: report it as such.
-  if (!Number.isFinite(loss)) throw new GanError('NON_FINITE', `${f.at('loss')} is ${loss}`);
+  const { round, phase, samples, loss } = readAnswer(f, 1);
   return {
     type: 'gradients',
     round,
