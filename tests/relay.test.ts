@@ -72,6 +72,38 @@ describe('relay faults', () => {
     }
   });
 
+  it("a worker killed below a relay: the relay re-weights its round, the coordinator's /status shows the relay's tree before and after", async () => {
+    const { log } = memoryLogger('warn');
+    const coordinator = await startCoordinator({
+      settings: { ...testRun({ seed: 47, batchSize: 8, steps: 100_000 }), minWorkers: 1 },
+      server: loopback(),
+      log,
+    });
+    const rounds: RoundLog[] = [];
+    coordinator.events.on('round', (r) => rounds.push(r));
+    const processes: ChildProcess[] = [];
+    try {
+      await spawnTree(coordinator.url, [['worker', 'worker']], processes, 'wasm');
+      await waitFor(() => rounds.length >= 10 && rounds.at(-1)?.used?.length === 2, 60_000, 'ten rounds, the last with both workers');
+      const relayOf = () => coordinator.status().workers.find((w) => w.role === 'relay');
+      const before = await waitFor(() => relayOf()?.relay && relayOf(), 10_000, 'the relay and its last round in /status');
+      expect(before.slots).toBe(2);
+      expect(before.children?.map((c) => c.role)).toEqual(['worker', 'worker']);
+      expect(before.relay?.bytesIn).toBeGreaterThan(0);
+      processes[1]?.kill('SIGKILL');
+      const after = rounds.length;
+      await waitFor(() => rounds.length >= after + 10 && rounds.at(-1)?.used?.length === 1, 60_000, 'ten more rounds, with the one worker left');
+      expect(relayOf()?.slots).toBe(1);
+      expect(relayOf()?.children).toHaveLength(1);
+      expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: rounds.length }, (_, i) => i));
+      for (const values of coordinator.run.store.params.values()) expect(values.every(Number.isFinite)).toBe(true);
+    } finally {
+      await coordinator.close();
+      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+      await Promise.all(processes.map(exited));
+    }
+  });
+
   it('a relay that hangs (SIGSTOP) is dropped by its parent (heartbeat or deadline, with a code); the run goes on with the other worker', async () => {
     const { log, lines } = memoryLogger('info');
     const settings = { ...testRun({ seed: 42, batchSize: 8, steps: 100_000 }), minWorkers: 1, minRoundTimeoutS: 1 };
