@@ -39,6 +39,7 @@ import type { ComputedRound } from './runLoop.js';
 import { type Edge, type ServedNode, startEdge } from './server.js';
 import type { ServerSettings } from './settings.js';
 import type { SlotTask } from './trainingRun.js';
+import { frameSize } from './workerConnection.js';
 import { type PoolRun, type PoolSettings, WorkerPool, type WorkerStatus } from './workerPool.js';
 
 /** How a relay joins its parent and serves its children. */
@@ -319,7 +320,7 @@ class Relay implements ServedNode {
       samples: reply.samples,
       roundMs: performance.now() - started,
       combineMs,
-      bytesIn: bytesIn + byteLength(data),
+      bytesIn: bytesIn + frameSize(data),
       bytesOut: bytesOut + frame.byteLength,
     };
     this.metrics.round(this.lastRound);
@@ -391,9 +392,4 @@ function tasksOf(msg: Round): SlotTask[] {
 /** No child answered: the parent goes on without this relay's slots this round. */
 function emptySums(msg: Round): Sums {
   return { type: 'sums', round: msg.round, phase: msg.phase, samples: 0, loss: 0, used: [], computeMs: 0 };
-}
-
-function byteLength(data: unknown): number {
-  if (Array.isArray(data)) return data.reduce((n: number, b: Uint8Array) => n + b.byteLength, 0);
-  return (data as Uint8Array).byteLength;
 }

@@ -350,7 +350,8 @@ export class WorkerConnection {
   }
 }
 
-function frameSize(data: unknown): number {
+/** Bytes of a message as ws hands it over (one buffer, or a fragmented message's chunks). */
+export function frameSize(data: unknown): number {
   if (Array.isArray(data)) return data.reduce((n: number, b: Uint8Array) => n + b.byteLength, 0);
   return (data as ArrayBuffer | Uint8Array).byteLength;
 }
