@@ -6,7 +6,8 @@
  * nothing here), `conv` with fake workers that reply at once with fixed gradients, so that compute
  * does not hide the coordinator's cost.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '@ganfleet/shared/log';
@@ -15,7 +16,19 @@ import type { Phase } from '@ganfleet/shared/wire';
 import { readFileSync } from 'node:fs';
 import { NODE_FLAGS, ganfleetArgv } from 'ganfleet';
 import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
-import { spawnCli } from './cli.js';
+
+/** `taskset` CPU lists: the coordinator's core and its peers' (none: one core, nothing pinned). */
+const CORES = availableParallelism();
+const PLACEMENT = CORES >= 2 ? { coordinator: '0', peers: `1-${CORES - 1}`, all: `0-${CORES - 1}` } : undefined;
+
+/** Pins every thread of a running process (this one) to `cpus`. */
+const pin = (pid: number, cpus: string): void => void execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+
+/** A peer process on the peers' cores. */
+function spawnPeer(args: readonly string[], env: NodeJS.ProcessEnv, stdout: 'inherit' | 'pipe' = 'inherit'): ChildProcess {
+  const [command, argv] = PLACEMENT ? ['taskset', ['-c', PLACEMENT.peers, process.execPath, ...args]] : [process.execPath, args];
+  return spawn(command, argv, { stdio: ['ignore', stdout, 'inherit'], env });
+}
 
 const FAKE = fileURLToPath(new URL('./fakeWorker.ts', import.meta.url));
 const TOKEN = 'fleet-bench-token';
@@ -57,6 +70,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
     server: serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 120, token: TOKEN, maxConnections: 256 }),
     log: createLogger({ level: (process.env.FLEET_LOG as 'info' | undefined) ?? 'silent' }),
   });
+  if (PLACEMENT) pin(process.pid, PLACEMENT.coordinator);
   const rounds: { log: RoundLog; cpuUs: number; faults: number; gcMs: number; at: number; relayTicks: number }[] = [];
   const relayPids: number[] = [];
   let gcMs = 0;
@@ -82,9 +96,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   const env = { ...process.env, GANFLEET_TOKEN: TOKEN };
   const children: ChildProcess[] = [];
   const spawnWorker = (url: string): ChildProcess =>
-    fake
-      ? spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN], { stdio: 'inherit' })
-      : spawnCli(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn'], env);
+    spawnPeer(fake ? [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN] : ganfleetArgv(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn']), env);
   if (relays === 0) for (let i = 0; i < workers; i++) children.push(spawnWorker(coordinator.url));
   for (let r = 0; r < relays; r++) {
     const relay = await startRelayProcess(coordinator.url, env);
@@ -96,6 +108,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   delay.disable();
   gc.disconnect();
   for (const c of children) if (c.exitCode === null) c.kill();
+  if (PLACEMENT) pin(process.pid, PLACEMENT.all);
   const steady = rounds.slice(4);
   const lost = run.schedule.totalRounds - rounds.length;
   const perRound = (f: (r: (typeof steady)[number]) => number) => steady.reduce((a, r) => a + f(r), 0) / steady.length;
@@ -148,10 +161,7 @@ export async function relayBench(emit: Emit, quick: boolean): Promise<void> {
 /** A relay process of the built CLI on a free loopback port, once it has joined and listens. */
 async function startRelayProcess(parent: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const args = ['relay', '--connect', parent, '--host', '127.0.0.1', '--port', '0', '--heartbeat', String(HEARTBEAT_MS), '--log-level', 'info'];
-  const child = spawn(process.execPath, ganfleetArgv(args), {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env,
-  });
+  const child = spawnPeer(ganfleetArgv(args), env, 'pipe');
   const port = await new Promise<number>((resolve, reject) => {
     let partial = '';
     const onData = (chunk: Buffer): void => {

@@ -24,8 +24,8 @@ import {
   type Welcome,
   decodeIndices,
   decodeTensors,
+  encodeFrame,
   encodeMessage,
-  encodeTensors,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected } from '@ganfleet/shared/link';
@@ -118,6 +118,8 @@ class Relay implements ServedNode {
   private round = 0;
   /** Float64 sums per tensor, reused round after round. */
   private readonly scratch = new Map<string, Float64Array>();
+  /** The reply frame's buffer, reused once the socket has sent the last reply: a fresh one each round costs page faults. */
+  private outgoing: { bytes: Uint8Array | undefined; sending: boolean } = { bytes: undefined, sending: false };
 
   /** The relay's log, with its id at its parent once it has one. */
   private log: Logger;
@@ -306,18 +308,23 @@ class Relay implements ServedNode {
     if (msg.deadlineMs === undefined) throw new GanError('BAD_MESSAGE', 'a round for a relay carries its deadline');
     const computed = await j.pool.computeRound(run, msg.deadlineMs);
     const combineStarted = performance.now();
-    const reply = computed ? this.sums(msg, j.preset, computed) : emptySums(msg);
     const bytesIn = computed?.timing.bytesIn ?? 0;
     const bytesOut = computed?.timing.bytesOut ?? 0;
-    const frame = encodeMessage({ ...reply, relay: { roundMs: performance.now() - started, bytesIn, bytesOut } });
+    const reply = computed ? this.sums(msg, j.preset, computed) : { fields: emptySums(msg), sets: {} };
+    const frame = this.replyFrame({ ...reply.fields, relay: { roundMs: performance.now() - started, bytesIn, bytesOut } }, reply.sets);
     const combineMs = performance.now() - combineStarted;
-    if (this.link?.open) this.link.ws.send(frame);
+    if (this.link?.open) {
+      const out = this.outgoing;
+      const reused = frame.buffer === out.bytes?.buffer;
+      if (reused) out.sending = true;
+      this.link.ws.send(frame, () => reused && (out.sending = false));
+    }
     this.lastRound = {
       round: msg.round,
       phase: msg.phase,
       tasks: tasks.length,
-      used: reply.used.length,
-      samples: reply.samples,
+      used: reply.fields.used.length,
+      samples: reply.fields.samples,
       roundMs: performance.now() - started,
       combineMs,
       bytesIn: bytesIn + frameSize(data),
@@ -328,8 +335,8 @@ class Relay implements ServedNode {
     this.reportLeaves();
   }
 
-  /** The children's contributions as one reply: exact sums of gradients and batch-norm statistics. */
-  private sums(msg: Round, preset: ModelPreset, computed: ComputedRound): Sums {
+  /** The children's contributions as one reply: exact sums of gradients and batch-norm statistics, as the frame's fields and float64 sets. */
+  private sums(msg: Round, preset: ModelPreset, computed: ComputedRound): { fields: Omit<Sums, 'sums' | 'stats'>; sets: Record<string, NamedSums[]> } {
     const { contributions, timing } = computed;
     const samples = contributions.reduce((n, c) => n + c.samples, 0);
     const grads = specsOf(preset, msg.phase).map((s) => ({ name: s.name, shape: s.shape, terms: contributions.map((c) => c.grads.get(s.name) as SumTerm) }));
@@ -342,19 +349,26 @@ class Relay implements ServedNode {
         : [];
     const [sums, rest] = this.add(grads);
     const [statSums, statsRest] = this.add(stats);
-    return {
+    const fields: Omit<Sums, 'sums' | 'stats'> = {
       type: 'sums',
       round: msg.round,
       phase: msg.phase,
       samples,
       loss: contributions.reduce((s, c) => s + c.samples * c.loss, 0) / samples,
       used: timing.used ?? [],
-      sums: encodeTensors(sums, 'float64'),
       ...(rest.length ? { rest } : {}),
-      ...(statSums.length ? { stats: encodeTensors(statSums, 'float64') } : {}),
       ...(statsRest.length ? { statsRest } : {}),
       computeMs: timing.computeMs,
     };
+    return { fields, sets: statSums.length ? { sums, stats: statSums } : { sums } };
+  }
+
+  /** The reply as one tensor frame (the layout encodeMessage gives it), written into the reusable buffer when the socket is done with it. */
+  private replyFrame(fields: Omit<Sums, 'sums' | 'stats'>, sets: Record<string, NamedSums[]>): Uint8Array {
+    const out = this.outgoing;
+    const frame = encodeFrame(fields, sets, 'float64', out.sending ? undefined : out.bytes);
+    if (!out.sending && frame.buffer !== out.bytes?.buffer) out.bytes = frame;
+    return frame;
   }
 
   /** Each tensor's terms summed exactly: the float64 sums and the rest entries. */

@@ -11,10 +11,11 @@ import { Packr, type Options } from 'msgpackr';
 import {
   BYTES_PER_VALUE,
   type EncodedTensors,
+  type NamedSums,
   type NamedTensor,
   TENSOR_ALIGNMENT,
+  type TensorDtype,
   type TensorSpec,
-  type WireDtype,
   alignUp,
   layoutTensors,
   writeTensors,
@@ -48,7 +49,7 @@ export interface BodyLayout {
 }
 
 /** Lays out `sets` one after another in one body; float16 manifests get their scales when the body is written. */
-export function layoutBody(sets: Record<string, readonly Pick<TensorSpec, 'name' | 'shape'>[]>, dtype: WireDtype): BodyLayout {
+export function layoutBody(sets: Record<string, readonly Pick<TensorSpec, 'name' | 'shape'>[]>, dtype: TensorDtype): BodyLayout {
   let end = 0;
   const manifests: Record<string, TensorSpec[]> = {};
   const extents: Record<string, [number, number]> = {};
@@ -62,7 +63,7 @@ export function layoutBody(sets: Record<string, readonly Pick<TensorSpec, 'name'
 }
 
 /** Writes the sets' values into `body` (zeroing the padding), in the layout's order. */
-export function writeBody(layout: BodyLayout, sets: Record<string, readonly NamedTensor[]>, body: Uint8Array): void {
+export function writeBody(layout: BodyLayout, sets: Record<string, readonly (NamedTensor | NamedSums)[]>, body: Uint8Array): void {
   let written = 0;
   for (const [field, manifest] of Object.entries(layout.manifests)) {
     const [start, end] = layout.extents[field] as [number, number];
@@ -92,9 +93,14 @@ function writeHead(target: Uint8Array, packed: Uint8Array): void {
  * With `into`, the frame is written into that buffer when it is large enough (a sender's reusable
  * outgoing buffer) and the returned bytes view it; otherwise a fresh buffer is allocated.
  */
-export function encodeFrame(fields: Record<string, unknown>, sets: Record<string, readonly NamedTensor[]>, dtype: WireDtype, into?: Uint8Array): Uint8Array {
+export function encodeFrame(
+  fields: Record<string, unknown>,
+  sets: Record<string, readonly NamedTensor[]> | Record<string, readonly NamedSums[]>,
+  dtype: TensorDtype,
+  into?: Uint8Array,
+): Uint8Array {
   const layout = layoutBody(sets, dtype);
-  if (dtype === 'float16') scaleManifests(layout, sets);
+  if (dtype === 'float16') scaleManifests(layout, sets as Record<string, readonly NamedTensor[]>);
   const packed = packr.pack({ ...fields, ...layout.manifests });
   const start = bodyStart(packed.byteLength);
   const total = start + layout.byteLength;
