@@ -96,7 +96,12 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   const env = { ...process.env, GANFLEET_TOKEN: TOKEN };
   const children: ChildProcess[] = [];
   const spawnWorker = (url: string): ChildProcess =>
-    spawnPeer(fake ? [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN] : ganfleetArgv(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn']), env);
+    spawnPeer(
+      fake
+        ? [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN]
+        : ganfleetArgv(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn']),
+      env,
+    );
   if (relays === 0) for (let i = 0; i < workers; i++) children.push(spawnWorker(coordinator.url));
   for (let r = 0; r < relays; r++) {
     const relay = await startRelayProcess(coordinator.url, env);

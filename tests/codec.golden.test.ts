@@ -138,19 +138,22 @@ describe.each(cases)('golden $file', ({ file, message, parse }) => {
 
 describe('frames written in place', () => {
   // How the worker's compute thread and a relay write their replies: encodeFrame into a reused buffer.
-  it.each(cases.filter((c) => Object.hasOwn(TENSOR_SETS, c.message.type)))('$file: encodeFrame gives the encoder bytes, over an old frame too', ({ file, message }) => {
-    const setNames: readonly string[] = (TENSOR_SETS as Record<string, readonly string[]>)[message.type] ?? [];
-    const entries = Object.entries(message) as [string, unknown][];
-    const fields = Object.fromEntries(entries.filter(([k]) => !setNames.includes(k)));
-    const encoded = entries.filter(([k, v]) => setNames.includes(k) && v !== undefined) as [string, EncodedTensors][];
-    const dtype = encoded[0]?.[1].manifest[0]?.dtype ?? 'float32';
-    const sets = Object.fromEntries(encoded.map(([k, set]) => [k, decodeSet(set)]));
-    const old = new Uint8Array(readFileSync(new URL(file, FIXTURES)).byteLength + 256).fill(0xa5);
-    for (const into of [undefined, old]) {
-      const bytes = encodeFrame(fields, sets as Parameters<typeof encodeFrame>[1], dtype, into);
-      expect(hex(bytes)).toBe(hex(readFileSync(new URL(file, FIXTURES))));
-    }
-  });
+  it.each(cases.filter((c) => Object.hasOwn(TENSOR_SETS, c.message.type)))(
+    '$file: encodeFrame gives the encoder bytes, over an old frame too',
+    ({ file, message }) => {
+      const setNames: readonly string[] = (TENSOR_SETS as Record<string, readonly string[]>)[message.type] ?? [];
+      const entries = Object.entries(message) as [string, unknown][];
+      const fields = Object.fromEntries(entries.filter(([k]) => !setNames.includes(k)));
+      const encoded = entries.filter(([k, v]) => setNames.includes(k) && v !== undefined) as [string, EncodedTensors][];
+      const dtype = encoded[0]?.[1].manifest[0]?.dtype ?? 'float32';
+      const sets = Object.fromEntries(encoded.map(([k, set]) => [k, decodeSet(set)]));
+      const old = new Uint8Array(readFileSync(new URL(file, FIXTURES)).byteLength + 256).fill(0xa5);
+      for (const into of [undefined, old]) {
+        const bytes = encodeFrame(fields, sets as Parameters<typeof encodeFrame>[1], dtype, into);
+        expect(hex(bytes)).toBe(hex(readFileSync(new URL(file, FIXTURES))));
+      }
+    },
+  );
 });
 
 describe('golden tensor payloads', () => {
