@@ -45,7 +45,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'output directory').default('ganfleet-run'))
     .addOption(backendOption())
     .addOption(threadsOption(undefined, 'in-process: the cores; local workers: the cores divided among them'));
-  for (const o of [...trainingOptions({ model: DEFAULT_PRESET, steps: TRAIN_STEPS, batchSize: 64, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
+  for (const o of [...trainingOptions({ model: DEFAULT_PRESET, steps: TRAIN_STEPS, evalEvery: 1000 }), ...logOptions()]) train.addOption(o);
   train.action(
     async (
       flags: TrainingFlags &
@@ -119,7 +119,7 @@ export function buildProgram(): Command {
         .default('float32'),
     )
     .addOption(backendOption());
-  for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, batchSize: 64, evalEvery: 0 }), ...logOptions()])
+  for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, evalEvery: 0 }), ...logOptions()])
     coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
@@ -370,7 +370,7 @@ async function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>)
     ...command,
     preset: flags.model,
     seed: flags.seed,
-    batchSize: flags.batchSize,
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps, lrDecayFrom: flags.lrDecayFrom },
     adam: {
       ...(flags.lr !== undefined ? { learningRate: flags.lr } : {}),

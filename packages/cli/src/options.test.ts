@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, PRESET_NAMES, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
-import { presetNames } from '@ganfleet/shared/model';
+import { getPreset, presetNames } from '@ganfleet/shared/model';
 import { buildProgram } from './main.js';
 import { positiveFraction } from './options.js';
 
@@ -32,5 +32,18 @@ describe('flag parsers', () => {
     expect([...PRESET_NAMES].sort()).toEqual([...presetNames()].sort());
     const train = buildProgram().commands.find((c) => c.name() === 'train');
     expect(train?.options.find((o) => o.long === '--model')?.argChoices).toEqual(PRESET_NAMES);
+  });
+
+  it("the batch per worker is the preset's unless given, and the help names each preset's", () => {
+    const train = buildProgram().commands.find((c) => c.name() === 'train');
+    const option = train?.options.find((o) => o.long === '--batch-size');
+    expect(option?.defaultValue).toBeUndefined();
+    for (const name of PRESET_NAMES) {
+      const { batchSize } = getPreset(name);
+      expect(runSettings({ preset: name }).batchSize, name).toBe(batchSize);
+      expect(option?.description, name).toContain(`${name} ${batchSize}`);
+      expect(runSettings({ preset: name, batchSize: 7 }).batchSize).toBe(7);
+    }
+    expect(getPreset('conv').batchSize).toBe(32);
   });
 });

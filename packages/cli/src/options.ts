@@ -71,10 +71,10 @@ export const tokenOption = (): Option => new Option('--token <secret>', 'shared 
 export const backendOption = (): Option => new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto');
 
 /** Model, schedule and optimizer flags: the hyper-parameters of a run. */
-export const trainingOptions = (defaults: { model: string; steps: number; batchSize: number; evalEvery: number }): Option[] => [
+export const trainingOptions = (defaults: { model: string; steps: number; evalEvery: number }): Option[] => [
   new Option('--model <preset>', 'model preset').choices(PRESET_NAMES).default(defaults.model),
   new Option('--steps <n>', 'G steps (iterations) after D pre-training').argParser(int(0)).default(defaults.steps),
-  new Option('--batch-size <n>', 'batch per worker (per micro-batch)').argParser(int(1)).default(defaults.batchSize),
+  new Option('--batch-size <n>', "batch per worker (per micro-batch) (default: the preset's, conv 32, mlp 64)").argParser(int(1)),
   new Option('--pretrain-steps <n>', 'D-only steps before alternating').argParser(int(0)).default(30),
   new Option('--d-steps <k>', 'D steps per G step').argParser(int(1)).default(1),
   new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, conv 5e-4, mlp 1e-3)").argParser(positive),
@@ -106,7 +106,7 @@ export const trainingOptions = (defaults: { model: string; steps: number; batchS
 export interface TrainingFlags {
   model: string;
   steps: number;
-  batchSize: number;
+  batchSize?: number;
   pretrainSteps: number;
   dSteps: number;
   lr?: number;

@@ -116,11 +116,11 @@ const ADAM_EPSILON = 1e-7;
 /** The one place a run's defaults live; Adam's come from the preset unless given. */
 export function runSettings(input: RunSettingsInput = {}): RunSettings {
   const preset = input.preset ?? DEFAULT_PRESET;
-  const optimizer = getPreset(preset).optimizer;
+  const { optimizer, batchSize } = getPreset(preset);
   return {
     preset,
     seed: input.seed ?? 1,
-    batchSize: input.batchSize ?? 64,
+    batchSize: input.batchSize ?? batchSize,
     schedule: { pretrainSteps: 30, dStepsPerG: 1, steps: TRAIN_STEPS, lrDecayFrom: 1, ...input.schedule },
     adam: { ...optimizer, epsilon: ADAM_EPSILON, ...input.adam },
     bnMomentum: input.bnMomentum ?? 0.9,

@@ -43,6 +43,8 @@ export interface ModelPreset {
   params: readonly ParamSpec[];
   /** Adam settings used unless the user gives others (both networks). */
   optimizer: { learningRate: number; beta1: number; beta2: number };
+  /** Batch per worker (per micro-batch) unless the user gives one. */
+  batchSize: number;
   /**
    * G's last bias before its tanh. A run starts it at atanh of the training data's mean pixel
    * (per pixel, or over all pixels for a single bias), so that G's first images are the data's
