@@ -119,8 +119,7 @@ export function buildProgram(): Command {
         .default('float32'),
     )
     .addOption(backendOption());
-  for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, evalEvery: 0 }), ...logOptions()])
-    coordinator.addOption(o);
+  for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
     const log = loggerFrom(flags);
     warnMissingNodeFlags(log);
