@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
-import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
+import { exited, loopback, memoryLogger, spawnRelay, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
 
 /** Debian's chromium (`apt-get install -y chromium`), or CHROMIUM_PATH. */
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => Boolean(p && existsSync(p)));
@@ -39,9 +40,9 @@ describe.skipIf(!CHROMIUM)(title, () => {
     await rm(out, { recursive: true, force: true });
   });
 
-  it('draws growing loss curves, refreshes the sample grid and lists the worker, all from the coordinator', async () => {
+  it('draws growing loss curves, refreshes the sample grid and lists the workers and a relay with its tree, all from the coordinator', async () => {
     const base = `http://127.0.0.1:${coordinator.port}`;
-    const page = await browser.newPage({ viewport: { width: 1280, height: 560 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 660 } });
     const foreign: string[] = [];
     const errors: string[] = [];
     page.on('request', (r) => void (r.url().startsWith(`${base}/`) || r.url().startsWith('data:') || foreign.push(r.url())));
@@ -54,6 +55,7 @@ describe.skipIf(!CHROMIUM)(title, () => {
     expect(await page.locator('#loss').getAttribute('data-points')).toBe('0');
 
     const worker = spawnWorker(coordinator.url, ['--token', TOKEN]);
+    const below: ChildProcess[] = [];
     try {
       const points = async (): Promise<number> => Number(await page.locator('#loss').getAttribute('data-points'));
       await page.waitForFunction(() => Number(document.getElementById('loss')?.dataset.points) > 0, undefined, { timeout: 60_000 });
@@ -84,8 +86,28 @@ describe.skipIf(!CHROMIUM)(title, () => {
       const row = page.locator('#workers tr').first();
       await expect
         .poll(() => row.locator('td').allTextContents(), { timeout: 10_000 })
-        .toEqual(['w1', 'wasm', expect.any(String), expect.stringMatching(/ms$/), expect.any(String), expect.any(String)]);
+        .toEqual(['w1', 'wasm', expect.any(String), expect.stringMatching(/ms$/), '', expect.any(String), expect.any(String)]);
       expect(await page.locator('#state').textContent()).toBe('training');
+
+      // A relay with a worker below it: its row shows its own round, its member's row the path to it.
+      const relay = spawnRelay(coordinator.url, 0, ['--token', TOKEN]);
+      below.push(relay.child);
+      const listening = await waitFor(() => relay.lines.find((l) => l.msg === 'relay listening'), 60_000, 'the relay to listen');
+      below.push(spawnWorker(`ws://127.0.0.1:${String(listening.port)}`, ['--token', TOKEN]));
+      const rows = page.locator('#workers tr');
+      await expect
+        .poll(async () => (await rows.count()) === 3 && (await rows.nth(1).locator('td').allTextContents()), { timeout: 60_000 })
+        .toEqual([
+          expect.stringMatching(/^r\d+$/),
+          'relay · 1 worker',
+          expect.any(String),
+          expect.stringMatching(/ms$/),
+          expect.stringMatching(/^\d+\.\d ms · \d+\.\d\d MB out, \d+\.\d\d MB in$/),
+          expect.any(String),
+          expect.any(String),
+        ]);
+      const relayId = await rows.nth(1).locator('td').first().textContent();
+      expect(await rows.nth(2).locator('td').first().textContent()).toBe(`\u00a0\u00a0└ ${relayId}/w1`);
 
       if (process.env.UPDATE_SCREENSHOT === '1') {
         await page.waitForFunction(() => Number(document.getElementById('loss')?.dataset.points) > 150, undefined, { timeout: 90_000 });
@@ -94,8 +116,8 @@ describe.skipIf(!CHROMIUM)(title, () => {
       expect(foreign).toEqual([]);
       expect(errors).toEqual([]);
     } finally {
-      if (worker.exitCode === null) worker.kill();
-      await exited(worker);
+      for (const child of [worker, ...below]) if (child.exitCode === null) child.kill();
+      await Promise.all([worker, ...below].map(exited));
     }
   });
 });

@@ -44,18 +44,23 @@ export function dashboardClient(): void {
     lastRate = { round: s.round, t: now };
     // Workers count as their slots: a relay stands for the workers below it.
     text('worker-count', `${s.workers.reduce((n, w) => n + w.slots, 0)} (min ${s.minWorkers})`);
-    const kind = (w: { role: string; backend: string; slots: number }): string => (w.role === 'relay' ? `relay · ${w.slots} workers` : w.backend);
+    const kind = (w: { role: string; backend: string; slots: number }): string =>
+      w.role === 'relay' ? `relay · ${w.slots} worker${w.slots === 1 ? '' : 's'}` : w.backend;
+    const mb = (bytes: number): string => (bytes / 1e6).toFixed(2);
+    // A relay's own side of its last round: arrival to reply, and the bytes to and from its members.
+    const relayRound = (r: (typeof s.workers)[number]['relay']): string =>
+      r ? `${r.roundMs.toFixed(1)} ms · ${mb(r.bytesOut)} MB out, ${mb(r.bytesIn)} MB in` : '';
     const rows: string[][] = [];
     for (const w of s.workers) {
-      rows.push([w.id, kind(w), w.device, `${w.lastComputeMs.toFixed(1)} ms`, String(w.rounds), w.status]);
-      // A relay's tree, indented below it: what it reports of its members.
-      const walk = (nodes: NonNullable<(typeof w)['children']>, depth: number): void => {
+      rows.push([w.id, kind(w), w.device, `${w.lastComputeMs.toFixed(1)} ms`, relayRound(w.relay), String(w.rounds), w.status]);
+      // A relay's tree, indented below it: what it reports of its members, whose ids are its own (hence the path).
+      const walk = (nodes: NonNullable<(typeof w)['children']>, depth: number, path: string): void => {
         for (const n of nodes) {
-          rows.push([`${'\u00a0\u00a0'.repeat(depth)}└ ${n.id}`, kind(n), '', '', '', '']);
-          walk(n.children ?? [], depth + 1);
+          rows.push([`${'\u00a0\u00a0'.repeat(depth)}└ ${path}/${n.id}`, kind(n), '', '', '', '', '']);
+          walk(n.children ?? [], depth + 1, `${path}/${n.id}`);
         }
       };
-      walk(w.children ?? [], 1);
+      walk(w.children ?? [], 1, w.id);
     }
     const body = byId<HTMLTableSectionElement>('workers');
     // textContent only: backend and device strings come from the workers.
