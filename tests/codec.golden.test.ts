@@ -12,6 +12,7 @@ import {
   TENSOR_SETS,
   decodeSums,
   decodeTensors,
+  bodyFirstFrame,
   encodeFrame,
   encodeTensors,
   encodeIndices,
@@ -154,6 +155,46 @@ describe('frames written in place', () => {
       }
     },
   );
+});
+
+describe('frames whose body is written first (a worker writing its gradients straight into its frame)', () => {
+  const gradients = cases.find((c) => c.file === 'gradients.bin')?.message as Extract<Message, { type: 'gradients' }>;
+  const { grads, ...fields } = gradients;
+  const specs = grads.manifest.map(({ name, shape }) => ({ name, shape }));
+  const values = decodeTensors(grads);
+
+  // Stand-ins longer and shorter than the real header: the body lands in another alignment block and moves, both ways.
+  it.each([
+    ['the same kinds of values', { ...fields, loss: 0.5, computeMs: 0.5 }],
+    ['a longer header', { ...fields, padding: 'x'.repeat(100) }],
+    ['a shorter header', { type: 'gradients' }],
+  ])('with a placeholder of %s, finish() gives the encoder bytes', (_, placeholder) => {
+    const old = new Uint8Array(4096).fill(0xa5);
+    for (const into of [undefined, old]) {
+      const frame = bodyFirstFrame({ grads: specs }, placeholder, into);
+      frame.views.grads?.forEach((view, i) => view.set(values[i]?.values ?? []));
+      const bytes = frame.finish(fields);
+      expect(hex(bytes)).toBe(hex(readFileSync(new URL('gradients.bin', FIXTURES))));
+    }
+  });
+
+  it('moves the body either way when the real header ends in another 64-byte block, and still gives the encoder bytes', () => {
+    // 'padding' with 54 characters adds exactly 64 bytes to a header (8 for the key, 2 + 54 for the value): one block, the most finish() allows.
+    const longer = { ...fields, padding: 'x'.repeat(54) };
+    for (const [placeholder, real, shift] of [
+      [fields, longer, 64],
+      [longer, fields, -64],
+    ] as const) {
+      const frame = bodyFirstFrame({ grads: specs }, placeholder);
+      const planned = (frame.views.grads?.[0] as Float32Array).byteOffset;
+      frame.views.grads?.forEach((view, i) => view.set(values[i]?.values ?? []));
+      const bytes = frame.finish(real);
+      const headerBytes = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+      const bodyAt = bytes.byteOffset + Math.ceil((8 + headerBytes) / 64) * 64 + (grads.manifest[0]?.offset ?? 0);
+      expect(bodyAt - planned).toBe(shift);
+      expect(hex(bytes)).toBe(hex(encodeFrame(real, { grads: values }, 'float32')));
+    }
+  });
 });
 
 describe('golden tensor payloads', () => {

@@ -30,7 +30,7 @@ import {
 } from '@ganfleet/shared/wire';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
-import { type ModelPreset, type SumTerm, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
+import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
 import { RunEvents } from './events.js';
 import { ParamMirror } from './paramMirror.js';
 import { RelayMetrics } from './relayMetrics.js';
@@ -340,13 +340,7 @@ class Relay implements ServedNode {
     const { contributions, timing } = computed;
     const samples = contributions.reduce((n, c) => n + c.samples, 0);
     const grads = specsOf(preset, msg.phase).map((s) => ({ name: s.name, shape: s.shape, terms: contributions.map((c) => c.grads.get(s.name) as SumTerm) }));
-    const stats =
-      msg.phase === 'G'
-        ? preset.batchNorms.map((bn) => {
-            const channels = sizeOf(preset.params.find((p) => p.name === bn.movingMean)?.shape ?? [0]);
-            return { name: bn.layer, shape: [2 * channels], terms: contributions.map((c) => c.stats?.get(bn.layer) as SumTerm) };
-          })
-        : [];
+    const stats = msg.phase === 'G' ? batchNormStatSpecs(preset).map((s) => ({ ...s, terms: contributions.map((c) => c.stats?.get(s.name) as SumTerm) })) : [];
     const [sums, rest] = this.add(grads);
     const [statSums, statsRest] = this.add(stats);
     const fields: Omit<Sums, 'sums' | 'stats'> = {

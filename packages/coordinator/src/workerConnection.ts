@@ -18,7 +18,7 @@ import {
   type WireDtype,
 } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
-import { type ModelPreset, type SumTerm, sizeOf, specsOf } from '@ganfleet/shared/model';
+import { type ModelPreset, type SumTerm, batchNormStatSpecs, specsOf } from '@ganfleet/shared/model';
 import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
 import { type Contribution, batchContribution } from './paramStore.js';
 import type { SharedBody } from './updateBroadcast.js';
@@ -292,7 +292,7 @@ export class WorkerConnection {
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm statistics');
-      const decoded = decodeTensors(msg.stats, { expected: this.statSpecs() });
+      const decoded = decodeTensors(msg.stats, { expected: batchNormStatSpecs(this.preset) });
       for (const t of decoded) checkBatchNormStats(t.name, t.values);
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
@@ -320,17 +320,10 @@ export class WorkerConnection {
     let stats: Map<string, SumTerm> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm sums');
-      const decoded = decodeSums(msg.stats, { expected: this.statSpecs() });
+      const decoded = decodeSums(msg.stats, { expected: batchNormStatSpecs(this.preset) });
       stats = sumsAsTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums').terms;
     }
     return { ...base, norm: Math.sqrt(squares) / msg.samples, grads, ...(stats ? { stats } : {}) };
-  }
-
-  private statSpecs(): { name: string; shape: number[] }[] {
-    return this.preset.batchNorms.map((bn) => {
-      const spec = this.preset.params.find((p) => p.name === bn.movingMean);
-      return { name: bn.layer, shape: [2 * sizeOf(spec?.shape ?? [0])] };
-    });
   }
 
   private onClose(code: number, reason: string): void {

@@ -4,9 +4,19 @@
  * heartbeats, so the coordinator can tell a busy worker from a dead one.
  */
 import { parentPort } from 'node:worker_threads';
-import { GanError, type WireDtype, decodeIndices, decodeTensors, encodeFrame, isGanError, parseCoordinatorMessage } from '@ganfleet/shared/wire';
+import {
+  GanError,
+  type Round,
+  type WireDtype,
+  bodyFirstFrame,
+  decodeIndices,
+  decodeTensors,
+  encodeFrame,
+  isGanError,
+  parseCoordinatorMessage,
+} from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
-import { type ModelPreset, Trainer, getPreset } from '@ganfleet/shared/model';
+import { type GradientRequest, type ModelPreset, Trainer, batchNormStatSpecs, getPreset, specsOf } from '@ganfleet/shared/model';
 import { type BackendChoice, selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
@@ -61,21 +71,72 @@ async function handle(msg: ThreadRequest): Promise<void> {
       if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
       const seeds = decodeIndices(round.seeds);
       if (seeds.length !== 1) throw new GanError('BAD_MESSAGE', `a worker computes one slot per round, got ${seeds.length}`);
-      const r = await trainer.compute({
+      const req: GradientRequest = {
         phase: round.phase,
         batchSize: round.batchSize,
         seed: seeds[0] as number,
         ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
-      });
-      const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
-      const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
-      const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
-      const fields = { type: 'gradients', round: round.round, phase: round.phase, samples: r.samples, loss: r.loss, computeMs: r.computeMs };
+      };
+      const spare = msg.spare && new Uint8Array(msg.spare);
       // Written into the buffer the last reply went out in, when the connection thread had it back.
-      const frame = encodeFrame(fields, stats.length ? { grads, stats } : { grads }, wireDtype, msg.spare && new Uint8Array(msg.spare));
+      const { frame, loss, computeMs } =
+        wireDtype === 'float32'
+          ? await computeInPlace(trainer, preset, round, req, spare)
+          : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
       const buffer = frame.buffer as ArrayBuffer;
-      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, round: round.round, loss: r.loss, computeMs: r.computeMs }, [buffer]);
+      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, round: round.round, loss, computeMs }, [buffer]);
       return;
     }
   }
+}
+
+/** A reply frame and what the connection thread logs of it. */
+interface ReplyFrame {
+  frame: Uint8Array;
+  loss: number;
+  computeMs: number;
+}
+
+const replyFields = (round: Round, r: { samples: number; loss: number; computeMs: number }) => ({
+  type: 'gradients',
+  round: round.round,
+  phase: round.phase,
+  samples: r.samples,
+  loss: r.loss,
+  computeMs: r.computeMs,
+});
+
+/** float32 on the wire: the backend writes the gradients straight into the frame's body (no array per tensor, no copy). */
+async function computeInPlace(trainer: Trainer, preset: ModelPreset, round: Round, req: GradientRequest, spare?: Uint8Array): Promise<ReplyFrame> {
+  const grads = specsOf(preset, round.phase).map((s) => ({ name: s.name, shape: s.shape }));
+  const stats = round.phase === 'G' ? batchNormStatSpecs(preset) : [];
+  // Stand-ins of the same kinds as the real values (non-integer floats pack to 9 bytes), so the body rarely has to move.
+  const frame = bodyFirstFrame(stats.length ? { grads, stats } : { grads }, replyFields(round, { samples: req.batchSize, loss: 0.5, computeMs: 0.5 }), spare);
+  const targets = (specs: { name: string }[], views: Float32Array[] = []) => new Map(specs.map((s, i) => [s.name, views[i] as Float32Array]));
+  const into = { grads: targets(grads, frame.views.grads), stats: targets(stats, frame.views.stats) };
+  const r = await trainer.compute(req, into);
+  // Every value must have landed in the frame: a result the trainer kept elsewhere would leave zeros there.
+  for (const [field, wanted] of [['grads', into.grads] as const, ['stats', into.stats] as const]) {
+    const got = r[field];
+    if (got.size !== wanted.size || [...wanted].some(([name, view]) => got.get(name) !== view))
+      throw new GanError('INTERNAL', `the trainer's ${field} (${[...got.keys()].join(', ')}) are not the frame's (${[...wanted.keys()].join(', ')})`);
+  }
+  return { frame: frame.finish(replyFields(round, r)), loss: r.loss, computeMs: r.computeMs };
+}
+
+/** float16 on the wire: computed into arrays, then converted while encoding. */
+async function computeThenEncode(
+  trainer: Trainer,
+  preset: ModelPreset,
+  round: Round,
+  req: GradientRequest,
+  wireDtype: WireDtype,
+  spare?: Uint8Array,
+): Promise<ReplyFrame> {
+  const r = await trainer.compute(req);
+  const shapes = new Map(preset.params.map((s) => [s.name, s.shape]));
+  const grads = [...r.grads].map(([name, values]) => ({ name, shape: shapes.get(name) as number[], values }));
+  const stats = [...r.stats].map(([name, values]) => ({ name, shape: [values.length], values }));
+  const frame = encodeFrame(replyFields(round, r), stats.length ? { grads, stats } : { grads }, wireDtype, spare);
+  return { frame, loss: r.loss, computeMs: r.computeMs };
 }

@@ -1,3 +1,4 @@
+export { readInto } from './readInto.js';
 export { type BackendChoice, type BackendInfo, type BackendLog, type Importer, selectBackend } from './selectBackend.js';
 export { type WebGpuOptions, type WebGpuSummary, activateWebGpu, describeWebGpu } from './webgpu/activateWebGpu.js';
 export { type WebGpuKernelSet, useWebGpuKernels } from './webgpu/webgpuKernels.js';

@@ -1,8 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, mixSeed } from '../data/index.js';
-import { type ParamArrays, toTensors } from './params.js';
+import { type ParamArrays, sizeOf, toTensors } from './params.js';
 import type { BatchNormStat, ModelPreset } from './preset.js';
 import { type SumTerm, addToExpansion, roundExpansion, sumTerms, twoProduct } from './exactSum.js';
+
+/** The tensors of a G round's batch-norm statistics on the wire: per layer, its channels' means then their variances. */
+export function batchNormStatSpecs(preset: ModelPreset): { name: string; shape: number[] }[] {
+  return preset.batchNorms.map((bn) => {
+    const spec = preset.params.find((p) => p.name === bn.movingMean);
+    if (!spec) throw new Error(`missing moving mean of ${bn.layer}`);
+    return { name: bn.layer, shape: [2 * sizeOf(spec.shape)] };
+  });
+}
 
 /**
  * One batch's statistics as exact sums over its samples: per channel Σx = n·mean and

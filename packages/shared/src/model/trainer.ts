@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { readInto } from '../backends/readInto.js';
 import { type Dataset, Rng, gatherBatch } from '../data/index.js';
 import { toTensors } from './params.js';
 import { phaseGradients } from './phaseGradients.js';
@@ -10,6 +11,12 @@ export interface GradientRequest {
   batchSize: number;
   seed: number;
   indices?: Uint32Array;
+}
+
+/** Where compute writes its results (a worker: views of its outgoing frame), by parameter and batch-norm layer name. */
+export interface GradientTargets {
+  grads: ReadonlyMap<string, Float32Array>;
+  stats: ReadonlyMap<string, Float32Array>;
 }
 
 export interface GradientResult {
@@ -43,7 +50,8 @@ export class Trainer {
     }
   }
 
-  async compute(req: GradientRequest): Promise<GradientResult> {
+  /** One phase's gradients (and G's batch-norm statistics), into `into` where it has a target, fresh arrays otherwise. */
+  async compute(req: GradientRequest, into?: GradientTargets): Promise<GradientResult> {
     const started = performance.now();
     const { preset, dataset } = this;
     const [h, w, c] = preset.imageShape;
@@ -60,9 +68,17 @@ export class Trainer {
     try {
       // data(), not dataSync(): the only read that works on every backend (webgpu included). All
       // reads at once, so that on a GPU they wait for one round trip, not one each.
-      const read = async (named: [string, tf.Tensor][]): Promise<Map<string, Float32Array>> =>
-        new Map(await Promise.all(named.map(async ([n, t]) => [n, (await t.data()) as Float32Array] as const)));
-      const [grads, stats, loss] = await Promise.all([read(out.grads), read(out.stats), out.loss.data()]);
+      const read = async (named: [string, tf.Tensor][], targets?: ReadonlyMap<string, Float32Array>): Promise<Map<string, Float32Array>> =>
+        new Map(
+          await Promise.all(
+            named.map(async ([n, t]) => {
+              const target = targets?.get(n);
+              if (target) await readInto(t, target);
+              return [n, target ?? ((await t.data()) as Float32Array)] as const;
+            }),
+          ),
+        );
+      const [grads, stats, loss] = await Promise.all([read(out.grads, into?.grads), read(out.stats, into?.stats), out.loss.data()]);
       return { samples: req.batchSize, loss: loss[0] as number, grads, stats, computeMs: performance.now() - started };
     } finally {
       tf.dispose([out.loss, ...out.grads.map(([, t]) => t), ...out.stats.map(([, t]) => t)]);

@@ -110,6 +110,58 @@ export function encodeFrame(
   return frame;
 }
 
+/** A float32 frame whose body is written before its header is final: see bodyFirstFrame. */
+export interface BodyFirstFrame {
+  /** Float32 views of each set's tensors in the frame, in the order given: write the values there. */
+  views: Record<string, Float32Array[]>;
+  /** Writes the header (`fields` and the manifests) before the body and returns the whole frame: encodeFrame's bytes. */
+  finish(fields: Record<string, unknown>): Uint8Array;
+}
+
+/**
+ * A frame for values that do not exist yet (a worker's gradients, read from the backend straight
+ * into its outgoing buffer): the body is placed behind a header packed from `placeholder` (the
+ * fields with stand-in values of the same kinds), then finish() packs the real header and, in the
+ * rare case that it ends in another alignment block, moves the body within the buffer.
+ */
+export function bodyFirstFrame(
+  sets: Record<string, readonly Pick<TensorSpec, 'name' | 'shape'>[]>,
+  placeholder: Record<string, unknown>,
+  into?: Uint8Array,
+): BodyFirstFrame {
+  const layout = layoutBody(sets, 'float32');
+  const guess = bodyStart(packr.pack({ ...placeholder, ...layout.manifests }).byteLength);
+  // Room for a header one alignment block longer than the guess, so that moving never needs another buffer.
+  const capacity = guess + TENSOR_ALIGNMENT + layout.byteLength;
+  const buffer = into && into.byteLength >= capacity ? into : new Uint8Array(capacity);
+  const count = (spec: TensorSpec): number => spec.shape.reduce((a, b) => a * b, 1);
+  const views = Object.fromEntries(
+    Object.entries(layout.manifests).map(([field, manifest]) => [
+      field,
+      manifest.map((spec) => new Float32Array(buffer.buffer, buffer.byteOffset + guess + spec.offset, count(spec))),
+    ]),
+  );
+  return {
+    views,
+    finish(fields) {
+      const packed = packr.pack({ ...fields, ...layout.manifests });
+      const start = bodyStart(packed.byteLength);
+      if (start > guess + TENSOR_ALIGNMENT) throw new GanError('INTERNAL', `a ${packed.byteLength}-byte header outgrew its placeholder's`);
+      if (start !== guess) buffer.copyWithin(start, guess, guess + layout.byteLength);
+      writeHead(buffer, packed);
+      // The padding between tensors, as encodeFrame leaves it: zero.
+      let written = 0;
+      for (const manifest of Object.values(layout.manifests)) {
+        for (const spec of manifest) {
+          buffer.fill(0, start + written, start + spec.offset);
+          written = spec.offset + 4 * count(spec);
+        }
+      }
+      return buffer.subarray(0, start + layout.byteLength);
+    },
+  };
+}
+
 /** float16 scales belong in the header, which precedes the body: computed before either is written. */
 function scaleManifests(layout: BodyLayout, sets: Record<string, readonly NamedTensor[]>): void {
   for (const [field, manifest] of Object.entries(layout.manifests)) {
