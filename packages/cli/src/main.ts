@@ -380,7 +380,7 @@ async function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>)
     bnMomentum: flags.bnMomentum,
     emaDecay: flags.emaDecay,
     emaHorizon: flags.emaHorizon,
-    labelSmoothing: flags.labelSmoothing,
+    ...(flags.labelSmoothing !== undefined ? { labelSmoothing: flags.labelSmoothing } : {}),
     aggregate: flags.aggregate,
     trim: flags.trim,
     outlierRatio: flags.outlierRatio,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, PRESET_NAMES, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
+import { EMA_DECAY, EMA_HORIZON, PRESET_NAMES, TRAIN_STEPS, runSettings } from '@ganfleet/coordinator';
 import { getPreset, presetNames } from '@ganfleet/shared/model';
 import { buildProgram } from './main.js';
 import { positiveFraction } from './options.js';
@@ -13,15 +13,14 @@ describe('flag parsers', () => {
     for (const bad of ['0', '-0.1', '1.5', '3/2', '1/0', 'x', '', '1/3/4']) expect(() => positiveFraction(bad), bad).toThrow(/\(0, 1\]/);
   });
 
-  it('train and coordinator default to the measured averaging and label smoothing, as runSettings does', () => {
+  it('train and coordinator default to the measured averaging, as runSettings does', () => {
     const defaults = runSettings();
     for (const name of ['train', 'coordinator']) {
       const command = buildProgram().commands.find((c) => c.name() === name);
       const option = (long: string) => command?.options.find((o) => o.long === long);
       expect(option('--ema-horizon')?.defaultValue, name).toBe(EMA_HORIZON);
       expect(option('--ema-decay')?.defaultValue, name).toBe(EMA_DECAY);
-      expect(option('--label-smoothing')?.defaultValue, name).toBe(LABEL_SMOOTHING);
-      expect([defaults.emaHorizon, defaults.emaDecay, defaults.labelSmoothing]).toEqual([EMA_HORIZON, EMA_DECAY, LABEL_SMOOTHING]);
+      expect([defaults.emaHorizon, defaults.emaDecay]).toEqual([EMA_HORIZON, EMA_DECAY]);
     }
     // The README's main command runs runSettings' length.
     const train = buildProgram().commands.find((c) => c.name() === 'train');
@@ -34,16 +33,24 @@ describe('flag parsers', () => {
     expect(train?.options.find((o) => o.long === '--model')?.argChoices).toEqual(PRESET_NAMES);
   });
 
-  it("the batch per worker is the preset's unless given, and the help names each preset's", () => {
-    const train = buildProgram().commands.find((c) => c.name() === 'train');
-    const option = train?.options.find((o) => o.long === '--batch-size');
-    expect(option?.defaultValue).toBeUndefined();
-    for (const name of PRESET_NAMES) {
-      const { batchSize } = getPreset(name);
-      expect(runSettings({ preset: name }).batchSize, name).toBe(batchSize);
-      expect(option?.description, name).toContain(`${name} ${batchSize}`);
-      expect(runSettings({ preset: name, batchSize: 7 }).batchSize).toBe(7);
+  it.each(['batchSize', 'labelSmoothing'] as const)("%s is the preset's unless given, and the help names each preset's", (key) => {
+    const flag = { batchSize: '--batch-size', labelSmoothing: '--label-smoothing' }[key];
+    for (const command of ['train', 'coordinator']) {
+      const option = buildProgram()
+        .commands.find((c) => c.name() === command)
+        ?.options.find((o) => o.long === flag);
+      expect(option?.defaultValue).toBeUndefined();
+      for (const name of PRESET_NAMES) {
+        const value = getPreset(name)[key];
+        expect(runSettings({ preset: name })[key], name).toBe(value);
+        expect(option?.description, name).toContain(`${name} ${value}`);
+        expect(runSettings({ preset: name, [key]: 0.25 })[key]).toBe(0.25);
+      }
     }
-    expect(getPreset('conv').batchSize).toBe(32);
+  });
+
+  it('conv trains at 64 images per step with two workers and without label smoothing, mlp with smoothing 0.1 (docs/quality.md)', () => {
+    expect([getPreset('conv').batchSize, getPreset('conv').labelSmoothing]).toEqual([32, 0]);
+    expect([getPreset('mlp').batchSize, getPreset('mlp').labelSmoothing]).toEqual([64, 0.1]);
   });
 });

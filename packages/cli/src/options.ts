@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 // The defaults alone: describing the flags must not load TensorFlow.js (a worker never needs it here).
-import { EMA_DECAY, EMA_HORIZON, LABEL_SMOOTHING, PRESET_NAMES } from '@ganfleet/coordinator/defaults';
+import { EMA_DECAY, EMA_HORIZON, PRESET_NAMES } from '@ganfleet/coordinator/defaults';
 
 /** Flag parsers and the option groups several subcommands share. */
 
@@ -94,7 +94,7 @@ export const trainingOptions = (defaults: { model: string; steps: number; evalEv
   new Option('--trim <k>', 'trimmed-mean: contributions cut at each end of every coordinate').argParser(int(1)).default(1),
   new Option('--outlier-ratio <r>', 'a worker whose gradient norm exceeds this multiple of the recent median is dropped').argParser(positive).default(10),
   new Option('--min-round-timeout <s>', 'floor of the adaptive round deadline (--round-timeout 0)').argParser(positive).default(10),
-  new Option('--label-smoothing <s>', 'one-sided label smoothing: D aims at 1 - s for real images').argParser(unit).default(LABEL_SMOOTHING),
+  new Option('--label-smoothing <s>', "one-sided label smoothing: D aims at 1 - s for real images (default: the preset's, conv 0, mlp 0.1)").argParser(unit),
   new Option('--seed <n>', 'run seed (parameters, noise, data order)').argParser(int(0)).default(1),
   new Option('--sample-every <k>', 'write a sample grid every k steps (0: only at the end)').argParser(int(0)).default(100),
   new Option('--data <dir>', 'MNIST-format IDX directory (default: bundled MNIST)'),
@@ -118,7 +118,7 @@ export interface TrainingFlags {
   bnMomentum: number;
   emaDecay: number;
   emaHorizon: number;
-  labelSmoothing: number;
+  labelSmoothing?: number;
   aggregate: 'mean' | 'trimmed-mean' | 'median';
   trim: number;
   outlierRatio: number;

@@ -19,6 +19,3 @@ export const EMA_DECAY = 0.9999;
 
 /** G steps of `ganfleet train`'s run, the README's main command (~5 minutes on the 2-vCPU VM). */
 export const TRAIN_STEPS = 6000;
-
-/** One-sided label smoothing by default (Salimans et al. 2016; measured in docs/quality.md). */
-export const LABEL_SMOOTHING = 0.1;

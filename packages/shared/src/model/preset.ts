@@ -45,6 +45,8 @@ export interface ModelPreset {
   optimizer: { learningRate: number; beta1: number; beta2: number };
   /** Batch per worker (per micro-batch) unless the user gives one. */
   batchSize: number;
+  /** One-sided label smoothing unless the user gives one: D aims at 1 - s for real images. */
+  labelSmoothing: number;
   /**
    * G's last bias before its tanh. A run starts it at atanh of the training data's mean pixel
    * (per pixel, or over all pixels for a single bias), so that G's first images are the data's
