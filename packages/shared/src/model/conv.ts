@@ -38,7 +38,7 @@ export const convPreset: ModelPreset = {
   // The reference's learning rate with DCGAN's beta1: at 2e-4 the 1x1 output conv (16 inputs,
   // init 0.02) grows too slowly, since Adam moves a weight by about lr per step (docs/quality.md).
   optimizer: { learningRate: 5e-4, beta1: 0.5, beta2: 0.999 },
-  // 64 images per step with `ganfleet train`'s two workers: at the reference's 128, D wins and G never leaves a few stroke shapes (docs/quality.md).
+  // 64 images per step with `ganfleet train`'s two workers: at the reference's 128 its samples never left a few stroke shapes (docs/quality.md).
   batchSize: 32,
   // Measured on two seeds at 64 per step: without smoothing it learns faster (docs/quality.md).
   labelSmoothing: 0,
