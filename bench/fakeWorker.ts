@@ -5,6 +5,7 @@
  *   node --import tsx bench/fakeWorker.ts URL TOKEN
  */
 import WebSocket from 'ws';
+import { FrameJoiner, sendFragmented } from '@ganfleet/shared/link';
 import { PROTOCOL_VERSION, encodeFrame, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { getPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
@@ -19,6 +20,9 @@ const ws = new WebSocket(url, {
 });
 let sets: Record<Phase, Record<string, { name: string; shape: number[]; values: Float32Array }[]>> | undefined;
 let out: Uint8Array = new Uint8Array(0);
+// Received and sent as a real worker does (see UpstreamLink and WorkerSession).
+const joiner = new FrameJoiner();
+ws.binaryType = 'fragments';
 
 ws.on('open', () =>
   ws.send(
@@ -26,7 +30,8 @@ ws.on('open', () =>
   ),
 );
 ws.on('message', (data, isBinary) => {
-  const msg = parseCoordinatorMessage(data, isBinary);
+  const msg = parseCoordinatorMessage(joiner.join(data), isBinary);
+  joiner.release();
   if (msg.type === 'welcome') {
     const preset = getPreset(msg.run.preset);
     const fill = (shape: number[], v: number) => new Float32Array(sizeOf(shape)).fill(v);
@@ -44,6 +49,6 @@ ws.on('message', (data, isBinary) => {
   const fields = { type: 'gradients', round: msg.round, phase: msg.phase, samples: msg.batchSize, loss: 0.7, computeMs: 0 };
   const frame = encodeFrame(fields, sets[msg.phase], 'float32', out);
   out = frame.byteLength > out.byteLength ? frame : out;
-  ws.send(frame);
+  sendFragmented(ws, [frame]);
 });
 ws.on('close', () => process.exit(0));

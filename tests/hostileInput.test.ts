@@ -11,6 +11,8 @@ import {
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
 import { selectBackend } from '@ganfleet/shared/backends';
+import { sendFragmented } from '@ganfleet/shared/link';
+import { getPreset, specsOf } from '@ganfleet/shared/model';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
 import { filledGradients } from './helpers/scriptedWorker.js';
@@ -179,5 +181,54 @@ describe('hostile input to the coordinator', () => {
       worker.kill();
       await exited(worker);
     }
+  });
+});
+
+describe('a worker that sends again right after its reply', () => {
+  // Replies are joined into a buffer the connection reuses (FrameJoiner): the second message must not land in the first's.
+  let coordinator: CoordinatorHandle;
+  const { log } = memoryLogger('info');
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    coordinator = await startCoordinator({
+      settings: testRun({ seed: 5, batchSize: 8, steps: 2, minWorkers: 2 }),
+      server: loopback({ exitWhenDone: false }),
+      log,
+    });
+  });
+
+  afterAll(async () => {
+    await coordinator.close();
+    await selectBackend('cpu');
+  });
+
+  it('is closed with STALE_REPLY, and the round uses its first reply as it was', async () => {
+    const before = new Map([...coordinator.run.store.params].map(([k, v]) => [k, v.slice()]));
+    const [hostile, honest] = [new RawClient(coordinator.url), new RawClient(coordinator.url)];
+    const [round, other] = await Promise.all([hostile.join(), honest.join()]);
+    expect(other.round).toBe(round.round);
+    // Both fragmented, as workers send: +0.01 everywhere, then -0.01 everywhere for the same round.
+    sendFragmented(hostile.ws, [encodeMessage(gradientsFor(round) as Message)]);
+    sendFragmented(hostile.ws, [encodeMessage(filledGradients('mlp', round, -0.01) as Message)]);
+    const closed = await hostile.closed;
+    expect(closed.reason.startsWith('STALE_REPLY')).toBe(true);
+    sendFragmented(honest.ws, [encodeMessage(gradientsFor(round) as Message)]);
+    await expect.poll(() => coordinator.run.store.version, { timeout: 20_000 }).toBeGreaterThan(0);
+    // The mean gradient is +0.01 everywhere: Adam's first step moves every trainable value by -lr
+    // (m/sqrt(v) = 1). Had the second message overwritten the first, the mean would be 0 and nothing would move.
+    const lr = coordinator.run.settings.adam.learningRate;
+    for (const spec of specsOf(getPreset('mlp'), round.phase)) {
+      const now = coordinator.run.store.params.get(spec.name) as Float32Array;
+      const was = before.get(spec.name) as Float32Array;
+      let [lowest, highest] = [Infinity, -Infinity];
+      now.forEach((v, i) => {
+        const step = (v - (was[i] as number)) / lr;
+        [lowest, highest] = [Math.min(lowest, step), Math.max(highest, step)];
+      });
+      expect(highest, spec.name).toBeLessThan(-0.99);
+      expect(lowest, spec.name).toBeGreaterThan(-1.01);
+    }
+    honest.ws.close();
   });
 });

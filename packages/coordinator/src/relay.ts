@@ -28,7 +28,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected } from '@ganfleet/shared/link';
+import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
 import { RunEvents } from './events.js';
@@ -317,7 +317,7 @@ class Relay implements ServedNode {
       const out = this.outgoing;
       const reused = frame.buffer === out.bytes?.buffer;
       if (reused) out.sending = true;
-      this.link.ws.send(frame, () => reused && (out.sending = false));
+      sendFragmented(this.link.ws, [frame], () => reused && (out.sending = false));
     }
     this.lastRound = {
       round: msg.round,

@@ -17,6 +17,7 @@ import {
   type CoordinatorToWorker,
   type WireDtype,
 } from '@ganfleet/shared/wire';
+import { FrameJoiner, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, specsOf } from '@ganfleet/shared/model';
 import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
@@ -104,6 +105,8 @@ export class WorkerConnection {
   private readonly preset: ModelPreset;
   private readonly wireDtype: WireDtype;
   private readonly log: Logger;
+  /** Joins its fragmented replies into a reused buffer (see FrameJoiner). */
+  private readonly joiner = new FrameJoiner();
 
   constructor(private readonly opts: WorkerConnectionOptions) {
     ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
@@ -111,6 +114,7 @@ export class WorkerConnection {
     this.role = opts.role;
     this.slots = opts.role === 'worker' ? 1 : 0;
     const ws = this.ws;
+    ws.binaryType = 'fragments';
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'worker socket error'));
@@ -213,10 +217,11 @@ export class WorkerConnection {
       ...(this.role === 'relay' ? { deadlineMs: Math.round(deadlineMs) } : {}),
       ...(update ? { update: update.manifest } : {}),
     });
+    // The last reply has been used by now (the round it answered is complete): its buffer serves the next.
+    this.joiner.release();
     if (update) {
       update.inFlight += 1;
-      this.ws.send(head, { fin: false });
-      this.ws.send(update.bytes, { fin: true }, () => onSent(update));
+      sendFragmented(this.ws, [head, update.bytes], () => onSent(update));
     } else this.ws.send(head);
     this.syncedVersion = version;
     return { bytesSent: head.byteLength + (update?.bytes.byteLength ?? 0), reply };
@@ -236,8 +241,10 @@ export class WorkerConnection {
 
   private onMessage(data: unknown, isBinary: boolean): void {
     const receivedAt = performance.now();
+    /** A reply the round uses keeps its buffer until the next request; anything else gives it back at once. */
+    let kept = false;
     try {
-      const msg = parseWorkerMessage(data, isBinary);
+      const msg = parseWorkerMessage(this.joiner.join(data), isBinary);
       if (msg.type === 'bye') {
         this.log.info({ reason: msg.reason }, 'worker said bye');
         this.ws.close(1000, 'bye');
@@ -273,9 +280,12 @@ export class WorkerConnection {
       this.missedInARow = 0;
       this.lastRoundMs = reply.computeMs;
       this.rounds += 1;
+      kept = true;
       pending.resolve(reply);
     } catch (err) {
       this.reject(isGanError(err) ? err : new GanError('INTERNAL', String(err)));
+    } finally {
+      if (!kept) this.joiner.release();
     }
   }
 
@@ -286,7 +296,7 @@ export class WorkerConnection {
     if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
     checkLoss(msg.loss);
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
-    // Views of the received frame, not copies: the round uses them before this worker's next reply arrives.
+    // Views of the received frame, not copies: its buffer is not reused before the next request (see FrameJoiner).
     const grads = decodeTensors(msg.grads, { expected });
     const norm = gradientNorm(grads);
     let stats: Map<string, Float32Array> | undefined;

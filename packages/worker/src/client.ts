@@ -9,7 +9,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected } from '@ganfleet/shared/link';
+import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import type { BackendChoice } from '@ganfleet/shared/backends';
 import { ComputeThread } from './computeThread.js';
@@ -143,10 +143,13 @@ class WorkerSession {
     if (!this.link.joined) throw new GanError('BAD_MESSAGE', 'round before welcome');
     const spare = this.spare;
     this.spare = undefined;
-    const r = await this.thread.round(ownedBuffer(data), spare);
+    const bytes = data as Uint8Array;
+    const frame = this.link.joiner.owns(bytes) ? (bytes.buffer as ArrayBuffer) : ownedBuffer(data);
+    const r = await this.thread.round(frame, bytes.byteLength, spare);
+    this.link.joiner.adopt(r.received);
     if (this.ws.readyState !== WebSocket.OPEN) return;
     // Back to the compute thread for the next reply once the socket is done with it.
-    this.ws.send(new Uint8Array(r.frame, 0, r.byteLength), (err) => {
+    sendFragmented(this.ws, [new Uint8Array(r.frame, 0, r.byteLength)], (err) => {
       if (!err) this.spare = r.frame;
     });
     this.rounds += 1;

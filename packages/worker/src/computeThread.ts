@@ -44,11 +44,12 @@ export class ComputeThread {
   }
 
   /**
-   * One round: its frame (handed over) in, the gradients frame out, ready to send; `spare` is a
-   * buffer a previous reply went out in, for the thread to write this one into.
+   * One round: its frame (the first `frameLength` bytes of `frame`, handed over) in, the gradients
+   * frame out, ready to send, with `frame` handed back; `spare` is a buffer a previous reply went
+   * out in, for the thread to write this one into.
    */
-  async round(frame: ArrayBuffer, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
-    const r = await this.call('round', { frame, ...(spare ? { spare } : {}) }, spare ? [frame, spare] : [frame]);
+  async round(frame: ArrayBuffer, frameLength: number, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
+    const r = await this.call('round', { frame, frameLength, ...(spare ? { spare } : {}) }, spare ? [frame, spare] : [frame]);
     if (r.kind !== 'gradients') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
     return r;
   }

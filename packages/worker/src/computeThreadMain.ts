@@ -64,7 +64,7 @@ async function handle(msg: ThreadRequest): Promise<void> {
     }
     case 'round': {
       if (!run) throw new GanError('INTERNAL', 'round before start');
-      const round = parseCoordinatorMessage(new Uint8Array(msg.frame));
+      const round = parseCoordinatorMessage(new Uint8Array(msg.frame, 0, msg.frameLength));
       if (round.type !== 'round') throw new GanError('INTERNAL', `round with a ${round.type} message`);
       const { trainer, preset, wireDtype } = run;
       // The update's values are views of the received frame; the backend copies them into its tensors.
@@ -84,7 +84,8 @@ async function handle(msg: ThreadRequest): Promise<void> {
           ? await computeInPlace(trainer, preset, round, req, spare)
           : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
       const buffer = frame.buffer as ArrayBuffer;
-      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, round: round.round, loss, computeMs }, [buffer]);
+      const fields = { round: round.round, loss, computeMs };
+      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, received: msg.frame, ...fields }, [buffer, msg.frame]);
       return;
     }
   }

@@ -1,1 +1,3 @@
 export * from './upstream.js';
+export * from './frameJoiner.js';
+export * from './sendFragmented.js';

@@ -7,6 +7,7 @@ import { backOff } from 'exponential-backoff';
 import WebSocket from 'ws';
 import { GanError, type GanErrorCode, closeCodeFor, encodeMessage, isGanError } from '../wire/index.js';
 import type { Logger } from '../log/index.js';
+import { FrameJoiner } from './frameJoiner.js';
 
 /** Refusals that retrying cannot fix. */
 export const FATAL: readonly GanErrorCode[] = ['UNAUTHORIZED', 'VERSION_MISMATCH', 'DATASET_MISMATCH', 'CONFIG_INVALID'];
@@ -114,6 +115,8 @@ export class UpstreamLink {
   readonly ended: Promise<Outcome>;
   /** Set once the parent's welcome was taken: a drop after it starts the backoff over. */
   joined = false;
+  /** Joins the parent's fragmented messages into a reused buffer, released once `handle` is done with each. */
+  readonly joiner = new FrameJoiner();
   private finished = false;
   private fatal: GanError | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -136,8 +139,12 @@ export class UpstreamLink {
         refusedWith = e.message;
         ws.terminate();
       });
+      ws.binaryType = 'fragments';
       ws.on('message', (data, isBinary) => {
-        this.queue = this.queue.then(() => handle(data, isBinary)).catch((err: unknown) => this.fail(err));
+        this.queue = this.queue
+          .then(() => handle(this.joiner.join(data), isBinary))
+          .finally(() => this.joiner.release())
+          .catch((err: unknown) => this.fail(err));
       });
       ws.on('close', (code, reason) => {
         const text = refusedWith ?? (reason.toString() || `close code ${code}`);
