@@ -44,13 +44,26 @@ const fixed = (v: number | undefined, digits: number): string => (v === undefine
 const parzenCell = (s: Scores): string => (s.parzen === undefined ? '—' : `${fixed(s.parzen, 1)} ± ${fixed(s.parzenStderr, 1)}`);
 const header = '| seed | steps | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|---|\n';
 
+/** A gap this long between two log lines is a pause (the run stopped and resumed, or its processes were stopped), not training. */
+const PAUSE_MS = 60_000;
+
+/** Minutes of training from the log's first line to `until`, pauses left out. */
+function trainingMinutes(log: readonly Line[], until: number): number {
+  let ms = 0;
+  for (let i = 1; i < log.length && (log[i] as Line).time <= until; i++) {
+    const gap = (log[i] as Line).time - (log[i - 1] as Line).time;
+    if (gap < PAUSE_MS) ms += gap;
+  }
+  return ms / 60000;
+}
+
 function meanSd(values: number[], digits = 1): string {
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
   return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
 }
 
-/** One row per run (its seed, steps, wall time from first log line to 'training finished', or to its last line if it was stopped), and their mean ± s.d. */
+/** One row per run (its seed, steps, training time from first log line to 'training finished', or to its last line if it was stopped), and their mean ± s.d. */
 async function runsTable(runs: string[]): Promise<string> {
   const rows: { seed: unknown; steps: unknown; minutes: number; scores: Scores }[] = [];
   for (const run of runs) {
@@ -62,7 +75,7 @@ async function runsTable(runs: string[]): Promise<string> {
     const finished = log.find((l) => l.msg === 'training finished') ?? { ...(log.at(-1) as Line), step: model.userDefinedMetadata.ganfleet.steps };
     const evaluation = JSON.parse(await readFile(join(run, 'eval.json'), 'utf8')) as Scores & { parzen?: { mean: number; stderr: number } };
     const scores: Scores = { ...evaluation, parzen: evaluation.parzen?.mean, parzenStderr: evaluation.parzen?.stderr };
-    rows.push({ seed: model.userDefinedMetadata.ganfleet.seed, steps: finished.step, minutes: (finished.time - (log[0] as Line).time) / 60000, scores });
+    rows.push({ seed: model.userDefinedMetadata.ganfleet.seed, steps: finished.step, minutes: trainingMinutes(log, finished.time), scores });
   }
   let out = header;
   for (const r of rows) {
@@ -82,14 +95,13 @@ async function runsTable(runs: string[]): Promise<string> {
   return out;
 }
 
-/** The `eval` lines of one run's log: step, wall time since the run started, and the scores. */
+/** The `eval` lines of one run's log: step, training time since the run started, and the scores. */
 async function curveTable(run: string): Promise<string> {
   const log = await logOf(run);
-  const start = (log[0] as Line).time;
-  let out = '| step | wall time | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
+  let out = '| step | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
   for (const l of log.filter((x) => x.msg === 'eval')) {
     const s = l as unknown as Scores & { step: number };
-    out += `| ${s.step} | ${((l.time - start) / 60000).toFixed(0)} min | ${parzenCell(s)} | ${fixed(s.fid, 1)} | ${s.modes}/10 | ${fixed(s.klUniform, 3)} | ${fixed(s.inceptionScore, 2)} |\n`;
+    out += `| ${s.step} | ${trainingMinutes(log, l.time).toFixed(0)} min | ${parzenCell(s)} | ${fixed(s.fid, 1)} | ${s.modes}/10 | ${fixed(s.klUniform, 3)} | ${fixed(s.inceptionScore, 2)} |\n`;
   }
   return out;
 }

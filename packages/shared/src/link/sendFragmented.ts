@@ -1,11 +1,12 @@
 import type WebSocket from 'ws';
 
 /**
- * The largest frame a peer sends. The receiver's ws copies a frame that spans several socket reads
- * (64 KiB each) into a buffer of the frame's size: at this size that buffer comes from the heap's
- * free lists, where a message-sized one would be fresh memory every round (see FrameJoiner).
+ * The largest frame a peer sends. The receiving ws copies each frame that spans several socket
+ * reads into a buffer of the frame's size: buffers this size are served again and again from the
+ * heap, where message-sized ones (tens of MB) were fresh memory, and so page faults, every round;
+ * much smaller frames cost more per frame than they save (docs/benchmarks.md).
  */
-export const FRAGMENT_BYTES = 64 * 1024;
+export const FRAGMENT_BYTES = 1024 * 1024;
 
 /** Sends `parts`, concatenated, as one message in frames of at most FRAGMENT_BYTES; `cb` once the socket has written the last. */
 export function sendFragmented(ws: WebSocket, parts: readonly Uint8Array[], cb?: (err?: Error) => void): void {
