@@ -11,7 +11,6 @@ import {
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
 import { selectBackend } from '@ganfleet/shared/backends';
-import { sendFragmented } from '@ganfleet/shared/link';
 import { getPreset, specsOf } from '@ganfleet/shared/model';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
@@ -184,6 +183,13 @@ describe('hostile input to the coordinator', () => {
   });
 });
 
+/** One message as two frames, so that the coordinator joins it (as it does large messages, see sendFragmented). */
+function sendInTwoFrames(ws: WebSocket, bytes: Uint8Array): void {
+  const half = bytes.byteLength >> 1;
+  ws.send(bytes.subarray(0, half), { fin: false });
+  ws.send(bytes.subarray(half), { fin: true });
+}
+
 describe('a worker that sends again right after its reply', () => {
   // Replies are joined into a buffer the connection reuses (FrameJoiner): the second message must not land in the first's.
   let coordinator: CoordinatorHandle;
@@ -208,12 +214,12 @@ describe('a worker that sends again right after its reply', () => {
     const [hostile, honest] = [new RawClient(coordinator.url), new RawClient(coordinator.url)];
     const [round, other] = await Promise.all([hostile.join(), honest.join()]);
     expect(other.round).toBe(round.round);
-    // Both fragmented, as workers send: +0.01 everywhere, then -0.01 everywhere for the same round.
-    sendFragmented(hostile.ws, [encodeMessage(gradientsFor(round) as Message)]);
-    sendFragmented(hostile.ws, [encodeMessage(filledGradients('mlp', round, -0.01) as Message)]);
+    // Both in two frames: +0.01 everywhere, then -0.01 everywhere for the same round.
+    sendInTwoFrames(hostile.ws, encodeMessage(gradientsFor(round) as Message));
+    sendInTwoFrames(hostile.ws, encodeMessage(filledGradients('mlp', round, -0.01) as Message));
     const closed = await hostile.closed;
     expect(closed.reason.startsWith('STALE_REPLY')).toBe(true);
-    sendFragmented(honest.ws, [encodeMessage(gradientsFor(round) as Message)]);
+    sendInTwoFrames(honest.ws, encodeMessage(gradientsFor(round) as Message));
     await expect.poll(() => coordinator.run.store.version, { timeout: 20_000 }).toBeGreaterThan(0);
     // The mean gradient is +0.01 everywhere: Adam's first step moves every trainable value by -lr
     // (m/sqrt(v) = 1). Had the second message overwritten the first, the mean would be 0 and nothing would move.
