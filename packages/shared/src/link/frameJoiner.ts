@@ -1,6 +1,6 @@
 /**
  * Joins a message that ws hands over as fragments (`binaryType = 'fragments'`; peers send large
- * messages in frames of FRAGMENT_BYTES, see sendFragmented) into one buffer that is reused from
+ * messages in frames, see sendFragmented) into one buffer that is reused from
  * message to message. Left to itself ws would join every large message into a fresh buffer, and
  * touching fresh memory costs page faults that can exceed the copy many times over
  * (docs/benchmarks.md, "Receiving into reused buffers").
