@@ -10,8 +10,8 @@ export const FRAGMENT_BYTES = 1024 * 1024;
 
 /**
  * Messages up to this size go as they are, a frame per part: the heap gives ws's buffers for them
- * back round after round already, and cutting them up only adds the receiver's join (the README's
- * main command, `mlp`: median round 20.0 → 23.8 ms when its 2–4 MB messages were cut up).
+ * back round after round already, and cutting them up only adds the receiver's join (measured on
+ * the README's main command, `mlp`, 2-4 MB messages: docs/benchmarks.md).
  */
 export const FRAGMENT_ABOVE = 8 * 1024 * 1024;
 
