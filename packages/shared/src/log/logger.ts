@@ -1,7 +1,9 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { type DestinationStream, type Logger, type LevelWithSilent, multistream, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { GanError } from '../wire/index.js';
 
 export type { Logger };
 
@@ -22,8 +24,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   if (opts.pretty)
     streams.push({ level, stream: pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
   else streams.push({ level, stream: opts.destination ?? pino.destination({ dest: 1, sync: true }) });
-  if (opts.file) streams.push({ level, stream: createWriteStream(opts.file, { flags: 'a' }) });
+  if (opts.file) streams.push({ level, stream: createWriteStream('', { fd: openLogFile(opts.file) }) });
   return pino({ level, base: { pid: process.pid } }, multistream(streams));
+}
+
+/** Opens the log file for appending, creating its folder (often the run's --out, made later), so that a bad path fails here, clearly. */
+function openLogFile(file: string): number {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    return openSync(file, 'a');
+  } catch (err) {
+    throw new GanError('CONFIG_INVALID', `cannot open the log file ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** A logger that keeps its lines as parsed objects (for tests and for assertions on log output). */
