@@ -1,3 +1,5 @@
+import { concat } from '../wire/index.js';
+
 /**
  * Joins a message that ws hands over as fragments (`binaryType = 'fragments'`; peers send large
  * messages in frames, see sendFragmented) into one buffer that is reused from
@@ -28,13 +30,7 @@ export class FrameJoiner {
       this.idle = undefined;
       this.lent = buffer;
     }
-    const bytes = new Uint8Array(buffer, 0, total);
-    let offset = 0;
-    for (const c of chunks) {
-      bytes.set(c, offset);
-      offset += c.byteLength;
-    }
-    return bytes;
+    return concat(chunks, new Uint8Array(buffer, 0, total));
   }
 
   /** Whether `bytes` is a message this joiner joined and still lends (its buffer may be handed to another thread, then adopted back). */

@@ -1,5 +1,6 @@
 export * from './codec.js';
 export * from './errors.js';
+export { concat } from './concat.js';
 export { FRAME_MAGIC, type BodyLayout, bodyFirstFrame, type BodyFirstFrame, encodeFrame, frameHead, isTensorFrame, layoutBody, writeBody } from './frame.js';
 export { PROTOCOL_VERSION } from './version.js';
 export { PEER_ROLES, type PeerRole, type Hello, type RunDescriptor, type Welcome, type Refuse } from './handshake.js';

@@ -7,6 +7,7 @@
  */
 import { Unpackr } from 'msgpackr';
 import type { EncodedTensors } from './codec.js';
+import { concat } from './concat.js';
 import { GanError } from './errors.js';
 import { readBye, readError, type Bye, type ErrorMessage } from './control.js';
 import { readFetchGenerator, readGenerator, type FetchGenerator, type GeneratorMessage } from './fetch.js';
@@ -127,16 +128,6 @@ function frameBytes(frame: unknown, isBinary: boolean): Uint8Array {
 }
 
 /** ws hands over a fragmented message as its chunks. */
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
-}
-
 function unpackFrame(bytes: Uint8Array): unknown {
   try {
     return unpackr.unpack(bytes) as unknown;
