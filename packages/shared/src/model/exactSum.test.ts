@@ -66,10 +66,23 @@ describe('exact summation', () => {
   });
 
   it('meanOfTerms is float32(float64(exact sum) / total), with the limit checked', () => {
-    const terms = Array.from({ length: 3 }, (_, j) => ({ values: wideValues(rng, n), weight: 2 + j }));
+    for (const count of [1, 2, 3, 5]) {
+      const terms = Array.from({ length: count }, (_, j) => ({ values: wideValues(rng, n), weight: 2 + j }));
+      const out = new Float32Array(n);
+      expect(meanOfTerms(terms, 9, out, Infinity, new Float64Array(n))).toBe(true);
+      exactSums(terms, n).forEach((s, i) => expect(out[i], `${count} terms, index ${i}`).toBe(Math.fround(rounded(s) / 9)));
+    }
+    // Two relays' sums, each with the rest float64 could not hold: the mean of the exact total.
+    const partial = (j: number): SumTerm => {
+      const values = new Float64Array(n);
+      const rest = sumTerms([0, 1, 2].map((k) => ({ values: wideValues(rng, n), weight: 3 + j + k })), values);
+      expect(rest.size).toBeGreaterThan(0);
+      return { values, weight: 1, rest };
+    };
+    const relays = [partial(0), partial(1)];
     const out = new Float32Array(n);
-    expect(meanOfTerms(terms, 9, out, Infinity, new Float64Array(n))).toBe(true);
-    exactSums(terms, n).forEach((s, i) => expect(out[i]).toBe(Math.fround(rounded(s) / 9)));
+    expect(meanOfTerms(relays, 7, out, Infinity, new Float64Array(n))).toBe(true);
+    exactSums(relays, n).forEach((s, i) => expect(out[i], `relays, index ${i}`).toBe(Math.fround(rounded(s) / 7)));
     expect(meanOfTerms([{ values: Float32Array.from([1, 3e38]), weight: 2 }], 1, new Float32Array(2), 1e18, new Float64Array(2))).toBe(false);
     expect(meanOfTerms([{ values: Float32Array.from([1, NaN]), weight: 1 }], 1, new Float32Array(2), 1e18, new Float64Array(2))).toBe(false);
   });

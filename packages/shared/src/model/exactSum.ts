@@ -168,24 +168,48 @@ function exactPartials(terms: readonly SumTerm[], i: number): number[] {
 /**
  * out[i] = float32(exact sum of the terms / total): the mean a round applies. The sum is rounded
  * to float64 once, then divided and rounded to float32, as the coordinator has always done, so a
- * sum that float64 holds exactly gives the same result as before; up to four terms take one pass.
- * `scratch` (float64, out's length) holds the partial sums of more. Returns whether every value is
- * finite and within ±limit.
+ * sum that float64 holds exactly gives the same result as before; up to four terms take one pass
+ * (one or two need no check). `scratch` (float64, out's length) holds the partial sums of more.
+ * Returns whether every value is finite and within ±limit.
  */
 export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float32Array, limit: number, scratch: Float64Array): boolean {
   if (terms.length === 0) throw new Error('meanOfTerms: no terms');
   if (scratch.length !== out.length) throw new Error('meanOfTerms: the float64 scratch must have the output size');
   const last = Math.floor((terms.length - 1) / GROUP) * GROUP;
   const redo = new Set<number>();
-  for (let from = 0; from < last; from += GROUP) for (const i of addGroup(terms, scratch, from).redo) redo.add(i);
-  const final = addGroup(terms, scratch, last, { out, total });
-  for (const i of final.redo) redo.add(i);
+  let worst: number;
+  if (terms.length <= 2) worst = meanOfTwo(terms, out, total);
+  else {
+    for (let from = 0; from < last; from += GROUP) for (const i of addGroup(terms, scratch, from).redo) redo.add(i);
+    const final = addGroup(terms, scratch, last, { out, total });
+    for (const i of final.redo) redo.add(i);
+    worst = final.worst;
+  }
   for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
-  let worst = final.worst;
   for (const i of redo) {
     const g = Math.fround(roundExpansion(exactPartials(terms, i)) / total);
     out[i] = g;
     if (!(Math.abs(g) <= limit)) worst = Math.abs(g);
   }
   return worst <= limit;
+}
+
+/**
+ * meanOfTerms for one or two terms: both products are exact and float64 rounds their one addition
+ * correctly (IEEE 754), which is the exact sum rounded once, so nothing needs checking. Returns the
+ * largest magnitude written (NaN if any was).
+ */
+function meanOfTwo(terms: readonly SumTerm[], out: Float32Array, total: number): number {
+  const first = terms[0] as SumTerm;
+  // With one term, the second repeats it at weight 0, as in addGroup.
+  const second = terms[1] ?? { values: first.values, weight: 0 };
+  const [x0, w0, x1, w1] = [first.values, first.weight, second.values, second.weight];
+  let worst = 0;
+  for (let i = 0; i < out.length; i++) {
+    const g = Math.fround((w0 * (x0[i] as number) + w1 * (x1[i] as number)) / total);
+    out[i] = g;
+    const m = Math.abs(g);
+    if (m > worst || m !== m) worst = m;
+  }
+  return worst;
 }
