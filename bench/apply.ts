@@ -1,6 +1,6 @@
 /*
  * The coordinator's apply step (aggregation and Adam, ParamStore.apply) per round, for each
- * --aggregate mode with 4 and 16 contributions, on both presets: what a round costs the
+ * --aggregate mode with 4 and 16 contributions (`mean` also with 1 and 2, the local cluster's), on both presets: what a round costs the
  * coordinator beyond moving bytes. Median of `reps` rounds after one warm-up.
  */
 import { Rng } from '@ganfleet/shared/data';
@@ -13,8 +13,8 @@ export async function applyBench(emit: (record: Record<string, unknown>) => void
     const preset = getPreset(presetName);
     const rng = new Rng(1);
     const channels = (name: string): number => preset.params.find((s) => s.name === name)?.shape[0] ?? 0;
-    for (const contributions of [4, 16]) {
-      for (const mode of AGGREGATIONS) {
+    for (const contributions of [1, 2, 4, 16]) {
+      for (const mode of contributions < 4 ? (['mean'] as const) : AGGREGATIONS) {
         const store = new ParamStore(preset, initParams(preset, 1), runSettings({ preset: presetName }).adam, 0.9, undefined, { mode, trim: 1 });
         const result: Record<string, number> = {};
         for (const phase of ['D', 'G'] as Phase[]) {
