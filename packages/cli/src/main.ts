@@ -370,7 +370,12 @@ async function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>)
     preset: flags.model,
     seed: flags.seed,
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
-    schedule: { pretrainSteps: flags.pretrainSteps, dStepsPerG: flags.dSteps, steps: flags.steps, lrDecayFrom: flags.lrDecayFrom },
+    schedule: {
+      pretrainSteps: flags.pretrainSteps,
+      dStepsPerG: flags.dSteps,
+      steps: flags.steps,
+      ...(flags.lrDecayFrom !== undefined ? { lrDecayFrom: flags.lrDecayFrom } : {}),
+    },
     adam: {
       ...(flags.lr !== undefined ? { learningRate: flags.lr } : {}),
       ...(flags.beta1 !== undefined ? { beta1: flags.beta1 } : {}),
@@ -378,7 +383,7 @@ async function settingsFrom(flags: TrainingFlags, command: Partial<RunSettings>)
       ...networkLearningRates(flags),
     },
     bnMomentum: flags.bnMomentum,
-    emaDecay: flags.emaDecay,
+    ...(flags.emaDecay !== undefined ? { emaDecay: flags.emaDecay } : {}),
     emaHorizon: flags.emaHorizon,
     ...(flags.labelSmoothing !== undefined ? { labelSmoothing: flags.labelSmoothing } : {}),
     aggregate: flags.aggregate,

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 // The defaults alone: describing the flags must not load TensorFlow.js (a worker never needs it here).
-import { EMA_DECAY, EMA_HORIZON, PRESET_NAMES } from '@ganfleet/coordinator/defaults';
+import { EMA_HORIZON, PRESET_NAMES } from '@ganfleet/coordinator/defaults';
 
 /** Flag parsers and the option groups several subcommands share. */
 
@@ -80,11 +80,17 @@ export const trainingOptions = (defaults: { model: string; steps: number; evalEv
   new Option('--lr <rate>', "Adam learning rate, both networks (default: the preset's, conv 5e-4, mlp 1e-3)").argParser(positive),
   new Option('--lr-d <rate>', 'Adam learning rate of D alone (default: --lr)').argParser(positive),
   new Option('--lr-g <rate>', 'Adam learning rate of G alone (default: --lr)').argParser(positive),
-  new Option('--lr-decay-from <f>', 'after this fraction of the steps both learning rates fall linearly to 0 (1: constant)').argParser(fraction).default(1),
+  new Option(
+    '--lr-decay-from <f>',
+    "after this fraction of the steps both learning rates fall linearly to 0 (1: constant) (default: the preset's, conv 0.5, mlp 1)",
+  ).argParser(fraction),
   new Option('--beta1 <b>', "Adam beta1 (default: the preset's, 0.5)").argParser(unit),
   new Option('--beta2 <b>', 'Adam beta2 (default: 0.999)').argParser(unit),
   new Option('--bn-momentum <m>', 'momentum of the batch-norm inference statistics').argParser(unit).default(0.9),
-  new Option('--ema-decay <d>', "decay of the averaged generator, the run's product (0: none, the raw generator instead)").argParser(unit).default(EMA_DECAY),
+  new Option(
+    '--ema-decay <d>',
+    "decay of the averaged generator, the run's product (0: none, the raw generator instead) (default: the preset's, conv 0, mlp 0.9999)",
+  ).argParser(unit),
   new Option('--ema-horizon <f>', 'warm-up of the averaged generator: it spans about this fraction of the G updates so far, until --ema-decay caps it')
     .argParser(positiveFraction)
     .default(EMA_HORIZON, '1/2'),
@@ -112,11 +118,11 @@ export interface TrainingFlags {
   lr?: number;
   lrD?: number;
   lrG?: number;
-  lrDecayFrom: number;
+  lrDecayFrom?: number;
   beta1?: number;
   beta2?: number;
   bnMomentum: number;
-  emaDecay: number;
+  emaDecay?: number;
   emaHorizon: number;
   labelSmoothing?: number;
   aggregate: 'mean' | 'trimmed-mean' | 'median';

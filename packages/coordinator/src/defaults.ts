@@ -11,11 +11,10 @@ export const PRESET_NAMES: readonly string[] = ['conv', 'mlp'];
 export const DEFAULT_PRESET = 'mlp';
 
 /**
- * The averaged generator's defaults: it spans about the last half of the G updates (the horizon)
- * up to ~10 000 of them (the decay's cap). docs/quality.md has the measurements behind both.
+ * The averaged generator spans about the last half of the G updates (the horizon), up to the
+ * preset's decay cap (mlp ~10 000 updates; conv keeps no average). docs/quality.md has the measurements.
  */
 export const EMA_HORIZON = 1 / 2;
-export const EMA_DECAY = 0.9999;
 
 /** G steps of `ganfleet train`'s run, the README's main command (~5 minutes on the 2-vCPU VM). */
 export const TRAIN_STEPS = 6000;

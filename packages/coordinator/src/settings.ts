@@ -3,7 +3,7 @@ import { getPreset } from '@ganfleet/shared/model';
 import type { AdamConfig } from './adam.js';
 import type { Aggregation } from './aggregation.js';
 import type { ScheduleConfig } from './schedule.js';
-import { DEFAULT_PRESET, EMA_DECAY, EMA_HORIZON, TRAIN_STEPS } from './defaults.js';
+import { DEFAULT_PRESET, EMA_HORIZON, TRAIN_STEPS } from './defaults.js';
 
 /** When and how the run scores its generator during training. */
 export interface EvalSettings {
@@ -116,15 +116,15 @@ const ADAM_EPSILON = 1e-7;
 /** The one place a run's defaults live; Adam's come from the preset unless given. */
 export function runSettings(input: RunSettingsInput = {}): RunSettings {
   const preset = input.preset ?? DEFAULT_PRESET;
-  const { optimizer, batchSize, labelSmoothing } = getPreset(preset);
+  const { optimizer, batchSize, labelSmoothing, lrDecayFrom, emaDecay } = getPreset(preset);
   return {
     preset,
     seed: input.seed ?? 1,
     batchSize: input.batchSize ?? batchSize,
-    schedule: { pretrainSteps: 30, dStepsPerG: 1, steps: TRAIN_STEPS, lrDecayFrom: 1, ...input.schedule },
+    schedule: { pretrainSteps: 30, dStepsPerG: 1, steps: TRAIN_STEPS, lrDecayFrom, ...input.schedule },
     adam: { ...optimizer, epsilon: ADAM_EPSILON, ...input.adam },
     bnMomentum: input.bnMomentum ?? 0.9,
-    emaDecay: input.emaDecay ?? EMA_DECAY,
+    emaDecay: input.emaDecay ?? emaDecay,
     emaHorizon: input.emaHorizon ?? EMA_HORIZON,
     labelSmoothing: input.labelSmoothing ?? labelSmoothing,
     aggregate: input.aggregate ?? 'mean',

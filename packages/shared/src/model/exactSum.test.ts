@@ -75,7 +75,10 @@ describe('exact summation', () => {
     // Two relays' sums, each with the rest float64 could not hold: the mean of the exact total.
     const partial = (j: number): SumTerm => {
       const values = new Float64Array(n);
-      const rest = sumTerms([0, 1, 2].map((k) => ({ values: wideValues(rng, n), weight: 3 + j + k })), values);
+      const rest = sumTerms(
+        [0, 1, 2].map((k) => ({ values: wideValues(rng, n), weight: 3 + j + k })),
+        values,
+      );
       expect(rest.size).toBeGreaterThan(0);
       return { values, weight: 1, rest };
     };

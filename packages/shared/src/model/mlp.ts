@@ -27,6 +27,9 @@ export const mlpPreset: ModelPreset = {
   batchSize: 64,
   // Salimans et al. 2016; measured in docs/quality.md.
   labelSmoothing: 0.1,
+  // The main command's measurements: constant rates, the average over the last half of the run (docs/quality.md).
+  lrDecayFrom: 1,
+  emaDecay: 0.9999,
   imageBias: 'g/dense3/bias',
   batchNorms: [],
 

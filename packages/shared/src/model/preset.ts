@@ -47,6 +47,10 @@ export interface ModelPreset {
   batchSize: number;
   /** One-sided label smoothing unless the user gives one: D aims at 1 - s for real images. */
   labelSmoothing: number;
+  /** Unless the user gives one: the fraction of the steps after which both learning rates fall linearly to 0 (1: constant). */
+  lrDecayFrom: number;
+  /** Unless the user gives one: the averaged generator's decay cap (0: none, the run's product is G's own weights). */
+  emaDecay: number;
   /**
    * G's last bias before its tanh. A run starts it at atanh of the training data's mean pixel
    * (per pixel, or over all pixels for a single bias), so that G's first images are the data's
