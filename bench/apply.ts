@@ -1,7 +1,8 @@
 /*
  * The coordinator's apply step (aggregation and Adam, ParamStore.apply) per round, for each
- * --aggregate mode with 4 and 16 contributions (`mean` also with 1 and 2, the local cluster's), on both presets: what a round costs the
- * coordinator beyond moving bytes. Median of `reps` rounds after one warm-up.
+ * --aggregate mode with 4 and 16 contributions (`mean` also with 1 and 2, a local cluster's), on
+ * both presets: what a round costs the coordinator beyond moving bytes. Median of `reps` rounds
+ * after one warm-up.
  */
 import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, specsOf } from '@ganfleet/shared/model';
