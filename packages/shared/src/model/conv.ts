@@ -42,8 +42,9 @@ export const convPreset: ModelPreset = {
   batchSize: 32,
   // Measured on two seeds at 64 per step: without smoothing it learns faster (docs/quality.md).
   labelSmoothing: 0,
-  // Measured on two seeds: G's own weights at the end of a decayed run drew far better digits than
-  // any average of them (FID 72 and 90 against 123 and 174), and the best of any conv run here (docs/quality.md).
+  // Measured on two seeds: G's own weights drew far better digits than their average (FID 72 and
+  // 90 against 123 and 174 at the end of a decayed run), and the decay balanced the classes better
+  // than constant rates (docs/quality.md).
   lrDecayFrom: 0.5,
   emaDecay: 0,
   imageBias: 'g/conv_out/bias',
