@@ -122,12 +122,12 @@ function frameBytes(frame: unknown, isBinary: boolean): Uint8Array {
   let bytes: Uint8Array;
   if (frame instanceof Uint8Array) bytes = frame;
   else if (frame instanceof ArrayBuffer) bytes = new Uint8Array(frame);
+  // ws hands over a fragmented message as its chunks when nothing joined them before.
   else if (Array.isArray(frame) && frame.every((c) => c instanceof Uint8Array)) bytes = concat(frame as Uint8Array[]);
   else throw new GanError('BAD_FRAME', `expected a binary frame, got ${typeof frame}`);
   return bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
 }
 
-/** ws hands over a fragmented message as its chunks. */
 function unpackFrame(bytes: Uint8Array): unknown {
   try {
     return unpackr.unpack(bytes) as unknown;
