@@ -4,6 +4,8 @@
  *
  *   npx tsx scripts/quality-record.ts runs RUN...   one row per run, then the mean ± s.d. over them
  *   npx tsx scripts/quality-record.ts curve RUN     one row per `eval` line of a run's log
+ *   npx tsx scripts/quality-record.ts steps RUN     one row per RUN/steps/N.json: `ganfleet eval --parzen
+ *                                                   --json` of G's weights at step N (from a checkpoint)
  *
  * A RUN directory holds log.jsonl or log.jsonl.gz (the run's `--log-file`) and, for `runs`, its
  * generator/model.json and eval.json (the output of `ganfleet eval --model RUN/generator --parzen
@@ -11,7 +13,7 @@
  * by the first run directory's name.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -63,6 +65,16 @@ function meanSd(values: number[], digits = 1): string {
   return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
 }
 
+/** `ganfleet eval --json` output: the scores, with Parzen as mean and standard error. */
+type Evaluation = Omit<Scores, 'parzen' | 'parzenStderr'> & { parzen?: { mean: number; stderr: number } };
+
+async function readScores(path: string): Promise<Scores> {
+  const evaluation = JSON.parse(await readFile(path, 'utf8')) as Evaluation;
+  return { ...evaluation, parzen: evaluation.parzen?.mean, parzenStderr: evaluation.parzen?.stderr };
+}
+
+const scoreCells = (s: Scores): string => `${parzenCell(s)} | ${fixed(s.fid, 1)} | ${s.modes}/10 | ${fixed(s.klUniform, 3)} | ${fixed(s.inceptionScore, 2)}`;
+
 /** One row per run (its seed, steps, training time from first log line to 'training finished', or to its last line if it was stopped), and their mean ± s.d. */
 async function runsTable(runs: string[]): Promise<string> {
   const rows: { seed: unknown; steps: unknown; minutes: number; scores: Scores }[] = [];
@@ -73,14 +85,13 @@ async function runsTable(runs: string[]): Promise<string> {
     };
     // A run stopped before its end (its generator fetched from the running coordinator) has no 'training finished' line: its last line and the generator's step stand in.
     const finished = log.find((l) => l.msg === 'training finished') ?? { ...(log.at(-1) as Line), step: model.userDefinedMetadata.ganfleet.steps };
-    const evaluation = JSON.parse(await readFile(join(run, 'eval.json'), 'utf8')) as Scores & { parzen?: { mean: number; stderr: number } };
-    const scores: Scores = { ...evaluation, parzen: evaluation.parzen?.mean, parzenStderr: evaluation.parzen?.stderr };
+    const scores = await readScores(join(run, 'eval.json'));
     rows.push({ seed: model.userDefinedMetadata.ganfleet.seed, steps: finished.step, minutes: trainingMinutes(log, finished.time), scores });
   }
   let out = header;
   for (const r of rows) {
     const s = r.scores;
-    out += `| ${String(r.seed)} | ${String(r.steps)} | ${r.minutes.toFixed(1)} min | ${parzenCell(s)} | ${fixed(s.fid, 1)} | ${s.modes}/10 | ${fixed(s.klUniform, 3)} | ${fixed(s.inceptionScore, 2)} |\n`;
+    out += `| ${String(r.seed)} | ${String(r.steps)} | ${r.minutes.toFixed(1)} min | ${scoreCells(s)} |\n`;
   }
   if (rows.length > 1) {
     const col = (f: (s: Scores) => number | undefined): number[] => rows.map((r) => f(r.scores)).filter((v): v is number => v !== undefined);
@@ -98,10 +109,29 @@ async function runsTable(runs: string[]): Promise<string> {
 /** The `eval` lines of one run's log: step, training time since the run started, and the scores. */
 async function curveTable(run: string): Promise<string> {
   const log = await logOf(run);
-  let out = '| step | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
+  let out = stepHeader;
   for (const l of log.filter((x) => x.msg === 'eval')) {
     const s = l as unknown as Scores & { step: number };
-    out += `| ${s.step} | ${trainingMinutes(log, l.time).toFixed(0)} min | ${parzenCell(s)} | ${fixed(s.fid, 1)} | ${s.modes}/10 | ${fixed(s.klUniform, 3)} | ${fixed(s.inceptionScore, 2)} |\n`;
+    out += `| ${s.step} | ${trainingMinutes(log, l.time).toFixed(0)} min | ${scoreCells(s)} |\n`;
+  }
+  return out;
+}
+
+const stepHeader = '| step | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
+
+/** One row per RUN/steps/N.json (G's weights at step N, scored on 10 000 samples with Parzen), training time to that step. */
+async function stepsTable(run: string): Promise<string> {
+  const log = await logOf(run);
+  const steps = (await readdir(join(run, 'steps')))
+    .map((f) => /^(\d+)\.json$/.exec(f)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  let out = stepHeader;
+  for (const step of steps) {
+    const reached = log.find((l) => l.msg === 'round' && l.iteration === step);
+    if (!reached) throw new Error(`${run}: no round of step ${step} in the log`);
+    out += `| ${step} | ${trainingMinutes(log, reached.time).toFixed(0)} min | ${scoreCells(await readScores(join(run, 'steps', `${step}.json`)))} |\n`;
   }
   return out;
 }
@@ -126,7 +156,7 @@ async function rewrite(name: string, table: string): Promise<void> {
   if (!found) process.stdout.write(`no file has the markers ${open} ... ${close}; the table:\n\n${table}`);
 }
 
+const tables = { runs: runsTable, curve: (runs: string[]) => curveTable(runs[0] as string), steps: (runs: string[]) => stepsTable(runs[0] as string) };
 const [mode, ...runs] = process.argv.slice(2);
-if ((mode !== 'runs' && mode !== 'curve') || runs.length === 0) throw new Error('usage: quality-record.ts runs RUN... | curve RUN');
-const name = `${mode}-${basename(runs[0] as string)}`;
-await rewrite(name, mode === 'runs' ? await runsTable(runs) : await curveTable(runs[0] as string));
+if (!(mode && mode in tables) || runs.length === 0) throw new Error('usage: quality-record.ts runs RUN... | curve RUN | steps RUN');
+await rewrite(`${mode}-${basename(runs[0] as string)}`, await tables[mode as keyof typeof tables](runs));
