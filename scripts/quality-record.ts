@@ -45,6 +45,7 @@ async function logOf(run: string): Promise<Line[]> {
 const fixed = (v: number | undefined, digits: number): string => (v === undefined ? '—' : v.toFixed(digits));
 const parzenCell = (s: Scores): string => (s.parzen === undefined ? '—' : `${fixed(s.parzen, 1)} ± ${fixed(s.parzenStderr, 1)}`);
 const header = '| seed | steps | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|---|\n';
+const stepHeader = '| step | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
 
 /** A gap this long between two log lines is a pause (the run stopped and resumed, or its processes were stopped), not training. */
 const PAUSE_MS = 60_000;
@@ -116,8 +117,6 @@ async function curveTable(run: string): Promise<string> {
   }
   return out;
 }
-
-const stepHeader = '| step | training | Parzen (± s.e.) | FID | modes | KL(hist ‖ uniform) | IS |\n|---|---|---|---|---|---|---|\n';
 
 /** One row per RUN/steps/N.json (G's weights at step N, scored on 10 000 samples with Parzen), training time to that step. */
 async function stepsTable(run: string): Promise<string> {
