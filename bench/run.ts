@@ -6,23 +6,28 @@
  * Flags: --quick (fewer repetitions and sizes), --only step|profile|apply|overhead|scaling|codec|fleet|relays|native (native: bench/native.ts), --backend NAME,
  * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches),
- * --workers N --steps S (with --only fleet: one mlp run of that size instead of the series).
+ * --workers N --steps S (with --only fleet: one mlp run of that size instead of the series),
+ * --repeat N (with --only overhead: N pairs of in-process and distributed runs, the order alternating).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeTensors, encodeFrame, encodeTensors, parseWorkerMessage, WIRE_DTYPES, type WireDtype } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
 import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, getPreset, initParams, specsOf, Trainer } from '@ganfleet/shared/model';
 import { type BackendChoice, selectBackend, useWebGpuKernels, type WebGpuKernelSet } from '@ganfleet/shared/backends';
-import { type RoundLog, type RunSettings, runSettings, serverSettings, startCoordinator, startInProcess } from '@ganfleet/coordinator';
+import { type RoundLog, startCoordinator } from '@ganfleet/coordinator';
 import { applyBench } from './apply.js';
-import { spawnCli } from './cli.js';
+import { NODE_FLAGS, threadsPerLocalWorker } from 'ganfleet';
+import { benchRun, benchServer, spawnWorker } from './benchRun.js';
 import { fleetBench, fleetRun, minimumBytes, relayBench } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
-import { median, medianStepTimes } from './stepTimes.js';
+import { mean, median, medianStepTimes } from './stepTimes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,6 +39,8 @@ const { values: flags } = parseArgs({
     // --only fleet: one run of this many mlp workers and steps instead of the series.
     workers: { type: 'string' },
     steps: { type: 'string' },
+    // --only overhead: pairs of runs (in-process, distributed), the order alternating.
+    repeat: { type: 'string', default: '1' },
   },
 });
 const quick = flags.quick;
@@ -65,62 +72,84 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
   });
 }
 
-/** The run every distributed bench measures: 2 pre-training rounds, then `steps` D/G pairs, no outputs. */
-function benchRun(presetName: string, batch: number, steps: number, minWorkers = 1): RunSettings {
-  return runSettings({
-    preset: presetName,
-    batchSize: batch,
-    schedule: { pretrainSteps: 2, steps },
-    sampleEvery: 0,
-    checkpointEvery: 0,
-    minWorkers,
-    wireDtype,
+const SIDE = fileURLToPath(new URL('./overheadSide.ts', import.meta.url));
+
+/** One side of the overhead bench (see overheadSide.ts): its round logs from the fifth on, and its peak RSS. */
+async function overheadSide(
+  side: 'in-process' | 'distributed',
+  presetName: string,
+  batch: number,
+  steps: number,
+  threads: number,
+): Promise<{ rounds: RoundLog[]; peakRssMiB: number }> {
+  const args = [side, presetName, String(batch), String(steps), String(threads), backendArg, wireDtype];
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', SIDE, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  const last = out.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`overhead bench: the ${side} side exited with ${code}`);
+  return JSON.parse(last) as { rounds: RoundLog[]; peakRssMiB: number };
 }
 
-const benchServer = () => serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 60 });
-
-const spawnWorker = (url: string) => spawnCli(['worker', '--connect', url, '--backend', backendArg, '--log-level', 'warn']);
-
-/** Same rounds in-process and through a coordinator with one local worker process. */
-async function overhead(presetName: string, batch: number, steps: number): Promise<void> {
+/**
+ * Same rounds in-process and through a coordinator with one local worker process, `repeat` times,
+ * the order alternating (this VM's runs differ by ±20 %, so one pair says little): one record per
+ * pair, then the median of the pairs' ratios. Each side runs in a fresh process and computes with
+ * the machine's cores, as `ganfleet train --in-process` and a lone `ganfleet worker` do by default.
+ */
+async function overhead(presetName: string, batch: number, steps: number, repeat: number): Promise<void> {
   const preset = getPreset(presetName);
-  const settings = benchRun(presetName, batch, steps);
-  const silent = createLogger({ level: 'silent' });
-  const inProcess = await startInProcess({ settings, microBatches: 1, log: silent });
-  const timesIn: number[] = [];
-  inProcess.events.on('round', (r) => timesIn.push(r.roundMs));
-  await inProcess.done;
-  const logs: RoundLog[] = [];
-  const coordinator = await startCoordinator({ settings, server: benchServer(), log: silent });
-  coordinator.events.on('round', (r) => logs.push(r));
-  const worker = spawnWorker(coordinator.url);
-  await coordinator.done;
-  worker.kill();
-  // Skip the first rounds (process start-up, first full parameter sync) on both sides.
-  const skip = 4;
-  const inMs = timesIn.slice(skip).reduce((a, b) => a + b, 0) / (timesIn.length - skip);
-  const steady = logs.slice(skip);
-  const distMs = steady.reduce((a, r) => a + r.roundMs, 0) / steady.length;
-  const bytes = steady.reduce((a, r) => a + (r.bytesIn ?? 0) + (r.bytesOut ?? 0), 0);
-  const minimum = steady.reduce((a, r) => a + minimumBytes(preset, r.phase), 0);
-  emit({
-    bench: 'distributed-overhead',
-    backend: backendArg,
-    wireDtype,
-    model: presetName,
-    batch,
-    workers: 1,
-    inProcessRoundMs: round(inMs),
-    distributedRoundMs: round(distMs),
-    throughputRatio: round(inMs / distMs, 3),
-    bytesPerRound: Math.round(bytes / steady.length),
-    minimumBytesPerRound: Math.round(minimum / steady.length),
-    bytesRatio: round(bytes / minimum, 4),
-    applyMs: round(median(steady.map((r) => r.applyMs))),
-    applyShareOfRound: round(median(steady.map((r) => r.applyMs / r.roundMs)), 4),
-    peakRssMiB: peakRssMiB(),
-  });
+  const threads = availableParallelism();
+  const ratios: number[] = [];
+  for (let pair = 0; pair < repeat; pair++) {
+    const inFirst = pair % 2 === 0;
+    const first = await overheadSide(inFirst ? 'in-process' : 'distributed', presetName, batch, steps, threads);
+    const second = await overheadSide(inFirst ? 'distributed' : 'in-process', presetName, batch, steps, threads);
+    const [inProcess, distributed] = inFirst ? [first, second] : [second, first];
+    const local = inProcess.rounds;
+    const steady = distributed.rounds;
+    const inMs = mean(local.map((r) => r.roundMs));
+    const distMs = mean(steady.map((r) => r.roundMs));
+    ratios.push(inMs / distMs);
+    const bytes = steady.reduce((a, r) => a + (r.bytesIn ?? 0) + (r.bytesOut ?? 0), 0);
+    const minimum = steady.reduce((a, r) => a + minimumBytes(preset, r.phase), 0);
+    emit({
+      bench: 'distributed-overhead',
+      backend: backendArg,
+      wireDtype,
+      model: presetName,
+      batch,
+      workers: 1,
+      threads,
+      ...(repeat > 1 ? { pair: pair + 1, order: inFirst ? 'in-process first' : 'distributed first' } : {}),
+      inProcessRoundMs: round(inMs),
+      distributedRoundMs: round(distMs),
+      throughputRatio: round(inMs / distMs, 3),
+      bytesPerRound: Math.round(bytes / steady.length),
+      minimumBytesPerRound: Math.round(minimum / steady.length),
+      bytesRatio: round(bytes / minimum, 4),
+      // Medians of both runs' parts: the worker's own compute, the coordinator's apply.
+      computeMs: { inProcess: round(median(local.map((r) => r.computeMs))), distributed: round(median(steady.map((r) => r.computeMs))) },
+      applyMs: { inProcess: round(median(local.map((r) => r.applyMs))), distributed: round(median(steady.map((r) => r.applyMs))) },
+      applyShareOfRound: round(median(steady.map((r) => r.applyMs / r.roundMs)), 4),
+      peakRssMiB: { inProcess: inProcess.peakRssMiB, distributed: distributed.peakRssMiB },
+    });
+  }
+  if (repeat > 1) {
+    emit({
+      bench: 'distributed-overhead-summary',
+      backend: backendArg,
+      wireDtype,
+      model: presetName,
+      pairs: repeat,
+      medianThroughputRatio: round(median(ratios), 3),
+      minThroughputRatio: round(Math.min(...ratios), 3),
+      maxThroughputRatio: round(Math.max(...ratios), 3),
+    });
+  }
 }
 
 /** Encode + decode of conv's D gradients in `dtype`; GB/s of the float32 values either way. */
@@ -163,9 +192,9 @@ function codec(reps: number, dtype: WireDtype): void {
 async function scaling(presetName: string, batch: number, steps: number, workers: number): Promise<void> {
   const logs: RoundLog[] = [];
   const silent = createLogger({ level: 'silent' });
-  const coordinator = await startCoordinator({ settings: benchRun(presetName, batch, steps, workers), server: benchServer(), log: silent });
+  const coordinator = await startCoordinator({ settings: benchRun(presetName, batch, steps, wireDtype, workers), server: benchServer(), log: silent });
   coordinator.events.on('round', (r) => logs.push(r));
-  const children = Array.from({ length: workers }, () => spawnWorker(coordinator.url));
+  const children = Array.from({ length: workers }, () => spawnWorker(coordinator.url, backendArg, threadsPerLocalWorker(workers)));
   await coordinator.done;
   for (const c of children) c.kill();
   const steady = logs.slice(4);
@@ -177,6 +206,7 @@ async function scaling(presetName: string, batch: number, steps: number, workers
     model: presetName,
     batchPerWorker: batch,
     workers,
+    threadsPerWorker: threadsPerLocalWorker(workers),
     roundMs: round(ms / steady.length),
     samplesPerSec: round((steady.reduce((a, r) => a + r.samples, 0) * 1000) / ms),
     cores: availableParallelism(),
@@ -267,8 +297,10 @@ async function main(): Promise<void> {
     else await fleetBench(emit, quick);
   }
   if (!only || only === 'overhead') {
-    await overhead('mlp', 64, quick ? 20 : 100);
-    await overhead('conv', 64, quick ? 4 : 10);
+    const repeat = Number(flags.repeat);
+    if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a positive integer');
+    await overhead('mlp', 64, quick ? 20 : 100, repeat);
+    await overhead('conv', 64, quick ? 4 : 10, repeat);
   }
   if (!only || only === 'scaling') {
     for (const workers of [1, 2, 4]) await scaling('mlp', 64, quick ? 20 : 100, workers);

@@ -1,6 +1,12 @@
 import type { Trainer } from '@ganfleet/shared/model';
 
-export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** The middle value, or the mean of the two middle values of an even count. */
+export function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
 
 /** Median D and G step times (ms) of `reps` alternating steps at `batch`, after `warmup` pairs. */
 export async function medianStepTimes(trainer: Trainer, batch: number, reps: number, warmup: number): Promise<{ d: number; g: number }> {

@@ -8,12 +8,12 @@ describe('contribution checks', () => {
   it('gradientNorm is the L2 norm over all tensors, computed independently', () => {
     const rng = new Rng(5);
     const a = rng.fillNormal(new Float32Array(1000));
-    const b = rng.fillNormal(new Float32Array(37), 3);
+    const b = rng.fillNormal(new Float32Array(39), 3);
     const expected = Math.sqrt([...a, ...b].reduce((s, v) => s + v * v, 0));
     expect(
       gradientNorm([
         { name: 'a', shape: [1000], values: a },
-        { name: 'b', shape: [37], values: b },
+        { name: 'b', shape: [39], values: b },
       ]),
     ).toBeCloseTo(expected, 9);
   });
@@ -30,6 +30,14 @@ describe('contribution checks', () => {
     expect(() => gradientNorm([tensor('w', [0, 0, 1e37])])).toThrow(
       expect.objectContaining({ code: 'OUT_OF_RANGE', message: expect.stringMatching(/index 2/) }),
     );
+    // Found in every position of the four-wide pass and in its remainder.
+    for (let at = 0; at < 7; at++) {
+      const values = [1, 2, 3, 4, 5, 6, 7];
+      values[at] = at % 2 === 0 ? NaN : -Infinity;
+      expect(() => gradientNorm([tensor('w', values)])).toThrow(
+        expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(new RegExp(`index ${at} `)) }),
+      );
+    }
     // The limit itself (as float32 rounds it) passes.
     const limit = Math.fround(MAX_GRADIENT);
     expect(gradientNorm([tensor('w', [limit, -limit])]) / (Math.SQRT2 * limit)).toBeCloseTo(1, 12);

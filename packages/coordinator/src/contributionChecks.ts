@@ -23,18 +23,37 @@ export function checkSums(name: string, values: Float64Array, limit: number): nu
   return checkedSquares(`sums of ${name}`, values, limit);
 }
 
-/** Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in the error. */
+/**
+ * Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in
+ * the error. Four running sums, not one: a single sum waits on each addition before the next
+ * (measured: 3.0 → 2.0 ms over `conv`'s 3.3 M D gradients, docs/benchmarks.md).
+ */
 function checkedSquares(what: string, values: Float32Array | Float64Array, limit: number): number {
-  let squares = 0;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   let worst = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    squares += v * v;
-    const a = Math.abs(v);
-    if (a > worst) worst = a;
+  const whole = values.length - (values.length % 4);
+  for (let i = 0; i < whole; i += 4) {
+    const a = values[i] as number;
+    const b = values[i + 1] as number;
+    const c = values[i + 2] as number;
+    const d = values[i + 3] as number;
+    s0 += a * a;
+    s1 += b * b;
+    s2 += c * c;
+    s3 += d * d;
+    worst = Math.max(worst, Math.abs(a), Math.abs(b), Math.abs(c), Math.abs(d));
   }
-  // An infinity is the largest magnitude; a NaN never compares larger but makes the sum NaN.
-  if (!(worst <= limit) || Number.isNaN(squares)) {
+  for (let i = whole; i < values.length; i++) {
+    const v = values[i] as number;
+    s0 += v * v;
+    worst = Math.max(worst, Math.abs(v));
+  }
+  const squares = s0 + s1 + (s2 + s3);
+  // Math.max is NaN if any value is NaN, and an infinity is the largest magnitude: either fails the test.
+  if (!(worst <= limit)) {
     const at = values.findIndex((v) => !(Math.abs(v) <= limit));
     const v = values[at] as number;
     throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `${what} has ${v} at index ${at} (limit ±${limit})`);
