@@ -26,7 +26,7 @@ export function checkSums(name: string, values: Float64Array, limit: number): nu
 /**
  * Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in
  * the error. Four running sums, not one: a single sum waits on each addition before the next
- * (measured: 3.0 → 2.0 ms over `conv`'s 3.3 M D gradients, docs/benchmarks.md).
+ * (docs/benchmarks.md has the timings).
  */
 function checkedSquares(what: string, values: Float32Array | Float64Array, limit: number): number {
   let s0 = 0;
