@@ -10,6 +10,7 @@ import { createLogger } from '@ganfleet/shared/log';
 import type { WireDtype } from '@ganfleet/shared/wire';
 import { type RoundLog, startCoordinator, startInProcess } from '@ganfleet/coordinator';
 import { benchRun, benchServer, spawnWorker } from './benchRun.js';
+import { peakRssMiB } from './stepTimes.js';
 
 /** Rounds skipped on both sides: process start-up, the first full parameter sync. */
 const SKIP = 4;
@@ -34,4 +35,4 @@ if (side === 'in-process') {
   await coordinator.done;
   worker.kill();
 }
-process.stdout.write(`${JSON.stringify({ rounds: logs.slice(SKIP), peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+process.stdout.write(`${JSON.stringify({ rounds: logs.slice(SKIP), peakRssMiB: peakRssMiB() })}\n`);

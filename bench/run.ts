@@ -27,7 +27,7 @@ import { fleetBench, fleetRun, minimumBytes, relayBench } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
-import { mean, median, medianStepTimes } from './stepTimes.js';
+import { mean, median, medianStepTimes, peakRssMiB } from './stepTimes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -52,7 +52,6 @@ if (!WIRE_DTYPES.includes(wireDtype)) throw new Error(`--wire-dtype must be one 
 
 const emit = (record: Record<string, unknown>): void =>
   void process.stdout.write(`${JSON.stringify({ ...record, node: process.version, at: new Date().toISOString() })}\n`);
-const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 
 async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset, batch: number, reps: number): Promise<void> {
   const trainer = new Trainer(preset, dataset);

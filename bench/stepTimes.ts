@@ -1,5 +1,7 @@
 import type { Trainer } from '@ganfleet/shared/model';
 
+/** This process's peak resident set so far, MiB. */
+export const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** The middle value, or the mean of the two middle values of an even count. */
 export function median(xs: number[]): number {
