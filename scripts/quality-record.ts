@@ -157,5 +157,5 @@ async function rewrite(name: string, table: string): Promise<void> {
 
 const tables = { runs: runsTable, curve: (runs: string[]) => curveTable(runs[0] as string), steps: (runs: string[]) => stepsTable(runs[0] as string) };
 const [mode, ...runs] = process.argv.slice(2);
-if (!(mode && mode in tables) || runs.length === 0) throw new Error('usage: quality-record.ts runs RUN... | curve RUN | steps RUN');
+if (!(mode && Object.hasOwn(tables, mode)) || runs.length === 0) throw new Error('usage: quality-record.ts runs RUN... | curve RUN | steps RUN');
 await rewrite(`${mode}-${basename(runs[0] as string)}`, await tables[mode as keyof typeof tables](runs));
