@@ -14,6 +14,7 @@ import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset, specsOf, sizeOf } from '@ganfleet/shared/model';
 import type { Phase } from '@ganfleet/shared/wire';
 import { readFileSync } from 'node:fs';
+import { applyMs } from './stepTimes.js';
 import { NODE_FLAGS, ganfleetArgv } from 'ganfleet';
 import { type RoundLog, runSettings, serverSettings, startCoordinator } from '@ganfleet/coordinator';
 
@@ -133,7 +134,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
     wallRoundMs: round(perRound((r) => r.log.roundMs)),
     coordinatorCpuMsPerRound: round(cpuMs),
     coordinatorCpuMsPerWorkerPerRound: round(cpuMs / workers, 2),
-    applyMs: round(perRound((r) => r.log.applyMs)),
+    applyMs: round(perRound((r) => applyMs(r.log))),
     bytesPerRound: Math.round(bytes),
     bytesRatio: round(bytes / minimum, 4),
     minorFaultsPerRound: Math.round(perRound((r) => r.faults)),

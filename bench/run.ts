@@ -27,7 +27,7 @@ import { fleetBench, fleetRun, minimumBytes, relayBench } from './fleet.js';
 import { compareTensors } from './compare.js';
 import { nativeBench } from './native.js';
 import { profilePhase } from './profile.js';
-import { mean, median, medianStepTimes, peakRssMiB } from './stepTimes.js';
+import { applyMs, mean, median, medianStepTimes, peakRssMiB } from './stepTimes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -130,10 +130,10 @@ async function overhead(presetName: string, batch: number, steps: number, repeat
       bytesPerRound: Math.round(bytes / steady.length),
       minimumBytesPerRound: Math.round(minimum / steady.length),
       bytesRatio: round(bytes / minimum, 4),
-      // Medians of both runs' parts: the worker's own compute, the coordinator's apply.
+      // Medians of both runs' parts: the worker's own compute, the coordinator's apply (combining, then Adam).
       computeMs: { inProcess: round(median(local.map((r) => r.computeMs))), distributed: round(median(steady.map((r) => r.computeMs))) },
-      applyMs: { inProcess: round(median(local.map((r) => r.applyMs))), distributed: round(median(steady.map((r) => r.applyMs))) },
-      applyShareOfRound: round(median(steady.map((r) => r.applyMs / r.roundMs)), 4),
+      applyMs: { inProcess: round(median(local.map(applyMs))), distributed: round(median(steady.map(applyMs))) },
+      applyShareOfRound: round(median(steady.map((r) => applyMs(r) / r.roundMs)), 4),
       peakRssMiB: { inProcess: inProcess.peakRssMiB, distributed: distributed.peakRssMiB },
     });
   }

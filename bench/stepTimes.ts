@@ -27,3 +27,8 @@ export async function medianStepTimes(trainer: Trainer, batch: number, reps: num
   }
   return { d: median(d), g: median(g) };
 }
+
+/** A round's apply on the coordinator: combining the replies, plus an Adam step (the previous round's, carried out during this round's send). */
+export function applyMs(r: { applyMs: number; adamMs: number }): number {
+  return r.applyMs + r.adamMs;
+}

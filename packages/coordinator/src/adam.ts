@@ -33,30 +33,46 @@ export class Adam {
 
   /** One update of every parameter in `grads`, in place; `lrScale` multiplies the learning rate (a decay schedule). */
   apply(params: Map<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>, lrScale = 1): void {
-    this.t += 1;
-    const { beta1: b1, beta2: b2, epsilon: eps } = this.config;
-    // Bias corrections folded into two constants: p -= (lr / c1) * m / (sqrt(v / c2) + eps).
-    const step = (this.config.learningRate * lrScale) / (1 - b1 ** this.t);
-    const invC2 = 1 / (1 - b2 ** this.t);
-    const a1 = 1 - b1;
-    const a2 = 1 - b2;
+    const step = this.begin(lrScale);
     for (const [name, g] of grads) {
       const p = params.get(name);
       if (!p || p.length !== g.length) throw new Error(`Adam: no parameter ${name} of length ${g.length}`);
-      let s = this.slots.get(name);
-      if (!s) {
-        s = { m: new Float32Array(g.length), v: new Float32Array(g.length) };
-        this.slots.set(name, s);
-      }
-      const { m, v } = s;
-      for (let i = 0; i < g.length; i++) {
-        const gi = g[i] as number;
-        const mi = b1 * (m[i] as number) + a1 * gi;
-        const vi = b2 * (v[i] as number) + a2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = (p[i] as number) - (step * mi) / (Math.sqrt(vi * invC2) + eps);
-      }
+      this.update(step, name, p, g, 0, g.length);
     }
   }
+
+  /** Starts the next update (its `t`); update() then applies it to any parameter, in any order and in pieces. */
+  begin(lrScale = 1): AdamStep {
+    this.t += 1;
+    // Bias corrections folded into two constants: p -= (lr / c1) * m / (sqrt(v / c2) + eps).
+    return { rate: (this.config.learningRate * lrScale) / (1 - this.config.beta1 ** this.t), invC2: 1 / (1 - this.config.beta2 ** this.t) };
+  }
+
+  /** Applies `step` to values [from, to) of parameter `name`; each value changes only with its own gradient and moments. */
+  update(step: AdamStep, name: string, p: Float32Array, g: Float32Array, from: number, to: number): void {
+    const { beta1: b1, beta2: b2, epsilon: eps } = this.config;
+    const { rate, invC2 } = step;
+    const a1 = 1 - b1;
+    const a2 = 1 - b2;
+    let s = this.slots.get(name);
+    if (!s) {
+      s = { m: new Float32Array(g.length), v: new Float32Array(g.length) };
+      this.slots.set(name, s);
+    }
+    const { m, v } = s;
+    for (let i = from; i < to; i++) {
+      const gi = g[i] as number;
+      const mi = b1 * (m[i] as number) + a1 * gi;
+      const vi = b2 * (v[i] as number) + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = (p[i] as number) - (rate * mi) / (Math.sqrt(vi * invC2) + eps);
+    }
+  }
+}
+
+/** The constants of one Adam update (see Adam.begin). */
+export interface AdamStep {
+  rate: number;
+  invC2: number;
 }

@@ -34,12 +34,16 @@ export class GeneratorAverage {
 
   /** Folds in the parameters just produced by the t-th G update. */
   update(params: ReadonlyMap<string, Float32Array>, t: number): void {
+    for (const [name, avg] of this.values) this.fold(name, params.get(name) as Float32Array, t, 0, avg.length);
+  }
+
+  /** Folds values [from, to) of parameter `name`, just produced by the t-th G update, into its average (update() in pieces). */
+  fold(name: string, p: Float32Array, t: number, from: number, to: number): void {
+    const avg = this.values.get(name);
+    if (!avg) return;
     const beta = this.decayAt(t);
     const alpha = 1 - beta;
-    for (const [name, avg] of this.values) {
-      const p = params.get(name) as Float32Array;
-      for (let i = 0; i < avg.length; i++) avg[i] = beta * (avg[i] as number) + alpha * (p[i] as number);
-    }
+    for (let i = from; i < to; i++) avg[i] = beta * (avg[i] as number) + alpha * (p[i] as number);
   }
 
   /** Replaces the averages with stored ones (resume). */

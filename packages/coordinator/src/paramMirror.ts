@@ -32,6 +32,12 @@ export class ParamMirror implements ParamSource {
     if (all) for (const name of this.params.keys()) this.changedAt.set(name, this.version);
   }
 
+  settled(name: string): Float32Array {
+    const values = this.params.get(name);
+    if (!values) throw new Error(`no parameter ${name}`);
+    return values;
+  }
+
   changedSince(version: number): string[] {
     return this.preset.params.map((s) => s.name).filter((n) => (this.changedAt.get(n) ?? 0) > version);
   }

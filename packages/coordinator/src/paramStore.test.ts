@@ -90,6 +90,57 @@ describe('ParamStore', () => {
   });
 });
 
+describe("ParamStore's pending Adam step", () => {
+  const preset = getPreset('mlp');
+  const rng = new Rng(12);
+  const gGrads = [1, 2].map(() => new Map(specsOf(preset, 'G').map((s) => [s.name, rng.fillNormal(new Float32Array(s.shape.reduce((a, b) => a * b, 1)))])));
+  const round = (store: ParamStore, k: number) => store.apply('G', [batchContribution({ samples: 4, loss: 1, grads: gGrads[k] as Map<string, Float32Array> })]);
+  const makeStore = () => new ParamStore(preset, initParams(preset, 1), ADAM, 0.9, { decay: 0.9, horizon: 0.5 });
+
+  it('is carried out as far as settled() asks, and no further; in pieces it ends bit for bit where one eager step (with the average) ends', () => {
+    const eager = makeStore();
+    round(eager, 0);
+    // The reference: the plain Adam of one network and the average's update, on a copy of the initial parameters.
+    const expected = initParams(preset, 1);
+    const adam = new Adam(ADAM);
+    adam.apply(expected, gGrads[0] as Map<string, Float32Array>);
+    for (const s of specsOf(preset, 'G')) expect(sameBytes(eager.params.get(s.name), expected.get(s.name)), s.name).toBe(true);
+
+    const pieces = makeStore();
+    const initial = initParams(preset, 1);
+    round(pieces, 0);
+    for (const s of specsOf(preset, 'G')) {
+      const live = pieces.settled(s.name, 0);
+      const want = expected.get(s.name) as Float32Array;
+      const before = initial.get(s.name) as Float32Array;
+      const cut = Math.floor(live.length / 3);
+      pieces.settled(s.name, cut);
+      expect(sameBytes(live.subarray(0, cut), want.subarray(0, cut)), s.name).toBe(true);
+      expect(sameBytes(live.subarray(cut), before.subarray(cut)), s.name).toBe(true);
+      pieces.settled(s.name, live.length);
+    }
+    for (const s of specsOf(preset, 'G')) expect(sameBytes(pieces.params.get(s.name), expected.get(s.name)), s.name).toBe(true);
+    for (const [name, avg] of eager.average?.values ?? []) expect(sameBytes(pieces.average?.values.get(name), avg), name).toBe(true);
+    for (const [name, slot] of eager.adam.G.slots) expect(sameBytes(pieces.adam.G.slots.get(name)?.v, slot.v), name).toBe(true);
+    expect(pieces.adamMs).toBeGreaterThan(0);
+  });
+
+  it('a half-carried-out step is finished before the next round is combined, and before any other read', () => {
+    const eager = makeStore();
+    round(eager, 0);
+    void eager.params;
+    round(eager, 1);
+    const lazy = makeStore();
+    round(lazy, 0);
+    const first = specsOf(preset, 'G')[0]?.name as string;
+    lazy.settled(first, 10);
+    round(lazy, 1);
+    expect(lazy.adam.G.t).toBe(2);
+    for (const [name, values] of eager.params) expect(sameBytes(lazy.params.get(name), values), name).toBe(true);
+    for (const [name, avg] of eager.average?.values ?? []) expect(sameBytes(lazy.average?.values.get(name), avg), name).toBe(true);
+  });
+});
+
 describe('ParamStore commits a round only when it stays finite', () => {
   it('a contribution of 1e37 (finite, so no wire check catches it) is refused with NON_FINITE and changes nothing', () => {
     const preset = getPreset('mlp');

@@ -1,6 +1,6 @@
 import { GanError, type Phase } from '@ganfleet/shared/wire';
 import { type ModelPreset, type ParamArrays, type SumTerm, batchNormSums, meanOfTerms, poolBatchNormSums, specsOf } from '@ganfleet/shared/model';
-import { Adam, type AdamConfig } from './adam.js';
+import { Adam, type AdamConfig, type AdamStep } from './adam.js';
 import { type Aggregation, MAX_COMBINED_GRADIENT, robustAggregate } from './aggregation.js';
 import { GeneratorAverage } from './generatorAverage.js';
 
@@ -36,18 +36,37 @@ export interface AggregationSettings {
   trim: number;
 }
 
+/** A round applied but for its Adam step, which is carried out value by value as the values are read (ParamStore.settled). */
+interface PendingStep {
+  phase: Phase;
+  step: AdamStep;
+  /** G's Adam t, for the generator's average. */
+  t: number;
+  grads: ReadonlyMap<string, Float32Array>;
+  /** The parameters not yet wholly updated, and how many of their leading values are. */
+  done: Map<string, number>;
+  /** Time spent on it so far. */
+  ms: number;
+}
+
 /**
  * All parameters of G and D, one Adam per network, the averaged generator, and a version per
  * parameter so each worker is sent only what changed since it last synchronised. A round's
  * combined gradient is formed and checked first; one that is not finite, or too large for Adam's
- * state to stay finite, is refused and nothing changes.
+ * state to stay finite, is refused and nothing changes. Its Adam step is then carried out when the
+ * values are next read: piece by piece through settled(), as the next round's parameters are sent
+ * (UpdateBroadcast), so that sending overlaps Adam; all at once on any other read (`params`,
+ * `adam`, `average`), so that nothing else ever sees a half-applied step.
  */
 export class ParamStore {
-  readonly adam: Record<Phase, Adam>;
-  /** The moving average of G's weights (absent when its decay is 0). */
-  readonly average: GeneratorAverage | undefined;
   /** Bumped by every applied update; a parameter remembers the version that last changed it. */
   version = 0;
+  /** How long the last completed Adam step took (of G or D, with the average's update). */
+  adamMs = 0;
+  private readonly values: ParamArrays;
+  private readonly adams: Record<Phase, Adam>;
+  private readonly generatorAverage: GeneratorAverage | undefined;
+  private pending: PendingStep | undefined;
   private readonly changedAt = new Map<string, number>();
   /** The round's combined gradient per parameter, and its float64 sums. */
   private readonly combined = new Map<string, Float32Array>();
@@ -55,7 +74,7 @@ export class ParamStore {
 
   constructor(
     readonly preset: ModelPreset,
-    readonly params: ParamArrays,
+    params: ParamArrays,
     adam: AdamConfig,
     /** Momentum of the batch-norm moving statistics (moving = m * moving + (1 - m) * batch). */
     readonly bnMomentum = 0.9,
@@ -63,10 +82,57 @@ export class ParamStore {
     ema: { decay: number; horizon: number } = { decay: 0, horizon: 1 },
     readonly aggregation: AggregationSettings = { mode: 'mean', trim: 1 },
   ) {
-    this.average = ema.decay > 0 ? new GeneratorAverage(preset, params, ema.decay, ema.horizon) : undefined;
+    this.values = params;
+    this.generatorAverage = ema.decay > 0 ? new GeneratorAverage(preset, params, ema.decay, ema.horizon) : undefined;
     const forNetwork = (g: Phase): AdamConfig => ({ ...adam, learningRate: adam.networkLearningRates?.[g] ?? adam.learningRate });
-    this.adam = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
+    this.adams = { G: new Adam(forNetwork('G')), D: new Adam(forNetwork('D')) };
     for (const name of params.keys()) this.changedAt.set(name, 0);
+  }
+
+  /** All parameters, with every applied round's Adam step carried out. */
+  get params(): ParamArrays {
+    this.settleAll();
+    return this.values;
+  }
+
+  /** One Adam per network, with every applied round's step carried out. */
+  get adam(): Record<Phase, Adam> {
+    this.settleAll();
+    return this.adams;
+  }
+
+  /** The moving average of G's weights (absent when its decay is 0), with every applied round folded in. */
+  get average(): GeneratorAverage | undefined {
+    this.settleAll();
+    return this.generatorAverage;
+  }
+
+  /**
+   * Parameter `name` with at least its first `end` values final: the pending Adam step (and the
+   * average's update) carried out that far. The rest may still change: read no further than `end`.
+   */
+  settled(name: string, end: number): Float32Array {
+    const p = this.values.get(name);
+    if (!p) throw new Error(`no parameter ${name}`);
+    const u = this.pending;
+    const from = u?.done.get(name);
+    if (!u || from === undefined || from >= end) return p;
+    const started = performance.now();
+    const to = Math.min(end, p.length);
+    this.adams[u.phase].update(u.step, name, p, u.grads.get(name) as Float32Array, from, to);
+    if (u.phase === 'G') this.generatorAverage?.fold(name, p, u.t, from, to);
+    if (to < p.length) u.done.set(name, to);
+    else u.done.delete(name);
+    u.ms += performance.now() - started;
+    if (u.done.size === 0) {
+      this.adamMs = u.ms;
+      this.pending = undefined;
+    }
+    return p;
+  }
+
+  private settleAll(): void {
+    for (const name of this.pending?.done.keys() ?? []) this.settled(name, Infinity);
   }
 
   /** After a restore every replica is stale: workers must receive everything again. */
@@ -82,17 +148,20 @@ export class ParamStore {
 
   /**
    * Combines the contributions (in the given, slot, order, so the result is reproducible), applies
-   * the phase's Adam, then the batch-norm statistics and (G) the generator's average. Throws
-   * NON_FINITE, with nothing changed, if the update would make any parameter or moment non-finite.
+   * the batch-norm statistics (G) and leaves the phase's Adam step, with the generator's average,
+   * pending (see settled). Throws NON_FINITE, with nothing changed, if the update would make any
+   * parameter or moment non-finite.
    */
   apply(phase: Phase, contributions: readonly Contribution[], lrScale = 1): { loss: number; samples: number } {
+    // The scratch arrays below hold the pending step's gradients.
+    this.settleAll();
     const total = contributions.reduce((n, c) => n + c.samples, 0);
     if (total <= 0) throw new Error('cannot apply a round without samples');
     const { mode, trim } = this.aggregation;
     // Every combined gradient is formed and checked before anything changes.
     const grads = new Map<string, Float32Array>();
     for (const spec of specsOf(this.preset, phase)) {
-      const n = (this.params.get(spec.name) as Float32Array).length;
+      const n = (this.values.get(spec.name) as Float32Array).length;
       const terms = contributions.map((c) => {
         const g = c.grads.get(spec.name);
         if (!g || g.values.length !== n) throw new Error(`contribution lacks gradient ${spec.name}`);
@@ -107,13 +176,12 @@ export class ParamStore {
         throw new GanError('NON_FINITE', `round not applied: the combined ${phase} gradient of ${spec.name} is not finite or beyond ±${MAX_COMBINED_GRADIENT}`);
       grads.set(spec.name, out);
     }
-    this.adam[phase].apply(this.params, grads, lrScale);
+    const adam = this.adams[phase];
+    const step = adam.begin(lrScale);
+    this.pending = { phase, step, t: adam.t, grads, done: new Map([...grads.keys()].map((name) => [name, 0])), ms: 0 };
     this.version += 1;
     for (const name of grads.keys()) this.changedAt.set(name, this.version);
-    if (phase === 'G') {
-      this.applyBatchNormStats(contributions);
-      this.average?.update(this.params, this.adam.G.t);
-    }
+    if (phase === 'G') this.applyBatchNormStats(contributions);
     const loss = contributions.reduce((s, c) => s + c.samples * c.loss, 0) / total;
     return { loss, samples: total };
   }
@@ -135,8 +203,8 @@ export class ParamStore {
    */
   private applyBatchNormStats(contributions: readonly Contribution[]): void {
     for (const bn of this.preset.batchNorms) {
-      const mm = this.params.get(bn.movingMean);
-      const mv = this.params.get(bn.movingVariance);
+      const mm = this.values.get(bn.movingMean);
+      const mv = this.values.get(bn.movingVariance);
       if (!mm || !mv) throw new Error(`missing moving statistics of ${bn.layer}`);
       const total = contributions.reduce((n, c) => n + c.samples, 0);
       const terms = contributions.map((c) => {

@@ -38,7 +38,10 @@ export interface RoundResult {
   iteration: number;
   loss: number;
   samples: number;
+  /** Combining and checking the contributions; the Adam step follows when the parameters are next read. */
   applyMs: number;
+  /** The previous round's Adam step (with the generator average's update), carried out as this round's parameters were sent or read. */
+  adamMs: number;
 }
 
 /**
@@ -139,6 +142,6 @@ export class TrainingRun {
     const { loss, samples } = this.store.apply(phase, contributions, this.schedule.lrScale(this.round));
     const round = this.round;
     this.round += 1;
-    return { round, phase, iteration: this.iteration, loss, samples, applyMs: performance.now() - started };
+    return { round, phase, iteration: this.iteration, loss, samples, applyMs: performance.now() - started, adamMs: this.store.adamMs };
   }
 }

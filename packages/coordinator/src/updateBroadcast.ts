@@ -1,4 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type TensorSpec, type WireDtype, layoutBody, writeBody } from '@ganfleet/shared/wire';
+import { FRAGMENT_ABOVE, FRAGMENT_BYTES } from '@ganfleet/shared/link';
 import type { ModelPreset } from '@ganfleet/shared/model';
 
 /** Parameters with a version per change, so that each member is sent only what it lacks (ParamStore; a relay's ParamMirror). */
@@ -6,6 +8,8 @@ export interface ParamSource {
   readonly version: number;
   readonly params: ReadonlyMap<string, Float32Array>;
   changedSince(version: number): string[];
+  /** Parameter `name` with at least its first `end` values final (ParamStore carries out a pending Adam step that far). */
+  settled(name: string, end: number): Float32Array;
 }
 
 /** A round's update body, shared by every worker that needs exactly these parameters in this encoding. */
@@ -16,11 +20,18 @@ export interface SharedBody {
   inFlight: number;
 }
 
+/** Where a body goes as it is written: its bytes piece by piece, in order, `last` on the final piece. */
+export type BodySink = (piece: Uint8Array, last: boolean) => void;
+
 /**
  * Encodes each round's parameter update once per (store version a worker last synced at, wire
  * dtype), instead of once per worker: in a steady run every worker is at the same version, so the
  * parameters are copied once per round however many workers there are, and every socket sends
- * the same bytes. Buffers are reused once every socket has finished sending them.
+ * the same bytes. A float32 body above FRAGMENT_ABOVE is written and sent in pieces of
+ * FRAGMENT_BYTES, each once the store has carried out the round's Adam step on its values
+ * (ParamStore.settled), so that the workers receive the first pieces while Adam computes the rest;
+ * smaller ones go whole, as sendFragmented would send them. Buffers are reused once every socket
+ * has finished sending them.
  */
 export class UpdateBroadcast {
   private readonly buffers: SharedBody[] = [];
@@ -32,19 +43,31 @@ export class UpdateBroadcast {
 
   /**
    * The bodies of one round: `bodyFor` for each worker (the same body for the same version and
-   * dtype), then `sending()` once every send is queued, which hands the buffers over to the sockets.
+   * dtype; its manifest is final, its bytes are not yet), `to` for each socket that sends it, then
+   * `stream()`, which writes the bodies and hands each piece to their sockets, and then the
+   * buffers over to the sockets.
    */
-  round(store: ParamSource): { bodyFor(syncedVersion: number, dtype: WireDtype): SharedBody | undefined; sending(): void } {
+  round(store: ParamSource): {
+    bodyFor(syncedVersion: number, dtype: WireDtype): SharedBody | undefined;
+    to(body: SharedBody, sink: BodySink): void;
+    stream(): Promise<void>;
+  } {
     const made = new Map<string, SharedBody | undefined>();
+    const sinks = new Map<SharedBody, BodySink[]>();
     return {
       bodyFor: (syncedVersion, dtype) => {
         const key = `${syncedVersion}/${dtype}`;
-        if (!made.has(key)) made.set(key, this.encode(store, syncedVersion, dtype));
+        if (!made.has(key)) made.set(key, this.layout(store, syncedVersion, dtype));
         return made.get(key);
       },
-      // The round held each body while it was being sent to all; now only the sockets do.
-      sending: () => {
-        for (const body of made.values()) if (body) body.inFlight -= 1;
+      to: (body, sink) => sinks.set(body, [...(sinks.get(body) ?? []), sink]),
+      stream: async () => {
+        for (const body of made.values()) {
+          if (!body) continue;
+          await this.write(store, body, sinks.get(body) ?? []);
+          // The round held the body while it was being written; now only the sockets do.
+          body.inFlight -= 1;
+        }
       },
     };
   }
@@ -54,22 +77,56 @@ export class UpdateBroadcast {
     body.inFlight -= 1;
   }
 
-  private encode(store: ParamSource, syncedVersion: number, dtype: WireDtype): SharedBody | undefined {
+  /** The body's buffer and manifest; a float16 body is written here, since its scales go in the header, ahead of the bytes. */
+  private layout(store: ParamSource, syncedVersion: number, dtype: WireDtype): SharedBody | undefined {
     const names = store.changedSince(syncedVersion);
     if (names.length === 0) return undefined;
-    const tensors = names.map((name) => ({ name, shape: this.shapes.get(name) as number[], values: store.params.get(name) as Float32Array }));
-    const layout = layoutBody({ update: tensors }, dtype);
+    const specs = names.map((name) => ({ name, shape: this.shapes.get(name) as number[] }));
+    const layout = layoutBody({ update: specs }, dtype);
     const body = this.take(layout.byteLength);
-    writeBody(layout, { update: tensors }, body.bytes);
     body.manifest = layout.manifests.update as TensorSpec[];
+    if (dtype === 'float16') writeBody(layout, { update: specs.map((s) => ({ ...s, values: store.params.get(s.name) as Float32Array })) }, body.bytes);
     return body;
+  }
+
+  /** Writes a float32 body piece by piece from the settled values (a float16 one is written already) and hands each piece to `sinks`, letting the sockets send between pieces. */
+  private async write(store: ParamSource, body: SharedBody, sinks: readonly BodySink[]): Promise<void> {
+    const { bytes, manifest } = body;
+    const pieceBytes = bytes.byteLength > FRAGMENT_ABOVE ? FRAGMENT_BYTES : bytes.byteLength;
+    let sent = 0;
+    const flush = (end: number, last: boolean): void => {
+      for (const sink of sinks) sink(bytes.subarray(sent, end), last);
+      sent = end;
+    };
+    let written = 0;
+    for (const spec of manifest) {
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      if (spec.dtype === 'float16') {
+        written = spec.offset + 2 * count;
+      } else {
+        bytes.fill(0, written, spec.offset);
+        for (let from = 0; from < count;) {
+          // Up to the end of the current piece.
+          const to = Math.min(count, from + Math.max(1, Math.floor((sent + pieceBytes - spec.offset) / 4) - from));
+          const values = store.settled(spec.name, to);
+          bytes.set(new Uint8Array(values.buffer, values.byteOffset + 4 * from, 4 * (to - from)), spec.offset + 4 * from);
+          written = spec.offset + 4 * to;
+          from = to;
+          if (written - sent < pieceBytes || written === bytes.byteLength) continue;
+          flush(written, false);
+          await nextTurn();
+        }
+      }
+      while (written - sent >= pieceBytes && written < bytes.byteLength) flush(sent + pieceBytes, false);
+    }
+    flush(bytes.byteLength, true);
   }
 
   /** A free buffer of exactly `byteLength` bytes (an idle one of that size, else a new one). */
   private take(byteLength: number): SharedBody {
     const idle = this.buffers.find((b) => b.inFlight === 0 && b.bytes.byteLength === byteLength);
     const body = idle ?? { manifest: [], bytes: new Uint8Array(byteLength), inFlight: 0 };
-    // Held by the round until sending() (see round()).
+    // Held by the round until its bodies are written (see round()).
     body.inFlight += 1;
     if (idle) return idle;
     this.buffers.push(body);

@@ -17,12 +17,12 @@ import {
   type CoordinatorToWorker,
   type WireDtype,
 } from '@ganfleet/shared/wire';
-import { FrameJoiner, sendFragmented } from '@ganfleet/shared/link';
+import { FrameJoiner } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, specsOf } from '@ganfleet/shared/model';
 import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
 import { type Contribution, batchContribution } from './paramStore.js';
-import type { SharedBody } from './updateBroadcast.js';
+import type { BodySink, SharedBody } from './updateBroadcast.js';
 import type { SlotTask } from './trainingRun.js';
 
 /** A validated reply with its timing and size, as the round loop needs it. */
@@ -189,10 +189,10 @@ export class WorkerConnection {
   }
 
   /**
-   * Sends a round's tasks (one for a worker, up to its leaves for a relay) with `update`, the
-   * parameters changed since this worker last synced (a body shared with the other workers that
-   * need the same: its own header goes first, as one fragment of the message, then the shared
-   * bytes as the other), and awaits its reply.
+   * Sends a round's tasks (one for a worker, up to its leaves for a relay) and awaits its reply.
+   * With `update`, the parameters changed since this worker last synced (a body shared with the
+   * other workers that need the same), only the header goes now, as the message's first fragment:
+   * the returned sink sends the body's pieces as UpdateBroadcast writes them.
    */
   request(
     tasks: SlotTask[],
@@ -201,7 +201,7 @@ export class WorkerConnection {
     /** For a relay: how long it has to answer. */
     deadlineMs: number,
     onSent: (body: SharedBody) => void,
-  ): { bytesSent: number; reply: Promise<Reply> } {
+  ): { bytesSent: number; reply: Promise<Reply>; sink?: BodySink } {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
     const reply = new Promise<Reply>((resolve, reject) => (this.pending = { tasks, resolve, reject }));
     const first = tasks[0] as SlotTask;
@@ -219,12 +219,13 @@ export class WorkerConnection {
     });
     // The last reply has been used by now (the round it answered is complete): its buffer serves the next.
     this.joiner.release();
-    if (update) {
-      update.inFlight += 1;
-      sendFragmented(this.ws, [head, update.bytes], () => onSent(update));
-    } else this.ws.send(head);
+    this.ws.send(head, { binary: true, fin: !update });
     this.syncedVersion = version;
-    return { bytesSent: head.byteLength + (update?.bytes.byteLength ?? 0), reply };
+    const bytesSent = head.byteLength + (update?.bytes.byteLength ?? 0);
+    if (!update) return { bytesSent, reply };
+    update.inFlight += 1;
+    const sink: BodySink = (piece, last) => this.ws.send(piece, { binary: true, fin: last }, last ? () => onSent(update) : undefined);
+    return { bytesSent, reply, sink };
   }
 
   /** The wire dtype agreed with this worker. */

@@ -194,14 +194,18 @@ export class WorkerPool implements SlotComputer {
     let bytesOut = 0;
     const bodies = this.broadcast.round(store);
     const replies = assigned.map(({ w, tasks: mine }) => {
+      const body = bodies.bodyFor(w.syncedVersion, w.dtype);
       // A relay below gets its share of this deadline, less what its own reply takes to come back.
-      const r = w.request(mine, bodies.bodyFor(w.syncedVersion, w.dtype), store.version, RELAY_SHARE * deadlineMs, (b) => this.broadcast.sent(b));
+      const r = w.request(mine, body, store.version, RELAY_SHARE * deadlineMs, (b) => this.broadcast.sent(b));
+      if (body && r.sink) bodies.to(body, r.sink);
       bytesOut += r.bytesSent;
       return r.reply;
     });
-    bodies.sending();
+    // The replies are watched (and the deadline runs) while the bodies are written and sent.
+    const collected = this.collect(replies, deadlineMs);
+    await bodies.stream();
     const broadcastMs = performance.now() - started;
-    const settled = await this.collect(replies, deadlineMs);
+    const settled = await collected;
     const late = assigned.filter((a, i) => settled[i]?.status === 'rejected' && a.w.isOpen).map((a) => a.w);
     for (const w of late) {
       this.log.warn({ code: 'STRAGGLER', worker: w.id, round: run.round, deadlineMs: Math.round(deadlineMs) }, 'worker missed the round deadline: it sits out');
