@@ -1,8 +1,8 @@
 /*
- * The coordinator's apply step (aggregation and Adam, ParamStore.apply) per round, for each
- * --aggregate mode with 4 and 16 contributions (`mean` also with 1 and 2, a local cluster's), on
- * both presets: what a round costs the coordinator beyond moving bytes. Median of `reps` rounds
- * after one warm-up.
+ * The coordinator's apply step per round (ParamStore.apply's aggregation, then the Adam step it
+ * leaves pending; each also timed on its own), for each --aggregate mode with 4 and 16
+ * contributions (`mean` also with 1 and 2, a local cluster's), on both presets: what a round costs
+ * the coordinator beyond moving bytes. Median of `reps` rounds after one warm-up.
  */
 import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, specsOf } from '@ganfleet/shared/model';
@@ -28,15 +28,19 @@ export async function applyBench(emit: (record: Record<string, unknown>) => void
               stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
             }),
           );
-          const times: number[] = [];
+          const times: { combine: number; adam: number }[] = [];
           for (let r = 0; r <= reps; r++) {
             const t0 = performance.now();
             store.apply(phase, parts);
+            const t1 = performance.now();
             // Reading the parameters carries out the Adam step that apply leaves pending.
             void store.params;
-            if (r > 0) times.push(performance.now() - t0);
+            if (r > 0) times.push({ combine: t1 - t0, adam: performance.now() - t1 });
           }
-          result[`${phase}ApplyMs`] = Number(median(times).toFixed(2));
+          const ms = (f: (t: (typeof times)[number]) => number): number => Number(median(times.map(f)).toFixed(2));
+          result[`${phase}ApplyMs`] = ms((t) => t.combine + t.adam);
+          result[`${phase}CombineMs`] = ms((t) => t.combine);
+          result[`${phase}AdamMs`] = ms((t) => t.adam);
         }
         emit({ bench: 'apply', model: presetName, contributions, aggregate: mode, ...result });
       }
