@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type TensorSpec, type WireDtype, layoutBody, writeBody } from '@ganfleet/shared/wire';
-import { FRAGMENT_ABOVE, FRAGMENT_BYTES } from '@ganfleet/shared/link';
+import { frameBytesFor } from '@ganfleet/shared/link';
 import type { ModelPreset } from '@ganfleet/shared/model';
 
 /** Parameters with a version per change, so that each member is sent only what it lacks (ParamStore; a relay's ParamMirror). */
@@ -27,11 +27,11 @@ export type BodySink = (piece: Uint8Array, last: boolean) => void;
  * Encodes each round's parameter update once per (store version a worker last synced at, wire
  * dtype), instead of once per worker: in a steady run every worker is at the same version, so the
  * parameters are copied once per round however many workers there are, and every socket sends
- * the same bytes. A float32 body above FRAGMENT_ABOVE is written and sent in pieces of
- * FRAGMENT_BYTES, each once the store has carried out the round's Adam step on its values
- * (ParamStore.settled), so that the workers receive the first pieces while Adam computes the rest;
- * smaller ones go whole, as sendFragmented would send them. Buffers are reused once every socket
- * has finished sending them.
+ * the same bytes. A body goes in the frames sendFragmented would use (frameBytesFor: 1 MiB pieces
+ * above 8 MiB, else whole), and a float32 one is written frame by frame, each once the store has
+ * carried out the round's Adam step on its values (ParamStore.settled), so that the workers receive
+ * the first frames while Adam computes the rest. Buffers are reused once every socket has finished
+ * sending them.
  */
 export class UpdateBroadcast {
   private readonly buffers: SharedBody[] = [];
@@ -89,37 +89,41 @@ export class UpdateBroadcast {
     return body;
   }
 
-  /** Writes a float32 body piece by piece from the settled values (a float16 one is written already) and hands each piece to `sinks`, letting the sockets send between pieces. */
+  /**
+   * Hands the body to `sinks` in frames of frameBytesFor its size, letting the sockets send between
+   * them. A float32 body is written here, each frame's values once the store has settled them; a
+   * float16 one was written whole by layout().
+   */
   private async write(store: ParamSource, body: SharedBody, sinks: readonly BodySink[]): Promise<void> {
     const { bytes, manifest } = body;
-    const pieceBytes = bytes.byteLength > FRAGMENT_ABOVE ? FRAGMENT_BYTES : bytes.byteLength;
+    const pieceBytes = frameBytesFor(bytes.byteLength);
+    const prewritten = manifest[0]?.dtype === 'float16';
+    let written = prewritten ? bytes.byteLength : 0;
     let sent = 0;
-    const flush = (end: number, last: boolean): void => {
-      for (const sink of sinks) sink(bytes.subarray(sent, end), last);
-      sent = end;
+    // Every whole frame written so far but the body's last, which goes with `last` set.
+    const sendWritten = async (): Promise<void> => {
+      for (; sent + pieceBytes <= written && sent + pieceBytes < bytes.byteLength; sent += pieceBytes) {
+        for (const sink of sinks) sink(bytes.subarray(sent, sent + pieceBytes), false);
+        await nextTurn();
+      }
     };
-    let written = 0;
-    for (const spec of manifest) {
-      const count = spec.shape.reduce((a, b) => a * b, 1);
-      if (spec.dtype === 'float16') {
-        written = spec.offset + 2 * count;
-      } else {
+    await sendWritten();
+    if (!prewritten) {
+      for (const spec of manifest) {
+        const count = spec.shape.reduce((a, b) => a * b, 1);
         bytes.fill(0, written, spec.offset);
         for (let from = 0; from < count;) {
-          // Up to the end of the current piece.
-          const to = Math.min(count, from + Math.max(1, Math.floor((sent + pieceBytes - spec.offset) / 4) - from));
+          // Up to the end of the frame being written.
+          const to = Math.min(count, Math.max(from + 1, Math.floor((sent + pieceBytes - spec.offset) / 4)));
           const values = store.settled(spec.name, to);
           bytes.set(new Uint8Array(values.buffer, values.byteOffset + 4 * from, 4 * (to - from)), spec.offset + 4 * from);
           written = spec.offset + 4 * to;
           from = to;
-          if (written - sent < pieceBytes || written === bytes.byteLength) continue;
-          flush(written, false);
-          await nextTurn();
+          await sendWritten();
         }
       }
-      while (written - sent >= pieceBytes && written < bytes.byteLength) flush(sent + pieceBytes, false);
     }
-    flush(bytes.byteLength, true);
+    for (const sink of sinks) sink(bytes.subarray(sent), true);
   }
 
   /** A free buffer of exactly `byteLength` bytes (an idle one of that size, else a new one). */

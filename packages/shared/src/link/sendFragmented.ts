@@ -15,16 +15,20 @@ export const FRAGMENT_BYTES = 1024 * 1024;
  */
 export const FRAGMENT_ABOVE = 8 * 1024 * 1024;
 
+/** The largest frame of a message of `total` bytes: FRAGMENT_BYTES above FRAGMENT_ABOVE, else the whole message. */
+export function frameBytesFor(total: number): number {
+  return total > FRAGMENT_ABOVE ? FRAGMENT_BYTES : Math.max(total, 1);
+}
+
 /**
  * Sends `parts`, concatenated, as one message: a frame per part, or above FRAGMENT_ABOVE bytes in
  * frames of at most FRAGMENT_BYTES; `cb` once the socket has written the last.
  */
 export function sendFragmented(ws: WebSocket, parts: readonly Uint8Array[], cb?: (err?: Error) => void): void {
-  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const size = frameBytesFor(parts.reduce((n, p) => n + p.byteLength, 0));
   const pieces = parts.flatMap((part) => {
-    if (total <= FRAGMENT_ABOVE) return part.byteLength > 0 ? [part] : [];
     const out: Uint8Array[] = [];
-    for (let at = 0; at < part.byteLength; at += FRAGMENT_BYTES) out.push(part.subarray(at, at + FRAGMENT_BYTES));
+    for (let at = 0; at < part.byteLength; at += size) out.push(part.subarray(at, at + size));
     return out;
   });
   if (pieces.length === 0) pieces.push(new Uint8Array(0));
