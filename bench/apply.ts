@@ -1,15 +1,27 @@
 /*
  * The coordinator's apply step per round (ParamStore.apply's aggregation, then the Adam step it
  * leaves pending; each also timed on its own), for each --aggregate mode with 4 and 16
- * contributions (`mean` also with 1 and 2, a local cluster's), on both presets: what a round costs
- * the coordinator beyond moving bytes. Median of `reps` rounds after one warm-up.
+ * contributions (`mean` also with 1 and 2, a local cluster's), on both presets, with the JavaScript
+ * update loops and with the native addon's where it loads: what a round costs the coordinator
+ * beyond moving bytes. Median of `reps` rounds after one warm-up.
  */
 import { Rng } from '@ganfleet/shared/data';
-import { getPreset, initParams, specsOf } from '@ganfleet/shared/model';
+import { getPreset, initParams, jsUpdateLoops, specsOf, updateLoops, useUpdateLoops } from '@ganfleet/shared/model';
+import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import type { Phase } from '@ganfleet/shared/wire';
 import { AGGREGATIONS, ParamStore, batchContribution, runSettings } from '@ganfleet/coordinator';
 
 export async function applyBench(emit: (record: Record<string, unknown>) => void, reps: number): Promise<void> {
+  await useFastestUpdateLoops();
+  const fastest = updateLoops();
+  for (const loops of fastest === jsUpdateLoops ? [fastest] : [jsUpdateLoops, fastest]) {
+    useUpdateLoops(loops);
+    await applyBenchWith(loops.name, emit, reps);
+  }
+  useUpdateLoops(fastest);
+}
+
+async function applyBenchWith(loops: string, emit: (record: Record<string, unknown>) => void, reps: number): Promise<void> {
   for (const presetName of ['mlp', 'conv']) {
     const preset = getPreset(presetName);
     const rng = new Rng(1);
@@ -42,7 +54,7 @@ export async function applyBench(emit: (record: Record<string, unknown>) => void
           result[`${phase}CombineMs`] = ms((t) => t.combine);
           result[`${phase}AdamMs`] = ms((t) => t.adam);
         }
-        emit({ bench: 'apply', model: presetName, contributions, aggregate: mode, ...result });
+        emit({ bench: 'apply', loops, model: presetName, contributions, aggregate: mode, ...result });
       }
     }
   }

@@ -1,3 +1,5 @@
+import { updateLoops } from '@ganfleet/shared/model';
+
 /** Adam hyper-parameters. */
 export interface AdamConfig {
   learningRate: number;
@@ -50,24 +52,13 @@ export class Adam {
 
   /** Applies `step` to values [from, to) of parameter `name`; each value changes only with its own gradient and moments. */
   update(step: AdamStep, name: string, p: Float32Array, g: Float32Array, from: number, to: number): void {
-    const { beta1: b1, beta2: b2, epsilon: eps } = this.config;
-    const { rate, invC2 } = step;
-    const a1 = 1 - b1;
-    const a2 = 1 - b2;
     let s = this.slots.get(name);
     if (!s) {
       s = { m: new Float32Array(g.length), v: new Float32Array(g.length) };
       this.slots.set(name, s);
     }
-    const { m, v } = s;
-    for (let i = from; i < to; i++) {
-      const gi = g[i] as number;
-      const mi = b1 * (m[i] as number) + a1 * gi;
-      const vi = b2 * (v[i] as number) + a2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = (p[i] as number) - (rate * mi) / (Math.sqrt(vi * invC2) + eps);
-    }
+    const { beta1, beta2, epsilon } = this.config;
+    updateLoops().adam({ beta1, beta2, epsilon, ...step }, p, g, s.m, s.v, from, to);
   }
 }
 

@@ -1,4 +1,4 @@
-import { type ModelPreset, type ParamArrays, specsOf } from '@ganfleet/shared/model';
+import { type ModelPreset, type ParamArrays, specsOf, updateLoops } from '@ganfleet/shared/model';
 
 /**
  * An exponential moving average of the generator's trainable weights (Yazıcı et al. 2019,
@@ -41,9 +41,7 @@ export class GeneratorAverage {
   fold(name: string, p: Float32Array, t: number, from: number, to: number): void {
     const avg = this.values.get(name);
     if (!avg) return;
-    const beta = this.decayAt(t);
-    const alpha = 1 - beta;
-    for (let i = from; i < to; i++) avg[i] = beta * (avg[i] as number) + alpha * (p[i] as number);
+    updateLoops().emaFold(avg, p, this.decayAt(t), from, to);
   }
 
   /** Replaces the averages with stored ones (resume). */

@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocketServer, type WebSocket } from 'ws';
 import { GanError, type GeneratorMessage, type Hello, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
+import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
@@ -49,6 +50,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     log.info({ checkpoint: resumed.path, round: resumed.snapshot.round }, 'resuming from checkpoint');
   }
   const preset = getPreset(settings.preset);
+  log.info(await useFastestUpdateLoops(), 'update loops');
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
   const coordinator = new Coordinator(settings, preset, dataset, data, resumed, randomBytes(6).toString('hex'), opts.log);

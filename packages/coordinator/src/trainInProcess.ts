@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { getPreset } from '@ganfleet/shared/model';
@@ -28,6 +29,7 @@ export interface InProcessHandle {
 export async function startInProcess(opts: InProcessOptions): Promise<InProcessHandle> {
   const { settings, log } = opts;
   const preset = getPreset(settings.preset);
+  log.info(await useFastestUpdateLoops(), 'update loops');
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const loop = new RunLoop(settings, preset, { count: dataset.count, meanImage: meanImage(dataset) }, undefined, randomBytes(6).toString('hex'), log);
   log.info(

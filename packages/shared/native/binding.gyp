@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/api_conv.cc",
         "src/api_sgemm.cc",
+        "src/api_update.cc",
         "src/conv_backprop_filter.cc",
         "src/conv_backprop_input.cc",
         "src/conv_forward.cc",
@@ -21,6 +22,7 @@
         "src/pack.cc",
         "src/sgemm.cc",
         "src/thread_pool.cc",
+        "src/update_loops.cc",
         "src/workspace.cc"
       ],
       "cflags": ["-O3"],

@@ -139,3 +139,54 @@ export interface Conv2DBackpropFilterParams extends Conv2DGeometry {
   dfilterOffset?: number;
 }
 export function conv2dBackpropFilter(params: Conv2DBackpropFilterParams): void;
+
+/*
+ * The coordinator's update loops: the same IEEE float64 operations, in the same order, as
+ * ganfleet's JavaScript ones (packages/shared/src/model/updateLoops.ts), so results are equal bit
+ * for bit on every ISA path. Arrays are whole Float32Arrays (no offsets); outputs must not overlap
+ * inputs.
+ */
+
+/** One Adam step on values [from, to) (default: all): m, v and p updated in place from g. */
+export interface AdamUpdateParams {
+  p: Float32Array;
+  g: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  from?: number;
+  to?: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** lr / (1 - beta1^t). */
+  rate: number;
+  /** 1 / (1 - beta2^t). */
+  invC2: number;
+}
+export function adamUpdate(params: AdamUpdateParams): void;
+
+/** avg[i] = beta * avg[i] + (1 - beta) * p[i] on [from, to) (default: all). */
+export function emaFold(params: { avg: Float32Array; p: Float32Array; from?: number; to?: number; beta: number }): void;
+
+/** out[i] = float32((w0 * x0[i] + w1 * x1[i]) / total); returns the largest |out[i]|, NaN if any is NaN. */
+export function meanOfTwo(params: {
+  out: Float32Array;
+  x0: Float32Array | Float64Array;
+  w0: number;
+  x1: Float32Array | Float64Array;
+  w1: number;
+  total: number;
+}): number;
+
+/**
+ * s[i] = w0·x0[i] + w1·x1[i] + … added in that order in float64, every addition checked with
+ * TwoSum. Without `out` the sums go to `acc`; with it, float32(s[i] / total) goes to `out` (acc
+ * is not used). Returns the coordinates where an addition was not exact (ascending) and the
+ * largest |out[i]| (NaN if any is NaN; 0 without out).
+ */
+export function sumTerms(params: {
+  terms: readonly { values: Float32Array | Float64Array; weight: number }[];
+  acc?: Float64Array | null;
+  out?: Float32Array | null;
+  total?: number;
+}): { worst: number; redo: number[] };

@@ -92,3 +92,27 @@ export function conv2dBackpropFilter(p) {
   const { x, xOffset = 0, dy, dyOffset = 0, dfilter, dfilterOffset = 0 } = p;
   native.conv2dBackpropFilter(...geometry(p), x, xOffset, dy, dyOffset, dfilter, dfilterOffset);
 }
+
+// The coordinator's update loops (update_loops.h): the same IEEE double operations as
+// packages/shared/src/model/updateLoops.ts, bit for bit.
+export function adamUpdate({ p, g, m, v, from = 0, to = g.length, beta1, beta2, epsilon, rate, invC2 }) {
+  native.adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2);
+}
+
+export function emaFold({ avg, p, from = 0, to = p.length, beta }) {
+  native.emaFold(avg, p, from, to, beta, 1 - beta);
+}
+
+export function meanOfTwo({ out, x0, w0, x1, w1, total }) {
+  return native.meanOfTwo(out, x0, w0, x1, w1, total);
+}
+
+export function sumTerms({ terms, acc = null, out = null, total = 1 }) {
+  return native.sumTerms(
+    terms.map((t) => t.values),
+    terms.map((t) => t.weight),
+    acc,
+    out,
+    total,
+  );
+}

@@ -107,6 +107,10 @@ NAPI_MODULE_INIT() {
       {"conv2d", ApiConv2d},
       {"conv2dBackpropInput", ApiConv2dBackpropInput},
       {"conv2dBackpropFilter", ApiConv2dBackpropFilter},
+      {"adamUpdate", ApiAdamUpdate},
+      {"emaFold", ApiEmaFold},
+      {"meanOfTwo", ApiMeanOfTwo},
+      {"sumTerms", ApiSumTerms},
   };
   for (const auto& m : methods) {
     napi_value fn;

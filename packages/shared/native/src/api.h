@@ -9,5 +9,9 @@ napi_value ApiSgemm(napi_env env, napi_callback_info info);
 napi_value ApiConv2d(napi_env env, napi_callback_info info);
 napi_value ApiConv2dBackpropInput(napi_env env, napi_callback_info info);
 napi_value ApiConv2dBackpropFilter(napi_env env, napi_callback_info info);
+napi_value ApiAdamUpdate(napi_env env, napi_callback_info info);
+napi_value ApiEmaFold(napi_env env, napi_callback_info info);
+napi_value ApiMeanOfTwo(napi_env env, napi_callback_info info);
+napi_value ApiSumTerms(napi_env env, napi_callback_info info);
 
 }  // namespace ganfleet

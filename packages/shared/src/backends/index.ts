@@ -4,3 +4,4 @@ export { type WebGpuOptions, type WebGpuSummary, activateWebGpu, describeWebGpu 
 export { type WebGpuKernelSet, useWebGpuKernels } from './webgpu/webgpuKernels.js';
 export { recordPrograms } from './webgpu/program.js';
 export { MAX_NATIVE_THREADS, NATIVE_ADDON_SPEC, nativeThreads, probeNativeAddon, setNativeThreads } from './native/addon.js';
+export { nativeUpdateLoops, useFastestUpdateLoops } from './native/nativeUpdateLoops.js';

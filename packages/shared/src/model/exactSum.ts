@@ -8,6 +8,8 @@
  * are summed again with Shewchuk's expansions (the algorithm of Python's math.fsum).
  */
 
+import { updateLoops } from './updateLoops.js';
+
 /** Adds `x` to the expansion `partials` (non-overlapping components of increasing magnitude) exactly, in place. */
 export function addToExpansion(partials: number[], x: number): void {
   let i = 0;
@@ -72,67 +74,6 @@ export interface SumTerm {
   rest?: ReadonlyMap<number, readonly number[]>;
 }
 
-/** Terms summed in one pass over the coordinates: their arrays in locals, which a loop over an array of arrays cannot match. */
-const GROUP = 4;
-
-/**
- * Adds terms from..from+GROUP to `acc` (or, from 0, sets it to their sum) in float64, checking
- * every addition with TwoSum. With `mean` (the last group of a mean) the sums go, divided by its
- * total and rounded to float32, to its output instead, in the same pass. Returns the coordinates
- * where an addition was not exact, and the largest magnitude written to `mean.out` (NaN if any was).
- */
-function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number, mean?: { out: Float32Array; total: number }): { redo: number[]; worst: number } {
-  const redo: number[] = [];
-  const n = Math.min(GROUP, terms.length - from);
-  const t = (j: number) => terms[from + Math.min(j, n - 1)] as SumTerm;
-  const [x0, x1, x2, x3] = [t(0).values, t(1).values, t(2).values, t(3).values];
-  // With one term, x1 repeats x0 at weight 0: adding 0 is exact and changes nothing.
-  const [w0, w1, w2, w3] = [0, 1, 2, 3].map((j) => (j < n ? t(j).weight : 0)) as [number, number, number, number];
-  const add = from > 0;
-  const out = mean?.out;
-  const total = mean?.total ?? 1;
-  let worst = 0;
-  for (let i = 0; i < acc.length; i++) {
-    // From 0 the first product is the sum so far, exactly; each later addition is checked.
-    let s = add ? (acc[i] as number) : w0 * (x0[i] as number);
-    let exact = true;
-    let p = w0 * (x0[i] as number);
-    let u = s + p;
-    let b = u - s;
-    if (add) {
-      if (s - (u - b) + (p - b) !== 0) exact = false;
-      s = u;
-    }
-    p = w1 * (x1[i] as number);
-    u = s + p;
-    b = u - s;
-    if (s - (u - b) + (p - b) !== 0) exact = false;
-    s = u;
-    if (n > 2) {
-      p = w2 * (x2[i] as number);
-      u = s + p;
-      b = u - s;
-      if (s - (u - b) + (p - b) !== 0) exact = false;
-      s = u;
-    }
-    if (n > 3) {
-      p = w3 * (x3[i] as number);
-      u = s + p;
-      b = u - s;
-      if (s - (u - b) + (p - b) !== 0) exact = false;
-      s = u;
-    }
-    if (out) {
-      const g = Math.fround(s / total);
-      out[i] = g;
-      const m = Math.abs(g);
-      if (m > worst || m !== m) worst = m;
-    } else acc[i] = s;
-    if (!exact) redo.push(i);
-  }
-  return { redo, worst };
-}
-
 /**
  * The exact sum of every coordinate's terms, rounded once to float64, into `sum`. Returns the
  * coordinates whose exact sum is not `sum[i]`, each with the components of the difference (what a
@@ -140,8 +81,7 @@ function addGroup(terms: readonly SumTerm[], acc: Float64Array, from: number, me
  */
 export function sumTerms(terms: readonly SumTerm[], sum: Float64Array): Map<number, number[]> {
   if (terms.length === 0) throw new Error('sumTerms: no terms');
-  const redo = new Set<number>();
-  for (let from = 0; from < terms.length; from += GROUP) for (const i of addGroup(terms, sum, from).redo) redo.add(i);
+  const redo = new Set(updateLoops().sumTerms(terms, sum).redo);
   for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
   const rest = new Map<number, number[]>();
   for (const i of redo) {
@@ -175,15 +115,13 @@ function exactPartials(terms: readonly SumTerm[], i: number): number[] {
 export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float32Array, limit: number, scratch: Float64Array): boolean {
   if (terms.length === 0) throw new Error('meanOfTerms: no terms');
   if (scratch.length !== out.length) throw new Error('meanOfTerms: the float64 scratch must have the output size');
-  const last = Math.floor((terms.length - 1) / GROUP) * GROUP;
   const redo = new Set<number>();
   let worst: number;
   if (terms.length <= 2) worst = meanOfTwo(terms, out, total);
   else {
-    for (let from = 0; from < last; from += GROUP) for (const i of addGroup(terms, scratch, from).redo) redo.add(i);
-    const final = addGroup(terms, scratch, last, { out, total });
-    for (const i of final.redo) redo.add(i);
-    worst = final.worst;
+    const sum = updateLoops().sumTerms(terms, scratch, { out, total });
+    for (const i of sum.redo) redo.add(i);
+    worst = sum.worst;
   }
   for (const term of terms) for (const i of term.rest?.keys() ?? []) redo.add(i);
   for (const i of redo) {
@@ -201,15 +139,7 @@ export function meanOfTerms(terms: readonly SumTerm[], total: number, out: Float
  */
 function meanOfTwo(terms: readonly SumTerm[], out: Float32Array, total: number): number {
   const first = terms[0] as SumTerm;
-  // With one term, the second repeats it at weight 0, as in addGroup.
+  // With one term, the second repeats it at weight 0 (adding 0 to each finite value).
   const second = terms[1] ?? { values: first.values, weight: 0 };
-  const [x0, w0, x1, w1] = [first.values, first.weight, second.values, second.weight];
-  let worst = 0;
-  for (let i = 0; i < out.length; i++) {
-    const g = Math.fround((w0 * (x0[i] as number) + w1 * (x1[i] as number)) / total);
-    out[i] = g;
-    const m = Math.abs(g);
-    if (m > worst || m !== m) worst = m;
-  }
-  return worst;
+  return updateLoops().meanOfTwo(out, first.values, first.weight, second.values, second.weight, total);
 }

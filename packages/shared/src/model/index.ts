@@ -7,3 +7,4 @@ export * from './preset.js';
 export * from './presets.js';
 export * from './sampler.js';
 export * from './trainer.js';
+export * from './updateLoops.js';
