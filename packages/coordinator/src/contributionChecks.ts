@@ -1,3 +1,4 @@
+import { updateLoops } from '@ganfleet/shared/model';
 import { GanError, type NamedTensor } from '@ganfleet/shared/wire';
 
 /*
@@ -23,36 +24,10 @@ export function checkSums(name: string, values: Float64Array, limit: number): nu
   return checkedSquares(`sums of ${name}`, values, limit);
 }
 
-/**
- * Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in
- * the error. Four running sums, not one: a single sum waits on each addition before the next
- * (docs/benchmarks.md has the timings).
- */
+/** Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in the error. */
 function checkedSquares(what: string, values: Float32Array | Float64Array, limit: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let worst = 0;
-  const whole = values.length - (values.length % 4);
-  for (let i = 0; i < whole; i += 4) {
-    const a = values[i] as number;
-    const b = values[i + 1] as number;
-    const c = values[i + 2] as number;
-    const d = values[i + 3] as number;
-    s0 += a * a;
-    s1 += b * b;
-    s2 += c * c;
-    s3 += d * d;
-    worst = Math.max(worst, Math.abs(a), Math.abs(b), Math.abs(c), Math.abs(d));
-  }
-  for (let i = whole; i < values.length; i++) {
-    const v = values[i] as number;
-    s0 += v * v;
-    worst = Math.max(worst, Math.abs(v));
-  }
-  const squares = s0 + s1 + (s2 + s3);
-  // Math.max is NaN if any value is NaN, and an infinity is the largest magnitude: either fails the test.
+  const { squares, worst } = updateLoops().sumOfSquares(values);
+  // worst is NaN if any value is NaN, and an infinity is the largest magnitude: either fails the test.
   if (!(worst <= limit)) {
     const at = values.findIndex((v) => !(Math.abs(v) <= limit));
     const v = values[at] as number;

@@ -190,3 +190,9 @@ export function sumTerms(params: {
   out?: Float32Array | null;
   total?: number;
 }): { worst: number; redo: number[] };
+
+/**
+ * Σ values[i]² in four running sums (values[i] into sum i % 4, the last length % 4 into the first),
+ * added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN).
+ */
+export function sumOfSquares(values: Float32Array | Float64Array): { squares: number; worst: number };

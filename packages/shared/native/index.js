@@ -116,3 +116,5 @@ export function sumTerms({ terms, acc = null, out = null, total = 1 }) {
     total,
   );
 }
+
+export const sumOfSquares = (values) => native.sumOfSquares(values);

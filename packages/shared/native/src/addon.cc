@@ -111,6 +111,7 @@ NAPI_MODULE_INIT() {
       {"emaFold", ApiEmaFold},
       {"meanOfTwo", ApiMeanOfTwo},
       {"sumTerms", ApiSumTerms},
+      {"sumOfSquares", ApiSumOfSquares},
   };
   for (const auto& m : methods) {
     napi_value fn;

@@ -13,5 +13,6 @@ napi_value ApiAdamUpdate(napi_env env, napi_callback_info info);
 napi_value ApiEmaFold(napi_env env, napi_callback_info info);
 napi_value ApiMeanOfTwo(napi_env env, napi_callback_info info);
 napi_value ApiSumTerms(napi_env env, napi_callback_info info);
+napi_value ApiSumOfSquares(napi_env env, napi_callback_info info);
 
 }  // namespace ganfleet

@@ -2,6 +2,7 @@
 // emaFold(avg, p, from, to, beta, alpha)
 // meanOfTwo(out, x0, w0, x1, w1, total) -> largest |out[i]| (NaN if any is)
 // sumTerms(xs, ws, acc, out, total) -> { worst, redo }
+// sumOfSquares(x) -> { squares, worst }
 #include <cmath>
 #include <string>
 #include <vector>
@@ -174,6 +175,29 @@ napi_value ApiSumTerms(napi_env env, napi_callback_info info) {
   }
   napi_set_named_property(env, result, "worst", worst_value);
   napi_set_named_property(env, result, "redo", redo_list);
+  return result;
+}
+
+napi_value ApiSumOfSquares(napi_env env, napi_callback_info info) {
+  CallArgs args;
+  if (!ReadArgs(env, info, 1, &args)) return nullptr;
+  bool typed = false;
+  napi_typedarray_type type;
+  std::size_t n = 0;
+  void* data = nullptr;
+  napi_is_typedarray(env, args.v[0], &typed);
+  if (!typed || napi_get_typedarray_info(env, args.v[0], &type, &n, &data, nullptr, nullptr) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array)) {
+    napi_throw_type_error(env, nullptr, "sumOfSquares: expected a Float32Array or Float64Array");
+    return nullptr;
+  }
+  const Squares r = SumOfSquares(IsaOf(args), SumTerm{data, type == napi_float64_array, 1}, n);
+  napi_value result, squares, worst;
+  napi_create_object(env, &result);
+  napi_create_double(env, r.sum, &squares);
+  napi_create_double(env, r.worst, &worst);
+  napi_set_named_property(env, result, "squares", squares);
+  napi_set_named_property(env, result, "worst", worst);
   return result;
 }
 

@@ -28,8 +28,8 @@ namespace {
 struct Worst {
   double max = 0;
   bool nan = false;
-  void Add(float g) {
-    const double a = std::fabs(static_cast<double>(g));
+  void Add(double g) {
+    const double a = std::fabs(g);
     if (a > max) max = a;
     if (a != a) nan = true;
   }
@@ -69,6 +69,24 @@ void MeanScalar(float* out, const T0* x0, double w0, const T1* x1, double w1, do
     out[i] = g;
     worst->Add(g);
   }
+}
+
+// From `from` (a multiple of 4) on, adding to the AVX2 loop's running sums.
+template <typename T>
+Squares SquaresScalar(const T* x, std::size_t from, std::size_t n, double s[4], Worst* worst) {
+  const std::size_t whole = n - n % 4;
+  for (std::size_t i = from; i < whole; i += 4)
+    for (int k = 0; k < 4; k++) {
+      const double v = x[i + k];
+      s[k] = s[k] + v * v;
+      worst->Add(v);
+    }
+  for (std::size_t i = whole; i < n; i++) {
+    const double v = x[i];
+    s[0] = s[0] + v * v;
+    worst->Add(v);
+  }
+  return Squares{s[0] + s[1] + (s[2] + s[3]), worst->Result()};
 }
 
 template <typename T>
@@ -163,6 +181,26 @@ GF_TARGET std::size_t MeanAvx2(float* out, const T0* x0, double w0, const T1* x1
 }
 
 template <typename T>
+GF_TARGET std::size_t SquaresAvx2(const T* x, std::size_t n, double s[4], Worst* worst) {
+  const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  __m256d sums = _mm256_setzero_pd(), top = _mm256_setzero_pd(), unordered = _mm256_setzero_pd();
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = Load4(x + i);
+    sums = _mm256_add_pd(sums, _mm256_mul_pd(v, v));
+    const __m256d a = _mm256_and_pd(v, abs_mask);
+    unordered = _mm256_or_pd(unordered, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
+    top = _mm256_max_pd(top, a);
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, top);
+  for (double a : lanes) worst->Add(a);
+  if (_mm256_movemask_pd(unordered) != 0) worst->nan = true;
+  _mm256_storeu_pd(s, sums);
+  return i;
+}
+
+template <typename T>
 GF_TARGET std::size_t AddTermAvx2(const T* x, double w, SumBlock* blk, std::size_t n) {
   const __m256d wv = _mm256_set1_pd(w), zero = _mm256_setzero_pd();
   std::size_t i = 0;
@@ -194,6 +232,17 @@ GF_TARGET std::size_t WriteMeanAvx2(const SumBlock& b, float* out, double total,
 #endif
 
 // ---- Dispatch: the AVX2 loop where the path allows, then the scalar one.
+
+template <typename T>
+Squares SquaresOf(Isa isa, const T* x, std::size_t n) {
+  double s[4] = {0, 0, 0, 0};
+  Worst worst;
+  std::size_t done = 0;
+#if GF_X86_SIMD
+  if (isa >= Isa::kAvx2) done = SquaresAvx2(x, n, s, &worst);
+#endif
+  return SquaresScalar(x, done, n, s, &worst);
+}
 
 template <typename T0, typename T1>
 void Mean(Isa isa, float* out, const T0* x0, double w0, const T1* x1, double w1, double total, std::size_t n, Worst* worst) {
@@ -250,6 +299,10 @@ double MeanOfTwo(Isa isa, float* out, const SumTerm& a, const SumTerm& b, double
   if (a.f64) MeanWith(isa, out, static_cast<const double*>(a.x), a.w, b, total, n, &worst);
   else MeanWith(isa, out, static_cast<const float*>(a.x), a.w, b, total, n, &worst);
   return worst.Result();
+}
+
+Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n) {
+  return x.f64 ? SquaresOf(isa, static_cast<const double*>(x.x), n) : SquaresOf(isa, static_cast<const float*>(x.x), n);
 }
 
 double SumTerms(Isa isa, const SumTerm* terms, std::size_t k, std::size_t n, double* acc, float* out, double total, std::vector<uint32_t>* redo) {

@@ -35,6 +35,14 @@ void EmaFold(Isa isa, double beta, double alpha, float* avg, const float* p, std
 // largest magnitude written, NaN if any value was NaN.
 double MeanOfTwo(Isa isa, float* out, const SumTerm& a, const SumTerm& b, double total, std::size_t n);
 
+// Σ x[i]² in four running sums (x[i] goes to sum i % 4; the tail's to the
+// first), added as (s0 + s1) + (s2 + s3); and the largest |x[i]| (NaN if any
+// is NaN).
+struct Squares {
+  double sum, worst;
+};
+Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n);
+
 // s[i] = w0 x0[i] + w1 x1[i] + ... added in that order in float64, every
 // addition checked with TwoSum; the indices where one was not exact go to
 // `redo`. Without `out` the sums go to `acc`; with it, float(s / total) goes

@@ -1,7 +1,8 @@
 /*
  * The loops over every value of a round's update, called by name (like a backend's kernels):
- * Adam's step, the generator average's fold, the mean of two contributions and the checked
- * float64 sum of any number (exactSum.ts builds the exact sums on these). These are the
+ * Adam's step, the generator average's fold, the mean of two contributions, the checked float64
+ * sum of any number (exactSum.ts builds the exact sums on these) and the sum of squares that
+ * checks a contribution. These are the
  * JavaScript ones; useUpdateLoops() puts faster ones in their place (the native addon's, see
  * backends/native/nativeUpdateLoops.ts), which must give the same bits: the same IEEE float64
  * operations in the same order, each value rounded to float32 only where these round it.
@@ -40,6 +41,11 @@ export interface UpdateLoops {
    * the largest |mean.out[i]| (NaN if any is NaN; 0 without mean).
    */
   sumTerms(terms: readonly WeightedValues[], acc: Float64Array, mean?: { out: Float32Array; total: number }): { redo: number[]; worst: number };
+  /**
+   * Σ values[i]² in four running sums (values[i] into sum i % 4, the last length % 4 into the
+   * first), added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN).
+   */
+  sumOfSquares(values: Float32Array | Float64Array): { squares: number; worst: number };
 }
 
 /** Terms added in one pass over the coordinates: their arrays in locals, which a loop over an array of arrays cannot match. */
@@ -126,6 +132,32 @@ export const jsUpdateLoops: UpdateLoops = {
       if (m > worst || m !== m) worst = m;
     }
     return worst;
+  },
+  sumOfSquares(values) {
+    // Four running sums, not one: a single sum waits on each addition before the next.
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let worst = 0;
+    const whole = values.length - (values.length % 4);
+    for (let i = 0; i < whole; i += 4) {
+      const a = values[i] as number;
+      const b = values[i + 1] as number;
+      const c = values[i + 2] as number;
+      const d = values[i + 3] as number;
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+      worst = Math.max(worst, Math.abs(a), Math.abs(b), Math.abs(c), Math.abs(d));
+    }
+    for (let i = whole; i < values.length; i++) {
+      const v = values[i] as number;
+      s0 += v * v;
+      worst = Math.max(worst, Math.abs(v));
+    }
+    return { squares: s0 + s1 + (s2 + s3), worst };
   },
   sumTerms(terms, acc, mean) {
     const redo: number[] = [];

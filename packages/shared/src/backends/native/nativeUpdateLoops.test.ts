@@ -67,7 +67,7 @@ describe.skipIf(!addon)(title, () => {
         }
       });
 
-      it(`${isa}, ${n} values: the average's fold and the mean of two (float32 and float64) equal JavaScript's bit for bit`, () => {
+      it(`${isa}, ${n} values: the average's fold, the mean of two and the sum of squares (float32 and float64) equal JavaScript's bit for bit`, () => {
         const a = addon as NativeAddon;
         a.setIsa(isa);
         const native = nativeUpdateLoops(a);
@@ -93,6 +93,7 @@ describe.skipIf(!addon)(title, () => {
           expect(native.meanOfTwo(out, a, w0, b, w1, total)).toBe(jsUpdateLoops.meanOfTwo(outJs, a, w0, b, w1, total));
           expect(bits(out)).toEqual(bits(outJs));
         }
+        for (const values of [x0, x1, s0, s1]) expect(native.sumOfSquares(values)).toEqual(jsUpdateLoops.sumOfSquares(values));
       });
     }
 
@@ -122,7 +123,7 @@ describe.skipIf(!addon)(title, () => {
       }
     });
 
-    it(`${isa}: the mean of two reports the largest magnitude, NaN when one is, wherever it is`, () => {
+    it(`${isa}: the mean of two and the sum of squares report the largest magnitude, NaN when one is, wherever it is`, () => {
       const a = addon as NativeAddon;
       a.setIsa(isa);
       const native = nativeUpdateLoops(a);
@@ -134,8 +135,12 @@ describe.skipIf(!addon)(title, () => {
         expect(native.meanOfTwo(new Float32Array(11), x0, 1, x1, 1, 2)).toBe(Math.fround((3e38 - 2) / 2));
         x1[at] = Number.NaN;
         expect(native.meanOfTwo(new Float32Array(11), x0, 1, x1, 1, 2)).toBeNaN();
+        expect(native.sumOfSquares(x1).worst).toBeNaN();
         x1[at] = -Infinity;
         expect(native.meanOfTwo(new Float32Array(11), x0, 1, x1, 1, 2)).toBe(Infinity);
+        expect(native.sumOfSquares(x1)).toEqual({ squares: Infinity, worst: Infinity });
+        const big = Math.fround(3e38);
+        expect(native.sumOfSquares(Float64Array.from(x0))).toEqual({ squares: big * big + 10, worst: big });
       }
     });
   }
