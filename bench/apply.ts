@@ -1,6 +1,6 @@
 /*
  * The coordinator's apply step per round (ParamStore.apply's aggregation, then the Adam step it
- * leaves pending; each also timed on its own), for each --aggregate mode with 4 and 16
+ * leaves pending; each also timed on its own; and the check of one reply, gradientNorm), for each --aggregate mode with 4 and 16
  * contributions (`mean` also with 1 and 2, a local cluster's), on both presets, with the JavaScript
  * update loops and with the native addon's where it loads: what a round costs the coordinator
  * beyond moving bytes. Median of `reps` rounds after one warm-up.
@@ -9,7 +9,7 @@ import { Rng } from '@ganfleet/shared/data';
 import { getPreset, initParams, jsUpdateLoops, specsOf, updateLoops, useUpdateLoops } from '@ganfleet/shared/model';
 import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import type { Phase } from '@ganfleet/shared/wire';
-import { AGGREGATIONS, ParamStore, batchContribution, runSettings } from '@ganfleet/coordinator';
+import { AGGREGATIONS, ParamStore, batchContribution, gradientNorm, runSettings } from '@ganfleet/coordinator';
 
 export async function applyBench(emit: (record: Record<string, unknown>) => void, reps: number): Promise<void> {
   await useFastestUpdateLoops();
@@ -40,19 +40,23 @@ async function applyBenchWith(loops: string, emit: (record: Record<string, unkno
               stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
             }),
           );
-          const times: { combine: number; adam: number }[] = [];
+          const reply = [...(parts[0]?.grads ?? [])].map(([name, term]) => ({ name, values: term.values as Float32Array }));
+          const times: { combine: number; adam: number; check: number }[] = [];
           for (let r = 0; r <= reps; r++) {
             const t0 = performance.now();
             store.apply(phase, parts);
             const t1 = performance.now();
             // Reading the parameters carries out the Adam step that apply leaves pending.
             void store.params;
-            if (r > 0) times.push({ combine: t1 - t0, adam: performance.now() - t1 });
+            const t2 = performance.now();
+            gradientNorm(reply);
+            if (r > 0) times.push({ combine: t1 - t0, adam: t2 - t1, check: performance.now() - t2 });
           }
           const ms = (f: (t: (typeof times)[number]) => number): number => Number(median(times.map(f)).toFixed(2));
           result[`${phase}ApplyMs`] = ms((t) => t.combine + t.adam);
           result[`${phase}CombineMs`] = ms((t) => t.combine);
           result[`${phase}AdamMs`] = ms((t) => t.adam);
+          result[`${phase}CheckOneReplyMs`] = ms((t) => t.check);
         }
         emit({ bench: 'apply', loops, model: presetName, contributions, aggregate: mode, ...result });
       }

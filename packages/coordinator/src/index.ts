@@ -2,6 +2,7 @@ export * from './adam.js';
 export * from './aggregation.js';
 export * from './authGate.js';
 export * from './checkpoint.js';
+export { gradientNorm } from './contributionChecks.js';
 export * from './coordinator.js';
 export * from './defaults.js';
 export * from './events.js';

@@ -28,6 +28,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
+import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
@@ -123,6 +124,8 @@ class Relay implements ServedNode {
 
   /** The relay's log, with its id at its parent once it has one. */
   private log: Logger;
+  /** The update loops in use (native where the addon loads), chosen while the relay connects. */
+  private readonly loops = useFastestUpdateLoops();
 
   constructor(
     private readonly settings: RelaySettings,
@@ -263,6 +266,7 @@ class Relay implements ServedNode {
     if (j && j.preset.name !== descriptor.preset)
       throw new GanError('CONFIG_INVALID', `the parent now trains ${descriptor.preset}, this relay served ${j.preset.name}`);
     if (!j) {
+      this.log.info(await this.loops, 'update loops');
       const preset = getPreset(descriptor.preset);
       const mirror = new ParamMirror(preset);
       const poolSettings: PoolSettings = { ...this.settings.pool, wireDtype, aggregate: 'mean', minWorkers: 1, roundTimeoutS: 0, minRoundTimeoutS: 0 };
