@@ -40,7 +40,7 @@ async function applyBenchWith(loops: string, emit: (record: Record<string, unkno
               stats: new Map(preset.batchNorms.map((bn) => [bn.layer, new Float32Array(2 * channels(bn.movingMean)).fill(1, channels(bn.movingMean))])),
             }),
           );
-          const reply = [...(parts[0]?.grads ?? [])].map(([name, term]) => ({ name, values: term.values as Float32Array }));
+          const reply = specsOf(preset, phase).map((s) => ({ name: s.name, shape: s.shape, values: parts[0]?.grads.get(s.name)?.values as Float32Array }));
           const times: { combine: number; adam: number; check: number }[] = [];
           for (let r = 0; r <= reps; r++) {
             const t0 = performance.now();
