@@ -2,10 +2,10 @@
  * The loops over every value of a round's update, called by name (like a backend's kernels):
  * Adam's step, the generator average's fold, the mean of two contributions, the checked float64
  * sum of any number (exactSum.ts builds the exact sums on these) and the sum of squares that
- * checks a contribution. These are the
- * JavaScript ones; useUpdateLoops() puts faster ones in their place (the native addon's, see
- * backends/native/nativeUpdateLoops.ts), which must give the same bits: the same IEEE float64
- * operations in the same order, each value rounded to float32 only where these round it.
+ * checks a contribution. These are the JavaScript ones; useUpdateLoops() puts faster ones in their
+ * place (the native addon's, see backends/native/nativeUpdateLoops.ts), which must give the same
+ * bits: the same IEEE float64 operations in the same order, each value rounded to float32 only
+ * where these round it.
  */
 
 /** Adam's hyper-parameters and one update's constants (see Adam.begin in the coordinator). */

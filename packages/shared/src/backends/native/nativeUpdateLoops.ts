@@ -27,7 +27,8 @@ export async function useFastestUpdateLoops(importer: Importer = (spec) => impor
       typeof addon.adamUpdate === 'function' &&
       typeof addon.emaFold === 'function' &&
       typeof addon.meanOfTwo === 'function' &&
-      typeof addon.sumTerms === 'function'
+      typeof addon.sumTerms === 'function' &&
+      typeof addon.sumOfSquares === 'function'
     ) {
       const loops = nativeUpdateLoops(addon as NativeAddon);
       useUpdateLoops(loops);
