@@ -100,7 +100,7 @@ export function adamUpdate({ p, g, m, v, from = 0, to = g.length, beta1, beta2, 
 }
 
 export function emaFold({ avg, p, from = 0, to = p.length, beta }) {
-  native.emaFold(avg, p, from, to, beta, 1 - beta);
+  native.emaFold(avg, p, from, to, beta);
 }
 
 export function meanOfTwo({ out, x0, w0, x1, w1, total }) {

@@ -1,5 +1,5 @@
 // adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2)
-// emaFold(avg, p, from, to, beta, alpha)
+// emaFold(avg, p, from, to, beta)
 // meanOfTwo(out, x0, w0, x1, w1, total) -> largest |out[i]| (NaN if any is)
 // sumTerms(xs, ws, acc, out, total) -> { worst, redo }
 // sumOfSquares(x) -> { squares, worst }
@@ -17,56 +17,61 @@ namespace {
 
 constexpr long long kMaxLength = 1LL << 40;
 
-bool GetDouble(napi_env env, napi_value v, const char* name, double* out) {
-  if (napi_get_value_double(env, v, out) == napi_ok) return true;
-  napi_throw_type_error(env, nullptr, (std::string(name) + ": expected a number").c_str());
+// A whole Float32Array or Float64Array.
+struct FloatArray {
+  void* data = nullptr;
+  long long length = 0;
+  bool f64 = false;
+};
+
+// Whether `value` is a Float32Array or Float64Array (then `out` describes it); throws nothing.
+bool FloatArrayOf(napi_env env, napi_value value, FloatArray* out) {
+  bool typed = false;
+  napi_typedarray_type type;
+  std::size_t length = 0;
+  napi_is_typedarray(env, value, &typed);
+  if (!typed || napi_get_typedarray_info(env, value, &type, &length, &out->data, nullptr, nullptr) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array))
+    return false;
+  out->length = static_cast<long long>(length);
+  out->f64 = type == napi_float64_array;
+  return true;
+}
+
+bool TypeError(napi_env env, const std::string& message) {
+  napi_throw_type_error(env, nullptr, message.c_str());
   return false;
 }
 
 // The Float32Array `array` whole, with its length.
 bool GetWhole(napi_env env, napi_value array, const char* name, float** data, long long* length) {
-  napi_value zero;
-  napi_create_int32(env, 0, &zero);
-  if (!GetF32(env, array, zero, name, 0, false, data)) return false;
-  napi_typedarray_type type;
-  std::size_t n = 0;
-  napi_get_typedarray_info(env, array, &type, &n, nullptr, nullptr, nullptr);
-  *length = static_cast<long long>(n);
+  FloatArray a;
+  if (!FloatArrayOf(env, array, &a) || a.f64) return TypeError(env, std::string(name) + ": expected a Float32Array");
+  *data = static_cast<float*>(a.data);
+  *length = a.length;
   return true;
 }
 
 bool GetWholeF64(napi_env env, napi_value array, const char* name, double** data, long long* length) {
-  bool typed = false;
-  napi_typedarray_type type;
-  std::size_t n = 0;
-  void* base = nullptr;
-  napi_is_typedarray(env, array, &typed);
-  if (!typed || napi_get_typedarray_info(env, array, &type, &n, &base, nullptr, nullptr) != napi_ok || type != napi_float64_array) {
-    napi_throw_type_error(env, nullptr, (std::string(name) + ": expected a Float64Array").c_str());
-    return false;
-  }
-  *data = static_cast<double*>(base);
-  *length = static_cast<long long>(n);
+  FloatArray a;
+  if (!FloatArrayOf(env, array, &a) || !a.f64) return TypeError(env, std::string(name) + ": expected a Float64Array");
+  *data = static_cast<double*>(a.data);
+  *length = a.length;
   return true;
 }
 
 // A term `weight` * `array` (a Float32Array or Float64Array of n values) that
 // must not overlap the output [out, out + out_floats); out_floats defaults to n.
 bool GetTerm(napi_env env, napi_value array, napi_value weight, const char* name, long long n, const float* out, SumTerm* term, long long out_floats = -1) {
-  bool typed = false;
-  napi_typedarray_type type;
-  std::size_t len = 0;
-  void* data = nullptr;
-  napi_is_typedarray(env, array, &typed);
-  if (!typed || napi_get_typedarray_info(env, array, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-      (type != napi_float32_array && type != napi_float64_array) || static_cast<long long>(len) != n) {
+  FloatArray a;
+  if (!FloatArrayOf(env, array, &a) || a.length != n) {
     napi_throw_range_error(env, nullptr, (std::string(name) + ": expected a Float32Array or Float64Array of " + std::to_string(n) + " values").c_str());
     return false;
   }
-  term->x = data;
-  term->f64 = type == napi_float64_array;
+  term->x = a.data;
+  term->f64 = a.f64;
   if (!GetDouble(env, weight, name, &term->w)) return false;
-  return CheckDisjoint(env, out, out_floats < 0 ? n : out_floats, static_cast<const float*>(data), term->f64 ? 2 * n : n, name);
+  return CheckDisjoint(env, out, out_floats < 0 ? n : out_floats, static_cast<const float*>(a.data), a.f64 ? 2 * n : n, name);
 }
 
 Isa IsaOf(const CallArgs& args) { return static_cast<Instance*>(args.data)->isa; }
@@ -98,20 +103,20 @@ napi_value ApiAdamUpdate(napi_env env, napi_callback_info info) {
 
 napi_value ApiEmaFold(napi_env env, napi_callback_info info) {
   CallArgs args;
-  if (!ReadArgs(env, info, 6, &args)) return nullptr;
+  if (!ReadArgs(env, info, 5, &args)) return nullptr;
   const napi_value* a = args.v;
   float *avg, *p;
   long long navg, np, from, to;
-  double beta, alpha;
+  double beta;
   if (!GetWhole(env, a[0], "avg", &avg, &navg) || !GetWhole(env, a[1], "p", &p, &np) || !GetInt(env, a[3], "to", 0, kMaxLength, &to) ||
-      !GetInt(env, a[2], "from", 0, to, &from) || !GetDouble(env, a[4], "beta", &beta) || !GetDouble(env, a[5], "alpha", &alpha))
+      !GetInt(env, a[2], "from", 0, to, &from) || !GetDouble(env, a[4], "beta", &beta))
     return nullptr;
   if (navg != np || to > np) {
     napi_throw_range_error(env, nullptr, "emaFold: avg and p must have one length, and `to` be within it");
     return nullptr;
   }
   if (!CheckDisjoint(env, avg, navg, p, np, "avg")) return nullptr;
-  EmaFold(IsaOf(args), beta, alpha, avg + from, p + from, static_cast<std::size_t>(to - from));
+  EmaFold(IsaOf(args), beta, avg + from, p + from, static_cast<std::size_t>(to - from));
   return Undefined(env);
 }
 
@@ -181,17 +186,12 @@ napi_value ApiSumTerms(napi_env env, napi_callback_info info) {
 napi_value ApiSumOfSquares(napi_env env, napi_callback_info info) {
   CallArgs args;
   if (!ReadArgs(env, info, 1, &args)) return nullptr;
-  bool typed = false;
-  napi_typedarray_type type;
-  std::size_t n = 0;
-  void* data = nullptr;
-  napi_is_typedarray(env, args.v[0], &typed);
-  if (!typed || napi_get_typedarray_info(env, args.v[0], &type, &n, &data, nullptr, nullptr) != napi_ok ||
-      (type != napi_float32_array && type != napi_float64_array)) {
-    napi_throw_type_error(env, nullptr, "sumOfSquares: expected a Float32Array or Float64Array");
+  FloatArray x;
+  if (!FloatArrayOf(env, args.v[0], &x)) {
+    TypeError(env, "sumOfSquares: expected a Float32Array or Float64Array");
     return nullptr;
   }
-  const Squares r = SumOfSquares(IsaOf(args), SumTerm{data, type == napi_float64_array, 1}, n);
+  const Squares r = SumOfSquares(IsaOf(args), SumTerm{x.data, x.f64, 1}, static_cast<std::size_t>(x.length));
   napi_value result, squares, worst;
   napi_create_object(env, &result);
   napi_create_double(env, r.sum, &squares);

@@ -41,9 +41,14 @@ bool GetInt(napi_env env, napi_value v, const char* name, int min, int* out) {
   return true;
 }
 
+bool GetDouble(napi_env env, napi_value v, const char* name, double* out) {
+  if (napi_get_value_double(env, v, out) != napi_ok) return Fail(env, name, "expected a number", false);
+  return true;
+}
+
 bool GetFloat(napi_env env, napi_value v, const char* name, float* out) {
   double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return Fail(env, name, "expected a number", false);
+  if (!GetDouble(env, v, name, &d)) return false;
   *out = static_cast<float>(d);
   return true;
 }

@@ -20,6 +20,7 @@ bool ReadArgs(napi_env env, napi_callback_info info, std::size_t expected, CallA
 
 bool GetInt(napi_env env, napi_value v, const char* name, long long min, long long max, long long* out);
 bool GetInt(napi_env env, napi_value v, const char* name, int min, int* out);
+bool GetDouble(napi_env env, napi_value v, const char* name, double* out);
 bool GetFloat(napi_env env, napi_value v, const char* name, float* out);
 bool GetBool(napi_env env, napi_value v, const char* name, bool* out);
 

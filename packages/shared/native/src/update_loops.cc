@@ -286,7 +286,8 @@ void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float
   AdamScalar(c, p, g, m, v, done, n);
 }
 
-void EmaFold(Isa isa, double beta, double alpha, float* avg, const float* p, std::size_t n) {
+void EmaFold(Isa isa, double beta, float* avg, const float* p, std::size_t n) {
+  const double alpha = 1 - beta;
   std::size_t done = 0;
 #if GF_X86_SIMD
   if (isa >= Isa::kAvx2) done = EmaAvx2(beta, alpha, avg, p, n);

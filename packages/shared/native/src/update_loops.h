@@ -28,8 +28,8 @@ struct AdamConstants {
 // Values [0, n) of one parameter: m, v and p updated in place from g.
 void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n);
 
-// avg = beta * avg + alpha * p over [0, n).
-void EmaFold(Isa isa, double beta, double alpha, float* avg, const float* p, std::size_t n);
+// avg = beta * avg + (1 - beta) * p over [0, n).
+void EmaFold(Isa isa, double beta, float* avg, const float* p, std::size_t n);
 
 // out = float((a.w * a.x + b.w * b.x) / total) over [0, n); returns the
 // largest magnitude written, NaN if any value was NaN.
