@@ -113,7 +113,8 @@ describe.skipIf(!addon)(title, () => {
         const sums = native.sumTerms(terms, acc);
         const sumsJs = jsUpdateLoops.sumTerms(terms, accJs);
         expect(sums.redo).toEqual(sumsJs.redo);
-        expect(sums.redo.length).toBeGreaterThan(k > 1 ? 0 : -1);
+        // One term has no addition to check; more have inexact ones among these values.
+        expect(sums.redo.length > 0).toBe(k > 1);
         expect(Array.from(new Uint32Array(acc.buffer))).toEqual(Array.from(new Uint32Array(accJs.buffer)));
         const [out, outJs] = [new Float32Array(n), new Float32Array(n)];
         const mean = native.sumTerms(terms, acc, { out, total: 97 });
