@@ -19,6 +19,6 @@ export function benchRun(presetName: string, batch: number, steps: number, wireD
 
 export const benchServer = () => serverSettings({ host: '127.0.0.1', port: 0, exitWhenDone: true, handshakeTimeoutS: 60 });
 
-/** A local worker process with `threads` native kernel threads (what `ganfleet train --local-workers` gives each). */
-export const spawnWorker = (url: string, backend: string, threads: number): ChildProcess =>
-  spawnCli(['worker', '--connect', url, '--backend', backend, '--threads', String(threads), '--log-level', 'warn']);
+/** A local worker process with `threads` native kernel threads (what `ganfleet train --local-workers` gives each), and `extra` flags. */
+export const spawnWorker = (url: string, backend: string, threads: number, extra: readonly string[] = []): ChildProcess =>
+  spawnCli(['worker', '--connect', url, '--backend', backend, '--threads', String(threads), '--log-level', 'warn', ...extra]);

@@ -7,7 +7,7 @@
  * --webgpu-kernels stock (tfjs's own kernels instead of ganfleet's, to compare), --wire-dtype float16
  * (parameters and gradients as float16 on the wire in the overhead and scaling benches),
  * --workers N --steps S (with --only fleet: one mlp run of that size instead of the series),
- * --repeat N (with --only overhead: N pairs of in-process and distributed runs, the order alternating).
+ * --repeat N (with --only overhead: N sets of in-process and distributed runs, the order alternating).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -39,7 +39,7 @@ const { values: flags } = parseArgs({
     // --only fleet: one run of this many mlp workers and steps instead of the series.
     workers: { type: 'string' },
     steps: { type: 'string' },
-    // --only overhead: pairs of runs (in-process, distributed), the order alternating.
+    // --only overhead: sets of runs (in-process, distributed through shared memory, over the socket), the order alternating.
     repeat: { type: 'string', default: '1' },
   },
 });
@@ -73,9 +73,11 @@ async function stepTimes(backend: string, preset: ModelPreset, dataset: Dataset,
 
 const SIDE = fileURLToPath(new URL('./overheadSide.ts', import.meta.url));
 
+type OverheadSide = 'in-process' | 'distributed' | 'socket';
+
 /** One side of the overhead bench (see overheadSide.ts): its round logs from the fifth on, and its peak RSS. */
 async function overheadSide(
-  side: 'in-process' | 'distributed',
+  side: OverheadSide,
   presetName: string,
   batch: number,
   steps: number,
@@ -94,25 +96,31 @@ async function overheadSide(
 }
 
 /**
- * Same rounds in-process and through a coordinator with one local worker process, `repeat` times,
- * the order alternating (this VM's runs differ by ±20 %, so one pair says little): one record per
- * pair, then the median of the pairs' ratios. Each side runs in a fresh process and computes with
- * the machine's cores, as `ganfleet train --in-process` and a lone `ganfleet worker` do by default.
+ * Same rounds in-process and through a coordinator with one local worker process (its frames
+ * through shared memory, and over the socket), `repeat` times, the order alternating (this VM's
+ * runs differ by ±20 %, so one set says little): one record per set, then the median of the sets'
+ * ratios. Each side runs in a fresh process and computes with the machine's cores, as
+ * `ganfleet train --in-process` and a lone `ganfleet worker` do by default.
  */
 async function overhead(presetName: string, batch: number, steps: number, repeat: number): Promise<void> {
   const preset = getPreset(presetName);
   const threads = availableParallelism();
   const ratios: number[] = [];
+  const socketRatios: number[] = [];
   for (let pair = 0; pair < repeat; pair++) {
     const inFirst = pair % 2 === 0;
-    const first = await overheadSide(inFirst ? 'in-process' : 'distributed', presetName, batch, steps, threads);
-    const second = await overheadSide(inFirst ? 'distributed' : 'in-process', presetName, batch, steps, threads);
-    const [inProcess, distributed] = inFirst ? [first, second] : [second, first];
+    const order: OverheadSide[] = inFirst ? ['in-process', 'distributed', 'socket'] : ['socket', 'distributed', 'in-process'];
+    const runs = new Map<OverheadSide, Awaited<ReturnType<typeof overheadSide>>>();
+    for (const side of order) runs.set(side, await overheadSide(side, presetName, batch, steps, threads));
+    const side = (s: OverheadSide) => runs.get(s) as Awaited<ReturnType<typeof overheadSide>>;
+    const [inProcess, distributed, socket] = [side('in-process'), side('distributed'), side('socket')];
     const local = inProcess.rounds;
     const steady = distributed.rounds;
     const inMs = mean(local.map((r) => r.roundMs));
     const distMs = mean(steady.map((r) => r.roundMs));
+    const socketMs = mean(socket.rounds.map((r) => r.roundMs));
     ratios.push(inMs / distMs);
+    socketRatios.push(inMs / socketMs);
     const bytes = steady.reduce((a, r) => a + (r.bytesIn ?? 0) + (r.bytesOut ?? 0), 0);
     const minimum = steady.reduce((a, r) => a + minimumBytes(preset, r.phase), 0);
     emit({
@@ -123,10 +131,14 @@ async function overhead(presetName: string, batch: number, steps: number, repeat
       batch,
       workers: 1,
       threads,
-      ...(repeat > 1 ? { pair: pair + 1, order: inFirst ? 'in-process first' : 'distributed first' } : {}),
+      ...(repeat > 1 ? { set: pair + 1, order: order.join(', ') } : {}),
       inProcessRoundMs: round(inMs),
       distributedRoundMs: round(distMs),
       throughputRatio: round(inMs / distMs, 3),
+      // Replies that came through shared memory (one per round when it is in use).
+      viaSharedMemory: round(mean(steady.map((r) => r.viaSharedMemory ?? 0)), 3),
+      socketRoundMs: round(socketMs),
+      socketThroughputRatio: round(inMs / socketMs, 3),
       bytesPerRound: Math.round(bytes / steady.length),
       minimumBytesPerRound: Math.round(minimum / steady.length),
       bytesRatio: round(bytes / minimum, 4),
@@ -147,6 +159,7 @@ async function overhead(presetName: string, batch: number, steps: number, repeat
       medianThroughputRatio: round(median(ratios), 3),
       minThroughputRatio: round(Math.min(...ratios), 3),
       maxThroughputRatio: round(Math.max(...ratios), 3),
+      medianSocketThroughputRatio: round(median(socketRatios), 3),
     });
   }
 }

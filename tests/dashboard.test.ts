@@ -86,7 +86,8 @@ describe.skipIf(!CHROMIUM)(title, () => {
       const row = page.locator('#workers tr').first();
       await expect
         .poll(() => row.locator('td').allTextContents(), { timeout: 10_000 })
-        .toEqual(['w1', 'wasm', expect.any(String), expect.stringMatching(/ms$/), '', expect.any(String), expect.any(String)]);
+        // A worker on the coordinator's machine: its frames go through shared memory.
+        .toEqual(['w1', 'wasm', expect.any(String), 'shared memory', expect.stringMatching(/ms$/), '', expect.any(String), expect.any(String)]);
       expect(await page.locator('#state').textContent()).toBe('training');
 
       // A relay with a worker below it: its row shows its own round, its member's row the path to it.
@@ -101,6 +102,7 @@ describe.skipIf(!CHROMIUM)(title, () => {
           expect.stringMatching(/^r\d+$/),
           'relay · 1 worker',
           expect.any(String),
+          'websocket',
           expect.stringMatching(/ms$/),
           expect.stringMatching(/^\d+\.\d ms · \d+\.\d\d MB out, \d+\.\d\d MB in$/),
           expect.any(String),

@@ -28,6 +28,10 @@ describe('distributed training equals in-process gradient accumulation', () => {
     }
   }
 
+  it('mlp, 2 workers with --no-shared-memory (round frames over loopback TCP): the same parameters', async () => {
+    await expectDistributedEqualsInProcess('mlp', 16, 2, 'wasm', ['--no-shared-memory']);
+  });
+
   it('float16 on the wire: half the bytes, parameters within a stated tolerance of the float32 reference', async () => {
     const { log } = memoryLogger('warn');
     const reference = await trainInProcess({ settings: equivalenceRun('mlp', 16), microBatches: 2, log });

@@ -60,6 +60,12 @@ export async function expectDistributedEqualsInProcess(
       rounds.map((r) => r.used?.length),
       JSON.stringify(lines.slice(0, 20)),
     ).toEqual(rounds.map(() => n));
+    if (typeof workers === 'number') {
+      // Workers on the coordinator's machine answer through shared memory unless told not to, from
+      // the second round at the latest (the first may be sent before the worker took the offer).
+      const viaShared = extra.includes('--no-shared-memory') ? 0 : n;
+      expect(rounds.slice(1).map((r) => r.viaSharedMemory)).toEqual(rounds.slice(1).map(() => viaShared));
+    }
     expectIdentical(run.store.params, reference.store.params, 'parameter');
     for (const g of ['G', 'D'] as const) {
       expect(run.store.adam[g].t).toBe(reference.store.adam[g].t);

@@ -196,6 +196,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed coordinator)'))
     .addOption(new Option('--give-up-after <s>', 'exit when the coordinator has been unreachable this long').argParser(int(1)).default(300))
     .option('--random-mask', 'mask frames with random keys (RFC 6455), for proxies that need it; default: a zero key, which saves a copy of every frame')
+    .option('--no-shared-memory', 'send round frames over the socket even to a coordinator on this machine (default: through memory both map)')
     .addOption(backendOption())
     .addOption(threadsOption(availableParallelism(), "the machine's cores"));
   for (const o of logOptions()) worker.addOption(o);
@@ -209,6 +210,7 @@ export function buildProgram(): Command {
       giveUpAfterS: flags.giveUpAfter,
       threads: flags.threads,
       randomMask: flags.randomMask ?? false,
+      sharedMemory: flags.sharedMemory,
       ...(flags.data ? { dataDir: flags.data } : {}),
       ...(flags.token ? { token: flags.token } : {}),
       ...(flags.ca ? { ca: await readFile(flags.ca) } : {}),
@@ -266,6 +268,7 @@ interface WorkerFlags {
   ca?: string;
   giveUpAfter: number;
   randomMask?: boolean;
+  sharedMemory: boolean;
   backend: BackendChoice;
   threads: number;
 }

@@ -28,7 +28,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadMapShared, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
@@ -126,6 +126,8 @@ class Relay implements ServedNode {
   private log: Logger;
   /** The update loops in use (native where the addon loads), chosen while the relay connects. */
   private readonly loops = useFastestUpdateLoops();
+  /** Memory shared with children on this machine, where the addon loads. */
+  private readonly mapShared = loadMapShared();
 
   constructor(
     private readonly settings: RelaySettings,
@@ -172,9 +174,9 @@ class Relay implements ServedNode {
     await this.done.catch(() => undefined);
   }
 
-  admit(ws: WebSocket, hello: Hello): void {
+  admit(ws: WebSocket, hello: Hello, remote: string): void {
     if (!this.joined) throw new GanError('WORKER_LOST', 'relay has not joined its parent yet');
-    this.joined.pool.admit(ws, hello);
+    this.joined.pool.admit(ws, hello, remote);
   }
 
   generator(): Promise<never> {
@@ -267,11 +269,14 @@ class Relay implements ServedNode {
       throw new GanError('CONFIG_INVALID', `the parent now trains ${descriptor.preset}, this relay served ${j.preset.name}`);
     if (!j) {
       this.log.info(await this.loops, 'update loops');
+      const shared = await this.mapShared;
+      this.log.info('map' in shared ? { available: true } : { available: false, why: shared.why }, 'shared memory');
       const preset = getPreset(descriptor.preset);
       const mirror = new ParamMirror(preset);
       const poolSettings: PoolSettings = { ...this.settings.pool, wireDtype, aggregate: 'mean', minWorkers: 1, roundTimeoutS: 0, minRoundTimeoutS: 0 };
       const source = { preset, store: mirror, round: () => this.round };
-      const pool = new WorkerPool(poolSettings, source, () => (this.joined as NonNullable<Relay['joined']>).descriptor, this.events, this.log);
+      const describe = () => (this.joined as NonNullable<Relay['joined']>).descriptor;
+      const pool = new WorkerPool(poolSettings, source, describe, this.events, this.log, 'map' in shared ? shared.map : undefined);
       pool.onChange = () => this.reportLeaves();
       j = { preset, mirror, pool, descriptor, relayId: msg.workerId };
     }

@@ -21,6 +21,8 @@ export interface SlotTiming {
   broadcastMs?: number;
   bytesOut?: number;
   bytesIn?: number;
+  /** Replies that came through shared memory (workers on the coordinator's machine). */
+  viaSharedMemory?: number;
   slowest?: { worker: string; lagMs: number };
   /** Workers that missed the deadline. */
   dropped?: number;

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocketServer, type WebSocket } from 'ws';
 import { GanError, type GeneratorMessage, type Hello, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
-import { useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadMapShared, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
@@ -51,9 +51,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   }
   const preset = getPreset(settings.preset);
   log.info(await useFastestUpdateLoops(), 'update loops');
+  const shared = await loadMapShared();
+  log.info('map' in shared ? { available: true } : { available: false, why: shared.why }, 'shared memory');
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
-  const coordinator = new Coordinator(settings, preset, dataset, data, resumed, randomBytes(6).toString('hex'), opts.log);
+  const runId = randomBytes(6).toString('hex');
+  const coordinator = new Coordinator(settings, preset, dataset, data, resumed, runId, opts.log, 'map' in shared ? shared.map : undefined);
   const edge = await startEdge(server, coordinatorNode(coordinator), opts.log);
   if (server.exitWhenDone)
     void coordinator.done.then(
@@ -76,8 +79,8 @@ export interface ServedNode {
   readonly kind: 'coordinator' | 'relay';
   readonly preset: ModelPreset;
   readonly events: RunEvents;
-  /** A hello that passed the edge: join it, or throw a coded refusal. */
-  admit(ws: WebSocket, hello: Hello): void;
+  /** A hello that passed the edge (from `remote`, the peer's address): join it, or throw a coded refusal. */
+  admit(ws: WebSocket, hello: Hello, remote: string): void;
   /** The answer to fetchGenerator, or a coded refusal. */
   generator(): Promise<GeneratorMessage>;
   /** The server is closing: stop waiting for members. */
@@ -118,7 +121,7 @@ function coordinatorNode(coordinator: Coordinator): ServedNode {
     kind: 'coordinator',
     preset: run.preset,
     events: coordinator.events,
-    admit: (ws, hello) => coordinator.admit(ws, hello),
+    admit: (ws, hello, remote) => coordinator.admit(ws, hello, remote),
     generator: async () => {
       const art = await coordinator.generator();
       return { type: 'generator', step: run.iteration, modelJson: art.modelJson, weights: art.weights };
@@ -218,7 +221,7 @@ class EdgeServer {
     const onFirst = (data: RawData, isBinary: boolean): void => {
       clearTimeout(timer);
       stopCounting();
-      void this.onFirstMessage(ws, data, isBinary).catch((err: unknown) => this.refuse(ws, remote, err));
+      void this.onFirstMessage(ws, data, isBinary, remote).catch((err: unknown) => this.refuse(ws, remote, err));
     };
     // Counted on the socket ahead of ws, so an oversized first frame is cut once 64 KiB have arrived: never buffered up
     // to maxPayload, never parsed.
@@ -247,7 +250,7 @@ class EdgeServer {
     }
   }
 
-  private async onFirstMessage(ws: WebSocket, data: unknown, isBinary: boolean): Promise<void> {
+  private async onFirstMessage(ws: WebSocket, data: unknown, isBinary: boolean, remote: string): Promise<void> {
     const msg = parseWorkerMessage(data, isBinary);
     if (msg.type !== 'hello' && msg.type !== 'fetchGenerator') throw new GanError('BAD_MESSAGE', `expected hello, got ${msg.type}`);
     if (msg.type === 'fetchGenerator') {
@@ -255,7 +258,7 @@ class EdgeServer {
       ws.close(1000, 'done');
       return;
     }
-    this.node.admit(ws, msg);
+    this.node.admit(ws, msg, remote);
   }
 }
 

@@ -3,6 +3,7 @@ import {
   GanError,
   type Gradients,
   type PeerRole,
+  type SharedAnswer,
   type RestEntry,
   type Sums,
   type TreeNode,
@@ -17,7 +18,7 @@ import {
   type CoordinatorToWorker,
   type WireDtype,
 } from '@ganfleet/shared/wire';
-import { FrameJoiner } from '@ganfleet/shared/link';
+import { FrameJoiner, type SharedRegion } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, specsOf } from '@ganfleet/shared/model';
 import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
@@ -35,7 +36,21 @@ export interface Reply extends Contribution {
   computeMs: number;
   receivedAt: number;
   bytes: number;
+  /** It came through shared memory, not the socket. */
+  viaSharedMemory: boolean;
 }
+
+/**
+ * Whether this connection's round frames go through shared memory (link/sharedRegion.ts): none
+ * (the socket carries them), offered in the welcome (awaiting the worker's answer), or in use.
+ */
+type SharedMemoryState = { state: 'none' } | { state: 'offered'; region: SharedRegion; nonce: Uint8Array } | { state: 'in use'; region: SharedRegion };
+
+/** How a connection's round frames travel, for /status and the dashboard. */
+export type Transport = 'websocket' | 'shared memory';
+
+/** When and how a reply came. */
+type Arrival = Pick<Reply, 'receivedAt' | 'bytes' | 'viaSharedMemory'>;
 
 interface Pending {
   tasks: SlotTask[];
@@ -67,6 +82,8 @@ export interface WorkerConnectionOptions {
   onLateReply: (round: number) => void;
   /** A relay's number of leaves changed. */
   onSlotsChanged: () => void;
+  /** Shared memory offered in the welcome (a worker on this machine). */
+  shared?: { region: SharedRegion; nonce: Uint8Array };
 }
 
 /**
@@ -107,12 +124,14 @@ export class WorkerConnection {
   private readonly log: Logger;
   /** Joins its fragmented replies into a reused buffer (see FrameJoiner). */
   private readonly joiner = new FrameJoiner();
+  private shared: SharedMemoryState;
 
   constructor(private readonly opts: WorkerConnectionOptions) {
     ({ id: this.id, joinSeq: this.joinSeq, ws: this.ws, info: this.info, preset: this.preset, wireDtype: this.wireDtype, log: this.log } = opts);
     this.syncedVersion = opts.syncedVersion;
     this.role = opts.role;
     this.slots = opts.role === 'worker' ? 1 : 0;
+    this.shared = opts.shared ? { state: 'offered', ...opts.shared } : { state: 'none' };
     const ws = this.ws;
     ws.binaryType = 'fragments';
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -182,6 +201,10 @@ export class WorkerConnection {
     return !this.closed;
   }
 
+  get transport(): Transport {
+    return this.shared.state === 'in use' ? 'shared memory' : 'websocket';
+  }
+
   send(msg: CoordinatorToWorker): number {
     const bytes = encodeMessage(msg);
     this.ws.send(bytes);
@@ -219,13 +242,59 @@ export class WorkerConnection {
     });
     // The last reply has been used by now (the round it answered is complete): its buffer serves the next.
     this.joiner.release();
-    this.ws.send(head, { binary: true, fin: !update });
     this.syncedVersion = version;
     const bytesSent = head.byteLength + (update?.bytes.byteLength ?? 0);
+    if (this.shared.state === 'in use' && bytesSent <= this.shared.region.bytes)
+      return { bytesSent, reply, ...this.requestShared(this.shared.region, head, update, onSent) };
+    this.ws.send(head, { binary: true, fin: !update });
     if (!update) return { bytesSent, reply };
     update.inFlight += 1;
     const sink: BodySink = (piece, last) => this.ws.send(piece, { binary: true, fin: last }, last ? () => onSent(update) : undefined);
     return { bytesSent, reply, sink };
+  }
+
+  /**
+   * The round's frame into the region's first half (the worker has read the last one: it replied),
+   * the body as UpdateBroadcast writes it; then the notice on the socket.
+   */
+  private requestShared(region: SharedRegion, head: Uint8Array, update: SharedBody | undefined, onSent: (body: SharedBody) => void): { sink?: BodySink } {
+    region.down.set(head);
+    if (!update) {
+      this.send({ type: 'sharedFrame', bytes: head.byteLength });
+      return {};
+    }
+    update.inFlight += 1;
+    let at = head.byteLength;
+    const sink: BodySink = (piece, last) => {
+      region.down.set(piece, at);
+      at += piece.byteLength;
+      if (!last) return;
+      this.send({ type: 'sharedFrame', bytes: at });
+      onSent(update);
+    };
+    return { sink };
+  }
+
+  /** The worker mapped the offered region (its nonce matches) or declined: the file's name goes either way. */
+  private onSharedAnswer(msg: SharedAnswer): void {
+    if (this.shared.state !== 'offered') throw new GanError('BAD_MESSAGE', 'sharedAnswer without an offer');
+    const { region, nonce } = this.shared;
+    region.unlink();
+    const matches = msg.nonce !== undefined && Buffer.compare(msg.nonce, nonce) === 0;
+    this.shared = matches ? { state: 'in use', region } : { state: 'none' };
+    if (matches) this.log.info({ path: region.path, bytes: region.bytes }, 'round frames through shared memory');
+    else this.log.info({ reason: msg.declined ?? 'its nonce is not the region’s' }, 'shared memory declined: round frames over the socket');
+  }
+
+  /**
+   * The frame a sharedFrame notice stands for, copied out of the region first: the worker can still
+   * write there, and what is checked must be what is used.
+   */
+  private sharedFrame(bytes: number): Uint8Array {
+    if (this.shared.state !== 'in use') throw new GanError('BAD_MESSAGE', 'sharedFrame without shared memory in use');
+    const { region } = this.shared;
+    if (bytes > region.bytes) throw new GanError('BAD_FRAME', `sharedFrame of ${bytes} bytes in a region of ${region.bytes}`);
+    return this.joiner.copy(region.up.subarray(0, bytes));
   }
 
   /** The wire dtype agreed with this worker. */
@@ -245,7 +314,19 @@ export class WorkerConnection {
     /** A reply the round uses keeps its buffer until the next request; anything else gives it back at once. */
     let kept = false;
     try {
-      const msg = parseWorkerMessage(this.joiner.join(data), isBinary);
+      let msg = parseWorkerMessage(this.joiner.join(data), isBinary);
+      let bytes = frameSize(data);
+      const viaSharedMemory = msg.type === 'sharedFrame';
+      if (msg.type === 'sharedAnswer') {
+        this.onSharedAnswer(msg);
+        return;
+      }
+      if (msg.type === 'sharedFrame') {
+        const frame = this.sharedFrame(msg.bytes);
+        msg = parseWorkerMessage(frame);
+        bytes = frame.byteLength;
+        if (msg.type === 'sharedFrame' || msg.type === 'sharedAnswer') throw new GanError('BAD_MESSAGE', `${msg.type} in shared memory`);
+      }
       if (msg.type === 'bye') {
         this.log.info({ reason: msg.reason }, 'worker said bye');
         this.ws.close(1000, 'bye');
@@ -272,11 +353,8 @@ export class WorkerConnection {
       }
       const pending = this.pending;
       if (!pending) throw new GanError('STALE_REPLY', `reply for round ${msg.round} while no round is pending`);
-      const bytes = frameSize(data);
-      const reply =
-        msg.type === 'gradients'
-          ? this.validate(msg, pending.tasks[0] as SlotTask, receivedAt, bytes)
-          : this.validateSums(msg, pending.tasks, receivedAt, bytes);
+      const arrival = { receivedAt, bytes, viaSharedMemory };
+      const reply = msg.type === 'gradients' ? this.validate(msg, pending.tasks[0] as SlotTask, arrival) : this.validateSums(msg, pending.tasks, arrival);
       this.pending = undefined;
       this.missedInARow = 0;
       this.lastRoundMs = reply.computeMs;
@@ -290,7 +368,7 @@ export class WorkerConnection {
     }
   }
 
-  private validate(msg: Gradients, task: SlotTask, receivedAt: number, bytes: number): Reply {
+  private validate(msg: Gradients, task: SlotTask, arrival: Arrival): Reply {
     if (msg.round !== task.round || msg.phase !== task.phase) {
       throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
     }
@@ -308,11 +386,11 @@ export class WorkerConnection {
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
     const batch = { samples: msg.samples, loss: msg.loss, grads: new Map(grads.map((t) => [t.name, t.values])), ...(stats ? { stats } : {}) };
-    return { ...batchContribution(batch), worker: this.id, norm, used: [0], computeMs: msg.computeMs, receivedAt, bytes };
+    return { ...batchContribution(batch), worker: this.id, norm, used: [0], computeMs: msg.computeMs, ...arrival };
   }
 
   /** A relay's sums: for tasks it was given, each within the range its samples allow, its rest pointing inside the tensors. */
-  private validateSums(msg: Sums, tasks: readonly SlotTask[], receivedAt: number, bytes: number): Reply {
+  private validateSums(msg: Sums, tasks: readonly SlotTask[], arrival: Arrival): Reply {
     const task = tasks[0] as SlotTask;
     if (msg.round !== task.round || msg.phase !== task.phase) {
       throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
@@ -322,7 +400,7 @@ export class WorkerConnection {
       throw new GanError('BAD_MESSAGE', `used slots ${JSON.stringify(used.slice(0, 8))} are not increasing indices below ${tasks.length}`);
     if (msg.samples !== used.length * task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${used.length * task.batchSize}`);
     this.relayRound = msg.relay;
-    const base = { worker: this.id, samples: msg.samples, loss: msg.loss, used, computeMs: msg.computeMs, receivedAt, bytes };
+    const base = { worker: this.id, samples: msg.samples, loss: msg.loss, used, computeMs: msg.computeMs, ...arrival };
     if (msg.samples === 0) return { ...base, norm: 0, grads: new Map() };
     checkLoss(msg.loss);
     const specs = specsOf(this.preset, task.phase);
@@ -346,6 +424,8 @@ export class WorkerConnection {
   private finish(err: GanError, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.shared.state === 'offered') this.shared.region.unlink();
+    this.shared = { state: 'none' };
     this.stopHeartbeat();
     clearTimeout(this.stragglerTimer);
     this.pending?.reject(err);

@@ -1,14 +1,17 @@
 import type { WebSocket } from 'ws';
 import { GanError, type Hello, type Phase, type RunDescriptor, type Sums, type TreeNode, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
-import type { ModelPreset } from '@ganfleet/shared/model';
+import { SharedRegion } from '@ganfleet/shared/link';
+import type { MapShared } from '@ganfleet/shared/backends';
+import { type ModelPreset, batchNormStatSpecs } from '@ganfleet/shared/model';
+import { isLoopback } from './authGate.js';
 import { ContributionScreen } from './contributionScreen.js';
 import type { RunEvents } from './events.js';
 import type { ComputedRound, SlotComputer } from './runLoop.js';
 import type { RunSettings } from './settings.js';
 import type { SlotTask } from './trainingRun.js';
 import { type ParamSource, UpdateBroadcast } from './updateBroadcast.js';
-import { type Reply, WorkerConnection } from './workerConnection.js';
+import { type Reply, type Transport, WorkerConnection } from './workerConnection.js';
 
 export interface WorkerStatus {
   id: string;
@@ -21,6 +24,8 @@ export interface WorkerStatus {
   lastComputeMs: number;
   rounds: number;
   status: 'computing' | 'idle' | 'late';
+  /** How its round frames travel: shared memory for a worker on this machine that could map it. */
+  transport: Transport;
   /** A relay's members (and theirs), and its own side of its last round. */
   children?: TreeNode[];
   relay?: Sums['relay'];
@@ -41,6 +46,9 @@ export interface PoolRun {
 
 /** What the pool's own settings are: the run's, less what only the coordinator uses. */
 export type PoolSettings = Pick<RunSettings, 'wireDtype' | 'heartbeatMs' | 'minWorkers' | 'roundTimeoutS' | 'minRoundTimeoutS' | 'outlierRatio' | 'aggregate'>;
+
+/** Room in a shared region's half for a frame's header and padding (a round's indices, the manifests). */
+const SHARED_HEADER_ROOM = 1024 * 1024;
 
 /** The part of its deadline a pool gives a relay below it to close its own round in. */
 const RELAY_SHARE = 0.8;
@@ -82,6 +90,8 @@ export class WorkerPool implements SlotComputer {
     private readonly descriptor: () => Omit<RunDescriptor, 'wireDtype'>,
     private readonly events: RunEvents,
     private readonly log: Logger,
+    /** Maps memory shared with workers on this machine (the native addon's); without it, sockets only. */
+    private readonly mapShared?: MapShared,
   ) {
     this.screen = new ContributionScreen(settings.outlierRatio);
     this.broadcast = new UpdateBroadcast(source.preset);
@@ -111,12 +121,16 @@ export class WorkerPool implements SlotComputer {
       lastComputeMs: w.lastRoundMs,
       rounds: w.rounds,
       status: w.behind ? 'late' : w.busy ? 'computing' : 'idle',
+      transport: w.transport,
       ...(w.role === 'relay' ? { children: w.subtree, ...(w.relayRound ? { relay: w.relayRound } : {}) } : {}),
     }));
   }
 
-  /** Admits a worker that said a valid, authorised hello: welcome with all parameters, then it joins the next round. */
-  admit(ws: WebSocket, hello: Hello): void {
+  /**
+   * Admits a worker that said a valid, authorised hello: welcome with all parameters (and shared
+   * memory, to a worker on this machine that can map it), then it joins the next round.
+   */
+  admit(ws: WebSocket, hello: Hello, remote: string): void {
     const { source: run, settings } = this;
     if (hello.role === 'relay' && settings.aggregate !== 'mean')
       throw new GanError('CONFIG_INVALID', `--aggregate ${settings.aggregate} needs every worker's own gradients; relays send sums`);
@@ -125,6 +139,7 @@ export class WorkerPool implements SlotComputer {
     const wireDtype: WireDtype = hello.capabilities.wireDtypes.includes(wanted) ? wanted : (hello.capabilities.wireDtypes[0] ?? 'float32');
     const id = `${hello.role === 'relay' ? 'r' : 'w'}${++this.joinSeq}`;
     const store = run.store;
+    const shared = hello.role === 'worker' && hello.capabilities.sharedMemory && isLoopback(remote) ? this.sharedRegion(id) : undefined;
     const worker = new WorkerConnection({
       id,
       joinSeq: this.joinSeq,
@@ -142,6 +157,7 @@ export class WorkerPool implements SlotComputer {
         this.changed();
       },
       onSlotsChanged: () => this.changed(),
+      ...(shared ? { shared } : {}),
     });
     const all = run.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
     worker.send({
@@ -150,11 +166,28 @@ export class WorkerPool implements SlotComputer {
       round: run.round(),
       params: encodeTensors(all, wireDtype),
       run: { ...this.descriptor(), wireDtype },
+      ...(shared ? { shared: { path: shared.region.path, bytes: shared.region.bytes } } : {}),
     });
     this.workers.set(id, worker);
     this.log.info({ worker: id, role: hello.role, backend: hello.backend, device: hello.device, workers: this.workers.size }, `${hello.role} joined`);
     this.events.emit('workerJoined', { worker: id, backend: hello.backend, device: hello.device });
     this.changed();
+  }
+
+  /**
+   * A region for a worker's round frames: each half holds every parameter (or gradient) as float32
+   * and the batch-norm statistics, plus room for the header; a larger frame goes over the socket.
+   */
+  private sharedRegion(id: string): { region: SharedRegion; nonce: Uint8Array } | undefined {
+    if (!this.mapShared) return undefined;
+    const { preset } = this.source;
+    const values = [...preset.params, ...batchNormStatSpecs(preset)].reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    try {
+      return SharedRegion.create(this.mapShared, 4 * values + SHARED_HEADER_ROOM);
+    } catch (err) {
+      this.log.info({ worker: id, err: err instanceof Error ? err.message : String(err) }, 'no shared memory for this worker: round frames over the socket');
+      return undefined;
+    }
   }
 
   /** Ends waiting for workers; the round in progress (if any) is abandoned by the run loop. */
@@ -345,6 +378,7 @@ function timingOf(replies: Reply[], t: { broadcastMs: number; bytesOut: number; 
     broadcastMs: t.broadcastMs,
     bytesOut: t.bytesOut,
     bytesIn: replies.reduce((n, r) => n + r.bytes, 0),
+    viaSharedMemory: replies.filter((r) => r.viaSharedMemory).length,
     slowest: { worker: last.worker, lagMs: last.receivedAt - (arrivals[Math.floor(arrivals.length / 2)] as number) },
     dropped: t.dropped,
   };

@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/api_conv.cc",
         "src/api_sgemm.cc",
+        "src/api_shared.cc",
         "src/api_update.cc",
         "src/conv_backprop_filter.cc",
         "src/conv_backprop_input.cc",

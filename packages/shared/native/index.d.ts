@@ -196,3 +196,11 @@ export function sumTerms(params: {
  * added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN).
  */
 export function sumOfSquares(values: Float32Array | Float64Array): { squares: number; worst: number };
+
+/**
+ * An ArrayBuffer over the first `bytes` bytes of the regular file at `path` (a file in /dev/shm,
+ * owned by this process's user, not reached through a symbolic link), mapped shared: every process that maps the file sees the others' writes. Unmapped when the
+ * buffer is collected; it cannot be transferred to another thread (map it there too). Throws
+ * when the file cannot be opened or mapped, or is shorter than `bytes`; not on Windows.
+ */
+export function mapShared(path: string, bytes: number): ArrayBuffer;

@@ -118,3 +118,4 @@ export function sumTerms({ terms, acc = null, out = null, total = 1 }) {
 }
 
 export const sumOfSquares = (values) => native.sumOfSquares(values);
+export const mapShared = (path, bytes) => native.mapShared(path, bytes);

@@ -1,14 +1,6 @@
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
-import {
-  type CoordinatorToWorker,
-  GanError,
-  PROTOCOL_VERSION,
-  type Round,
-  type WireDtype,
-  encodeMessage,
-  parseCoordinatorMessage,
-} from '@ganfleet/shared/wire';
+import { type CoordinatorToWorker, GanError, PROTOCOL_VERSION, type WireDtype, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import type { BackendChoice } from '@ganfleet/shared/backends';
@@ -22,6 +14,8 @@ export interface WorkerConfig extends UpstreamOptions {
   giveUpAfterS?: number;
   /** Threads of the native backend's kernels (--threads); default 1. Results do not depend on it. */
   threads?: number;
+  /** Take a parent's offer of shared memory (default true; --no-shared-memory): it makes one only on its own machine. */
+  sharedMemory?: boolean;
   log: Logger;
 }
 
@@ -39,8 +33,13 @@ export interface WorkerHandle {
 export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
   const log = config.log.child({ component: 'worker' });
   const thread = new ComputeThread();
-  const { backend, dataset } = await thread.init(config.backend, config.dataDir, config.threads);
+  const { backend, dataset, sharedMemory } = await thread.init(config.backend, {
+    sharedMemory: config.sharedMemory ?? true,
+    ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+    ...(config.threads !== undefined ? { threads: config.threads } : {}),
+  });
   log.info({ backend: backend.name, reason: backend.reason, skipped: backend.skipped, dataset: dataset.name }, `backend ${backend.name}`);
+  log.info(sharedMemory, 'shared memory');
   let stopped = false;
   let current: WebSocket | undefined;
   let rounds = 0;
@@ -60,7 +59,7 @@ export async function startWorker(config: WorkerConfig): Promise<WorkerHandle> {
           role: 'worker',
           backend: backend.name,
           device: `${hostname()} (${backend.name})`,
-          capabilities: { wireDtypes },
+          capabilities: { wireDtypes, ...(sharedMemory.available ? { sharedMemory: true } : {}) },
         }),
       );
     });
@@ -119,13 +118,19 @@ class WorkerSession {
         }
         this.log = this.log.child({ worker: msg.workerId });
         // The compute thread builds the run's model (an unknown preset fails there, with its code).
-        await this.thread.start(run.preset, ownedBuffer(data));
+        const { shared } = await this.thread.start(run.preset, ownedBuffer(data));
         this.link.joined = true;
         this.log.info({ runId: run.runId, preset: run.preset, round: msg.round }, 'joined run');
+        if (shared) {
+          this.ws.send(encodeMessage({ type: 'sharedAnswer', ...shared }));
+          if (shared.declined) this.log.info({ reason: shared.declined }, 'shared memory declined: round frames over the socket');
+        }
         return;
       }
       case 'round':
-        return this.onRound(msg, data);
+        return this.onRound(data);
+      case 'sharedFrame':
+        return this.onRound(undefined, msg.bytes);
       case 'bye':
         this.log.info({ rounds: this.rounds, reason: msg.reason }, 'coordinator said bye');
         this.link.finish(msg.reason);
@@ -138,22 +143,29 @@ class WorkerSession {
     }
   }
 
-  /** The round's frame goes to the compute thread as it came; the gradients frame it returns goes out as it is. */
-  private async onRound(msg: Round, data: unknown): Promise<void> {
+  /**
+   * The round's frame goes to the compute thread as it came (or, `sharedBytes` long, stays in the
+   * shared region, which the thread maps); the gradients frame it returns goes out as it is (or
+   * is in the region: then only the notice goes).
+   */
+  private async onRound(data: unknown, sharedBytes?: number): Promise<void> {
     if (!this.link.joined) throw new GanError('BAD_MESSAGE', 'round before welcome');
     const spare = this.spare;
     this.spare = undefined;
-    const bytes = data as Uint8Array;
-    const frame = this.link.joiner.owns(bytes) ? (bytes.buffer as ArrayBuffer) : ownedBuffer(data);
-    const r = await this.thread.round(frame, bytes.byteLength, spare);
-    this.link.joiner.adopt(r.received);
+    const bytes = data as Uint8Array | undefined;
+    const frame = bytes && (this.link.joiner.owns(bytes) ? (bytes.buffer as ArrayBuffer) : ownedBuffer(data));
+    const r = await this.thread.round(frame, bytes?.byteLength ?? (sharedBytes as number), spare);
+    if (r.received) this.link.joiner.adopt(r.received);
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    // Back to the compute thread for the next reply once the socket is done with it.
-    sendFragmented(this.ws, [new Uint8Array(r.frame, 0, r.byteLength)], (err) => {
-      if (!err) this.spare = r.frame;
-    });
+    const out = r.frame;
+    if (out)
+      // Back to the compute thread for the next reply once the socket is done with it.
+      sendFragmented(this.ws, [new Uint8Array(out, 0, r.byteLength)], (err) => {
+        if (!err) this.spare = out;
+      });
+    else this.ws.send(encodeMessage({ type: 'sharedFrame', bytes: r.byteLength }));
     this.rounds += 1;
-    this.log.debug({ round: msg.round, phase: msg.phase, loss: r.loss, computeMs: r.computeMs }, 'round done');
+    this.log.debug({ round: r.round, loss: r.loss, computeMs: r.computeMs, shared: !out }, 'round done');
   }
 }
 

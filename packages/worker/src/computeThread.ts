@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { GanError, type WireDtype } from '@ganfleet/shared/wire';
-import type { BackendInfo } from '@ganfleet/shared/backends';
+import { GanError, type SharedAnswer, type WireDtype } from '@ganfleet/shared/wire';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
 type Body<K extends ThreadRequest['kind']> = Omit<Extract<ThreadRequest, { kind: K }>, 'id' | 'kind'>;
@@ -25,31 +24,30 @@ export class ComputeThread {
     this.worker.on('exit', (code) => this.failAll(new GanError('INTERNAL', `compute thread exited with code ${code}`)));
   }
 
-  /** Selects the backend in the compute thread; `threads` sizes the native kernels' pool there. */
-  async init(
-    backend: string,
-    dataDir?: string,
-    threads?: number,
-  ): Promise<{ backend: BackendInfo; dataset: { name: string; count: number; fingerprint: string } }> {
-    const r = await this.call('init', { backend, ...(dataDir ? { dataDir } : {}), ...(threads !== undefined ? { threads } : {}) });
+  /** Selects the backend in the compute thread; `threads` sizes the native kernels' pool there; `sharedMemory`: map a parent's offer. */
+  async init(backend: string, opts: { dataDir?: string; threads?: number; sharedMemory: boolean }): Promise<Extract<ThreadReply, { kind: 'ready' }>> {
+    const { dataDir, threads, sharedMemory } = opts;
+    const r = await this.call('init', { backend, sharedMemory, ...(dataDir ? { dataDir } : {}), ...(threads !== undefined ? { threads } : {}) });
     if (r.kind !== 'ready') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
     return r;
   }
 
-  /** Starts (or restarts) the run's replica from its welcome frame (which is handed over, not copied). */
-  async start(preset: string, welcome: ArrayBuffer): Promise<WireDtype> {
+  /** Starts (or restarts) the run's replica from its welcome frame (which is handed over, not copied); the answer to its offer of shared memory. */
+  async start(preset: string, welcome: ArrayBuffer): Promise<{ wireDtype: WireDtype; shared?: Omit<SharedAnswer, 'type'> }> {
     const r = await this.call('start', { preset, welcome }, [welcome]);
     if (r.kind !== 'started') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
-    return r.wireDtype;
+    return r;
   }
 
   /**
-   * One round: its frame (the first `frameLength` bytes of `frame`, handed over) in, the gradients
-   * frame out, ready to send, with `frame` handed back; `spare` is a buffer a previous reply went
-   * out in, for the thread to write this one into.
+   * One round: its frame (the first `frameLength` bytes of `frame`, handed over, or of the shared
+   * region without `frame`) in, the gradients frame out, ready to send (or in the region), with
+   * `frame` handed back; `spare` is a buffer a previous reply went out in, for the thread to write
+   * this one into.
    */
-  async round(frame: ArrayBuffer, frameLength: number, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
-    const r = await this.call('round', { frame, frameLength, ...(spare ? { spare } : {}) }, spare ? [frame, spare] : [frame]);
+  async round(frame: ArrayBuffer | undefined, frameLength: number, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
+    const transfer = [frame, spare].filter((b): b is ArrayBuffer => b !== undefined);
+    const r = await this.call('round', { frameLength, ...(frame ? { frame } : {}), ...(spare ? { spare } : {}) }, transfer);
     if (r.kind !== 'gradients') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
     return r;
   }

@@ -17,7 +17,8 @@ import {
 } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
 import { type GradientRequest, type ModelPreset, Trainer, batchNormStatSpecs, getPreset, specsOf } from '@ganfleet/shared/model';
-import { type BackendChoice, selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
+import { type BackendChoice, type MapShared, loadMapShared, selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
+import { SharedRegion } from '@ganfleet/shared/link';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
 const port = parentPort;
@@ -27,6 +28,10 @@ let dataset: Dataset | undefined;
 /** The joined run: its replica, and how its gradients travel. */
 let run: { trainer: Trainer; preset: ModelPreset; wireDtype: WireDtype } | undefined;
 let queue: Promise<void> = Promise.resolve();
+/** Maps a parent's region, where asked for and the addon loads. */
+let mapShared: MapShared | undefined;
+/** The region the parent offered and this thread mapped; in use once a round came through it (the parent then uses it too). */
+let shared: { region: SharedRegion; inUse: boolean } | undefined;
 
 port.on('message', (msg: ThreadRequest) => {
   queue = queue
@@ -47,7 +52,10 @@ async function handle(msg: ThreadRequest): Promise<void> {
       if (msg.threads !== undefined) setNativeThreads(msg.threads);
       const backend = await selectBackend(msg.backend as BackendChoice);
       dataset = await loadDataset({ split: 'train', ...(msg.dataDir ? { dir: msg.dataDir } : {}) });
-      reply({ kind: 'ready', id: msg.id, backend, dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint } });
+      const canMap = msg.sharedMemory ? await loadMapShared() : { why: 'turned off (--no-shared-memory)' };
+      mapShared = 'map' in canMap ? canMap.map : undefined;
+      const sharedMemory = 'map' in canMap ? { available: true } : { available: false, why: canMap.why };
+      reply({ kind: 'ready', id: msg.id, backend, dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint }, sharedMemory });
       return;
     }
     case 'start': {
@@ -59,12 +67,14 @@ async function handle(msg: ThreadRequest): Promise<void> {
       run = { trainer: new Trainer(preset, dataset, welcome.run.realLabel), preset, wireDtype: welcome.run.wireDtype };
       const expected = preset.params.map((s) => ({ name: s.name, shape: s.shape }));
       run.trainer.update(new Map(decodeTensors(welcome.params, { expected }).map((t) => [t.name, t.values])));
-      reply({ kind: 'started', id: msg.id, wireDtype: run.wireDtype });
+      shared = undefined;
+      const offer = welcome.shared;
+      reply({ kind: 'started', id: msg.id, wireDtype: run.wireDtype, ...(offer ? { shared: answerOffer(offer.path, offer.bytes) } : {}) });
       return;
     }
     case 'round': {
       if (!run) throw new GanError('INTERNAL', 'round before start');
-      const round = parseCoordinatorMessage(new Uint8Array(msg.frame, 0, msg.frameLength));
+      const round = parseCoordinatorMessage(roundFrame(msg.frame, msg.frameLength));
       if (round.type !== 'round') throw new GanError('INTERNAL', `round with a ${round.type} message`);
       const { trainer, preset, wireDtype } = run;
       // The update's values are views of the received frame; the backend copies them into its tensors.
@@ -77,18 +87,43 @@ async function handle(msg: ThreadRequest): Promise<void> {
         seed: seeds[0] as number,
         ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
       };
-      const spare = msg.spare && new Uint8Array(msg.spare);
+      // Into the region once the parent uses it, else into the buffer the last reply went out in.
+      const spare = shared?.inUse ? shared.region.up : msg.spare && new Uint8Array(msg.spare);
       // Written into the buffer the last reply went out in, when the connection thread had it back.
       const { frame, loss, computeMs } =
         wireDtype === 'float32'
           ? await computeInPlace(trainer, preset, round, req, spare)
           : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
       const buffer = frame.buffer as ArrayBuffer;
-      const fields = { round: round.round, loss, computeMs };
-      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, received: msg.frame, ...fields }, [buffer, msg.frame]);
+      const fields = { round: round.round, loss, computeMs, byteLength: frame.byteLength, ...(msg.frame ? { received: msg.frame } : {}) };
+      const received = msg.frame ? [msg.frame] : [];
+      if (shared?.inUse && frame.byteOffset === shared.region.up.byteOffset && buffer === shared.region.up.buffer)
+        reply({ kind: 'gradients', id: msg.id, ...fields }, received);
+      else reply({ kind: 'gradients', id: msg.id, frame: buffer, ...fields }, [buffer, ...received]);
       return;
     }
   }
+}
+
+/** Maps the region a welcome offers: the nonce it starts with, or why not. */
+function answerOffer(path: string, bytes: number): { nonce: Uint8Array } | { declined: string } {
+  if (!mapShared) return { declined: 'this worker does not map shared memory' };
+  try {
+    const region = SharedRegion.open(mapShared, path, bytes);
+    shared = { region, inUse: false };
+    return { nonce: region.nonce() };
+  } catch (err) {
+    return { declined: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** A round's frame: as it came off the socket, or without `frame` in the shared region (which is then in use both ways). */
+function roundFrame(frame: ArrayBuffer | undefined, length: number): Uint8Array {
+  if (frame) return new Uint8Array(frame, 0, length);
+  if (!shared) throw new GanError('BAD_MESSAGE', 'sharedFrame without shared memory');
+  if (length > shared.region.bytes) throw new GanError('BAD_FRAME', `sharedFrame of ${length} bytes in a region of ${shared.region.bytes}`);
+  shared.inUse = true;
+  return shared.region.down.subarray(0, length);
 }
 
 /** A reply frame and what the connection thread logs of it. */

@@ -52,11 +52,11 @@ export function dashboardClient(): void {
       r ? `${r.roundMs.toFixed(1)} ms · ${mb(r.bytesOut)} MB out, ${mb(r.bytesIn)} MB in` : '';
     const rows: string[][] = [];
     for (const w of s.workers) {
-      rows.push([w.id, kind(w), w.device, `${w.lastComputeMs.toFixed(1)} ms`, relayRound(w.relay), String(w.rounds), w.status]);
+      rows.push([w.id, kind(w), w.device, w.transport, `${w.lastComputeMs.toFixed(1)} ms`, relayRound(w.relay), String(w.rounds), w.status]);
       // A relay's tree, indented below it: what it reports of its members, whose ids are its own (hence the path).
       const walk = (nodes: NonNullable<(typeof w)['children']>, depth: number, path: string): void => {
         for (const n of nodes) {
-          rows.push([`${'\u00a0\u00a0'.repeat(depth)}└ ${path}/${n.id}`, kind(n), '', '', '', '', '']);
+          rows.push([`${'\u00a0\u00a0'.repeat(depth)}└ ${path}/${n.id}`, kind(n), '', '', '', '', '', '']);
           walk(n.children ?? [], depth + 1, `${path}/${n.id}`);
         }
       };

@@ -55,7 +55,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="workers-section">
     <h2>Workers</h2>
     <table>
-      <thead><tr><th>id</th><th>backend</th><th>device</th><th>last compute</th><th>relay round</th><th>rounds</th><th>status</th></tr></thead>
+      <thead><tr><th>id</th><th>backend</th><th>device</th><th>frames via</th><th>last compute</th><th>relay round</th><th>rounds</th><th>status</th></tr></thead>
       <tbody id="workers"></tbody>
     </table>
   </section>

@@ -112,6 +112,7 @@ NAPI_MODULE_INIT() {
       {"meanOfTwo", ApiMeanOfTwo},
       {"sumTerms", ApiSumTerms},
       {"sumOfSquares", ApiSumOfSquares},
+      {"mapShared", ApiMapShared},
   };
   for (const auto& m : methods) {
     napi_value fn;

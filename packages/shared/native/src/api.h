@@ -14,5 +14,6 @@ napi_value ApiEmaFold(napi_env env, napi_callback_info info);
 napi_value ApiMeanOfTwo(napi_env env, napi_callback_info info);
 napi_value ApiSumTerms(napi_env env, napi_callback_info info);
 napi_value ApiSumOfSquares(napi_env env, napi_callback_info info);
+napi_value ApiMapShared(napi_env env, napi_callback_info info);
 
 }  // namespace ganfleet

@@ -33,6 +33,17 @@ describe('FrameJoiner', () => {
     expect(joiner.join([])).toEqual([]);
   });
 
+  it('copies a frame read from shared memory into its reused buffer: later writes there do not reach the copy', () => {
+    const joiner = new FrameJoiner();
+    const first = joiner.join(fragments(800, 0, [300])) as Uint8Array;
+    joiner.release();
+    const region = expected(600, 5);
+    const copy = joiner.copy(region);
+    expect(copy.buffer).toBe(first.buffer);
+    region.fill(0);
+    expect(copy).toEqual(expected(600, 5));
+  });
+
   it('reuses its buffer once a message is released, for messages of that size or smaller', () => {
     const joiner = new FrameJoiner();
     const first = joiner.join(fragments(800, 0, [300])) as Uint8Array;

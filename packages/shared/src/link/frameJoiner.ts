@@ -21,7 +21,15 @@ export class FrameJoiner {
     if (!Array.isArray(data)) return data;
     if (data.length === 1) return data[0];
     if (data.length === 0 || !data.every((c) => c instanceof Uint8Array)) return data;
-    const chunks = data as Uint8Array[];
+    return this.into(data as Uint8Array[]);
+  }
+
+  /** A copy of `bytes` in the reused buffer, lent like a joined message (a frame read from memory its sender can still write). */
+  copy(bytes: Uint8Array): Uint8Array {
+    return this.into([bytes]);
+  }
+
+  private into(chunks: readonly Uint8Array[]): Uint8Array {
     const total = chunks.reduce((n, c) => n + c.byteLength, 0);
     let buffer: ArrayBuffer;
     if (this.lent) buffer = new ArrayBuffer(total);

@@ -80,6 +80,12 @@ export class Fields {
     return v === undefined ? undefined : checkInteger(v, this.at(key), min, max);
   }
 
+  optionalBoolean(key: string): boolean | undefined {
+    const v = this.optional(key);
+    if (v !== undefined && typeof v !== 'boolean') throw badMessage(this.at(key), `expected a boolean, got ${describe(v)}`);
+    return v;
+  }
+
   /** A finite number at least `min`. */
   number(key: string, min = -Infinity): number {
     const v = this.required(key);

@@ -2,6 +2,7 @@
 import { WIRE_DTYPES, type EncodedTensors, type WireDtype } from './codec.js';
 import { GanError, type GanErrorCode } from './errors.js';
 import { MAX_NAME_LENGTH, MAX_TEXT_LENGTH, badMessage, checkOneOf, type Fields } from './fields.js';
+import { type SharedOffer, readSharedOffer } from './sharedMemory.js';
 import { PROTOCOL_VERSION } from './version.js';
 
 /** Worker → coordinator, first message on a worker connection. */
@@ -17,6 +18,8 @@ export interface Hello {
   capabilities: {
     /** Encodings the worker can decode, in preference order. */
     wireDtypes: WireDtype[];
+    /** It can map memory shared with a parent on its machine (link/sharedRegion.ts). */
+    sharedMemory?: boolean;
   };
 }
 
@@ -44,6 +47,8 @@ export interface Welcome {
   params: EncodedTensors;
   /** The round the worker joins at. */
   round: number;
+  /** Memory to exchange round frames through, for a worker on this machine that can map it. */
+  shared?: SharedOffer;
 }
 
 /** Coordinator → worker (or client), rejects a hello/fetchGenerator; the connection then closes. */
@@ -73,9 +78,13 @@ export function readHello(f: Fields): Hello {
     role: f.oneOf('role', PEER_ROLES),
     backend: f.string('backend', MAX_NAME_LENGTH),
     device: f.string('device', MAX_NAME_LENGTH),
-    capabilities: f.map('capabilities', (c) => ({
-      wireDtypes: c.array('wireDtypes', WIRE_DTYPES.length, (v, p) => checkOneOf(v, p, WIRE_DTYPES)),
-    })),
+    capabilities: f.map('capabilities', (c) => {
+      const sharedMemory = c.optionalBoolean('sharedMemory');
+      return {
+        wireDtypes: c.array('wireDtypes', WIRE_DTYPES.length, (v, p) => checkOneOf(v, p, WIRE_DTYPES)),
+        ...(sharedMemory !== undefined ? { sharedMemory } : {}),
+      };
+    }),
   };
 }
 
@@ -87,6 +96,7 @@ function realLabel(r: Fields): number {
 }
 
 export function readWelcome(f: Fields): Welcome {
+  const shared = f.optionalMap('shared', readSharedOffer);
   return {
     type: 'welcome',
     workerId: f.string('workerId', MAX_NAME_LENGTH),
@@ -103,6 +113,7 @@ export function readWelcome(f: Fields): Welcome {
     })),
     params: f.tensors('params'),
     round: f.integer('round', 0),
+    ...(shared ? { shared } : {}),
   };
 }
 

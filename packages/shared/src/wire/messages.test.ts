@@ -98,6 +98,10 @@ const sums: Sums = {
 const toCoordinator: WorkerToCoordinator[] = [
   hello,
   { type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'cpu', device: 'cpu', capabilities: { wireDtypes: ['float32'] } },
+  { ...hello, capabilities: { wireDtypes: ['float32'], sharedMemory: true } },
+  { type: 'sharedAnswer', nonce: Uint8Array.from({ length: 16 }, (_, i) => 255 - i) },
+  { type: 'sharedAnswer', declined: 'cannot open /dev/shm/ganfleet-…' },
+  { type: 'sharedFrame', bytes: 2 ** 33 },
   gradients,
   { ...gradients, phase: 'D', stats: undefined },
   sums,
@@ -117,6 +121,8 @@ const toCoordinator: WorkerToCoordinator[] = [
 
 const toWorker: CoordinatorToWorker[] = [
   welcome,
+  { ...welcome, shared: { path: '/dev/shm/ganfleet-0123456789abcdef0123456789abcdef', bytes: 4 * 1024 * 1024 } },
+  { type: 'sharedFrame', bytes: 4160 },
   { type: 'refuse', code: 'UNAUTHORIZED', reason: 'bad token' },
   round,
   { type: 'round', round: 12, phase: 'G', batchSize: 1, seeds: encodeIndices([0, 7]), deadlineMs: 8000 },
@@ -319,6 +325,17 @@ describe('malformed fields', () => {
     ['unknown error code', { type: 'error', code: 'OOPS', message: 'x' }, /error\.code: expected an error code, got "OOPS"/],
     ['error without message', { type: 'error', code: 'INTERNAL' }, /error\.message: missing/],
     ['huge bye reason', { type: 'bye', reason: 'r'.repeat(4097) }, /bye\.reason: string longer than 4096/],
+    [
+      'a sharedMemory capability that is not a boolean',
+      { ...hello, capabilities: { wireDtypes: [], sharedMemory: 1 } },
+      /capabilities\.sharedMemory: expected a boolean/,
+    ],
+    ['a sharedAnswer with neither nonce nor reason', { type: 'sharedAnswer' }, /sharedAnswer: expected either nonce or declined/],
+    ['a sharedAnswer with both', { type: 'sharedAnswer', nonce: new Uint8Array(16), declined: 'x' }, /sharedAnswer: expected either nonce or declined/],
+    ['a short nonce', { type: 'sharedAnswer', nonce: new Uint8Array(15) }, /sharedAnswer\.nonce: expected 16 bytes, got 15/],
+    ['a sharedFrame of 0 bytes', { type: 'sharedFrame', bytes: 0 }, /sharedFrame\.bytes/],
+    ['a sharedFrame beyond any region', { type: 'sharedFrame', bytes: 2 ** 34 + 1 }, /sharedFrame\.bytes/],
+    ['a fractional sharedFrame', { type: 'sharedFrame', bytes: 64.5 }, /sharedFrame\.bytes/],
   ];
 
   it.each(badWorker)('worker message with %s → BAD_MESSAGE', (_, msg, message) => {
@@ -402,6 +419,9 @@ describe('malformed fields', () => {
     ['a real label below 0.5', { ...welcome, run: { ...welcome.run, realLabel: 0.2 } }, /welcome\.run\.realLabel: expected a finite number >= 0.5/],
     ['a NaN real label', { ...welcome, run: { ...welcome.run, realLabel: NaN } }, /welcome\.run\.realLabel/],
     ['the hyper map of version 2', { ...welcome, run: { ...welcome.run, hyper: {} } }, /welcome\.run: unexpected field "hyper"/],
+    ['a shared offer without bytes', { ...welcome, shared: { path: '/dev/shm/ganfleet-x' } }, /welcome\.shared\.bytes: missing/],
+    ['a shared offer beyond any region', { ...welcome, shared: { path: '/dev/shm/ganfleet-x', bytes: 2 ** 35 } }, /welcome\.shared\.bytes/],
+    ['a shared offer with a long path', { ...welcome, shared: { path: 'p'.repeat(257), bytes: 64 } }, /welcome\.shared\.path: string longer than 256/],
     ['refuse with unknown code', { type: 'refuse', code: 'NOPE', reason: 'x' }, /refuse\.code/],
     ['generator with JSON weights', { type: 'generator', step: 1, modelJson: '{}', weights: [1] }, /generator\.weights: expected binary/],
     ['generator with object modelJson', { type: 'generator', step: 1, modelJson: {}, weights: new Uint8Array(0) }, /generator\.modelJson: expected a string/],

@@ -14,11 +14,12 @@ import { readFetchGenerator, readGenerator, type FetchGenerator, type GeneratorM
 import { badMessage, readMap, type Fields } from './fields.js';
 import { encodeFrameOf, isTensorFrame, packr, splitFrame } from './frame.js';
 import { readHello, readRefuse, readWelcome, type Hello, type Refuse, type Welcome } from './handshake.js';
+import { readSharedAnswer, readSharedFrame, type SharedAnswer, type SharedFrame } from './sharedMemory.js';
 import { readGradients, readLeaves, readRound, readSums, type Gradients, type Leaves, type Round, type Sums } from './round.js';
 
-export type CoordinatorToWorker = Welcome | Refuse | Round | GeneratorMessage | Bye | ErrorMessage;
+export type CoordinatorToWorker = Welcome | Refuse | Round | SharedFrame | GeneratorMessage | Bye | ErrorMessage;
 
-export type WorkerToCoordinator = Hello | Gradients | Sums | Leaves | FetchGenerator | Bye | ErrorMessage;
+export type WorkerToCoordinator = Hello | Gradients | Sums | Leaves | SharedAnswer | SharedFrame | FetchGenerator | Bye | ErrorMessage;
 
 export type Message = CoordinatorToWorker | WorkerToCoordinator;
 
@@ -28,6 +29,7 @@ const COORDINATOR_TO_WORKER: Readers<CoordinatorToWorker> = {
   welcome: readWelcome,
   refuse: readRefuse,
   round: readRound,
+  sharedFrame: readSharedFrame,
   generator: readGenerator,
   bye: readBye,
   error: readError,
@@ -38,6 +40,8 @@ const WORKER_TO_COORDINATOR: Readers<WorkerToCoordinator> = {
   gradients: readGradients,
   sums: readSums,
   leaves: readLeaves,
+  sharedAnswer: readSharedAnswer,
+  sharedFrame: readSharedFrame,
   fetchGenerator: readFetchGenerator,
   bye: readBye,
   error: readError,

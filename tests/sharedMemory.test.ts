@@ -1,0 +1,200 @@
+import { existsSync } from 'node:fs';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CoordinatorToWorker,
+  type Message,
+  PROTOCOL_VERSION,
+  type Round,
+  type Welcome,
+  encodeMessage,
+  parseCoordinatorMessage,
+} from '@ganfleet/shared/wire';
+import { type MapShared, loadMapShared, selectBackend } from '@ganfleet/shared/backends';
+import { SharedRegion } from '@ganfleet/shared/link';
+import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
+import { sameBytes } from './helpers/bytes.js';
+import { filledGradients } from './helpers/scriptedWorker.js';
+import { loopback, memoryLogger, testRun } from './helpers/cluster.js';
+
+/**
+ * A worker on the coordinator's machine that the test drives by hand: it offers to map shared
+ * memory in its hello, and reads what comes through the region itself.
+ */
+class SharedClient {
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  region: SharedRegion | undefined;
+  private readonly inbox: CoordinatorToWorker[] = [];
+  private waiter: (() => void) | undefined;
+
+  constructor(
+    url: string,
+    private readonly map: MapShared,
+  ) {
+    this.ws = new WebSocket(url, { maxPayload: 0 });
+    this.ws.on('message', (data, isBinary) => {
+      this.inbox.push(parseCoordinatorMessage(data, isBinary));
+      this.waiter?.();
+    });
+    this.ws.on('error', () => undefined);
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  async next(): Promise<CoordinatorToWorker> {
+    while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.waiter = resolve));
+    return this.inbox.shift() as CoordinatorToWorker;
+  }
+
+  /** Hello (with the capability, or without), the welcome, and the region it offers mapped. */
+  async join(sharedMemory = true): Promise<Welcome> {
+    await new Promise((resolve) => this.ws.once('open', resolve));
+    const capabilities = { wireDtypes: ['float32' as const], ...(sharedMemory ? { sharedMemory: true } : {}) };
+    this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities }));
+    const welcome = await this.next();
+    if (welcome.type !== 'welcome') throw new Error(`expected a welcome, got ${welcome.type}`);
+    if (welcome.shared) this.region = SharedRegion.open(this.map, welcome.shared.path, welcome.shared.bytes);
+    return welcome;
+  }
+
+  send(msg: Message): void {
+    this.ws.send(encodeMessage(msg));
+  }
+
+  /** The next round, and whether it came through the region. */
+  async round(): Promise<{ round: Round; shared: boolean }> {
+    const msg = await this.next();
+    const shared = msg.type === 'sharedFrame';
+    const round = shared ? parseCoordinatorMessage((this.region as SharedRegion).down.subarray(0, msg.bytes)) : msg;
+    if (round.type !== 'round') throw new Error(`expected a round, got ${round.type}`);
+    return { round, shared };
+  }
+
+  /** Writes `msg` into the region's worker half and sends the notice (`claim` bytes, default the frame's). */
+  sendShared(msg: Message, claim?: number): void {
+    const frame = encodeMessage(msg);
+    (this.region as SharedRegion).up.set(frame);
+    this.send({ type: 'sharedFrame', bytes: claim ?? frame.byteLength });
+  }
+}
+
+describe('round frames through shared memory with a worker on the coordinator’s machine', () => {
+  let coordinator: CoordinatorHandle;
+  let map: MapShared;
+  const { log, lines } = memoryLogger('info');
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    const loaded = await loadMapShared();
+    if (!('map' in loaded)) throw new Error(`the native addon is needed here: ${loaded.why}`);
+    map = loaded.map;
+    coordinator = await startCoordinator({ settings: testRun({ seed: 4, batchSize: 8, steps: 40 }), server: loopback({ exitWhenDone: false }), log });
+  });
+
+  afterAll(async () => {
+    await coordinator.close();
+    await selectBackend('cpu');
+  });
+
+  const snapshot = () => ({ version: coordinator.run.store.version, params: new Map([...coordinator.run.store.params].map(([k, v]) => [k, v.slice()])) });
+  const unchanged = (before: ReturnType<typeof snapshot>) => {
+    expect(coordinator.run.store.version).toBe(before.version);
+    for (const [name, values] of before.params) expect(sameBytes(coordinator.run.store.params.get(name), values), name).toBe(true);
+  };
+
+  /** A client that took the offer: its first round (over the socket: the offer was not yet taken) answered, the second come through the region. */
+  async function sharing(): Promise<{ client: SharedClient; round: Round }> {
+    const client = new SharedClient(coordinator.url, map);
+    const welcome = await client.join();
+    expect(welcome.shared?.path).toMatch(/^\/dev\/shm\/ganfleet-[0-9a-f]{32}$/);
+    client.send({ type: 'sharedAnswer', nonce: (client.region as SharedRegion).nonce() });
+    const first = await client.round();
+    client.send(filledGradients('mlp', first.round, 0.01));
+    const second = await client.round();
+    expect(second.shared).toBe(true);
+    // The name is gone once the worker answered (before its first reply); the memory stays mapped on both sides.
+    expect(existsSync(welcome.shared?.path as string)).toBe(false);
+    return { client, round: second.round };
+  }
+
+  it('an honest exchange: the round comes through the region, the reply goes back through it and is applied; /status says so', async () => {
+    const { client, round } = await sharing();
+    const version = coordinator.run.store.version;
+    expect(coordinator.status().workers.map((w) => w.transport)).toEqual(['shared memory']);
+    client.sendShared(filledGradients('mlp', round, 0.01));
+    await expect.poll(() => coordinator.run.store.version, { timeout: 20_000 }).toBeGreaterThan(version);
+    await expect.poll(() => coordinator.status().lastRound?.viaSharedMemory, { timeout: 5000 }).toBe(1);
+    client.ws.close();
+    await client.closed;
+  });
+
+  const hostile: [string, (client: SharedClient, round: Round) => void, number, string][] = [
+    [
+      'a notice for more bytes than the region holds',
+      (c, r) => c.sendShared(filledGradients('mlp', r, 0.01), (c.region as SharedRegion).bytes + 1),
+      1002,
+      'BAD_FRAME',
+    ],
+    ['NaN gradients through the region', (c, r) => c.sendShared(filledGradients('mlp', r, 0.01, (v) => (v[0] = Number.NaN))), 1008, 'NON_FINITE'],
+    ['a notice that points at a notice', (c) => c.sendShared({ type: 'sharedFrame', bytes: 8 }), 1002, 'BAD_MESSAGE'],
+    ['a second answer', (c) => c.send({ type: 'sharedAnswer', nonce: (c.region as SharedRegion).nonce() }), 1002, 'BAD_MESSAGE'],
+  ];
+  for (const [what, send, closeCode, code] of hostile) {
+    it(`a worker sending ${what} is closed with ${closeCode} ${code}; the run's state is untouched`, async () => {
+      const { client, round } = await sharing();
+      const before = snapshot();
+      send(client, round);
+      const closed = await client.closed;
+      expect(closed.code).toBe(closeCode);
+      expect(closed.reason.startsWith(code)).toBe(true);
+      unchanged(before);
+    });
+  }
+
+  it('a wrong nonce: the offer lapses, rounds stay on the socket, and a notice is then refused (BAD_MESSAGE)', async () => {
+    const client = new SharedClient(coordinator.url, map);
+    const welcome = await client.join();
+    client.send({ type: 'sharedAnswer', nonce: new Uint8Array(16) });
+    const first = await client.round();
+    client.send(filledGradients('mlp', first.round, 0.01));
+    const second = await client.round();
+    expect(second.shared).toBe(false);
+    await expect.poll(() => existsSync(welcome.shared?.path as string), { timeout: 5000 }).toBe(false);
+    expect(lines.some((l) => String(l.msg).startsWith('shared memory declined'))).toBe(true);
+    const before = snapshot();
+    client.sendShared(filledGradients('mlp', second.round, 0.01));
+    const closed = await client.closed;
+    expect(closed.reason.startsWith('BAD_MESSAGE')).toBe(true);
+    unchanged(before);
+  });
+
+  it('no offer without the capability; an answer or a notice from such a worker is refused (BAD_MESSAGE)', async () => {
+    for (const msg of [
+      { type: 'sharedAnswer', declined: 'no' },
+      { type: 'sharedFrame', bytes: 64 },
+    ] as const) {
+      const client = new SharedClient(coordinator.url, map);
+      const welcome = await client.join(false);
+      expect(welcome.shared).toBeUndefined();
+      const before = snapshot();
+      client.send(msg);
+      const closed = await client.closed;
+      expect(closed.reason.startsWith('BAD_MESSAGE')).toBe(true);
+      unchanged(before);
+    }
+  });
+
+  it('a worker that declines, or leaves before answering, leaves no file behind', async () => {
+    const declining = new SharedClient(coordinator.url, map);
+    const offered = (await declining.join()).shared?.path as string;
+    expect(existsSync(offered)).toBe(true);
+    declining.send({ type: 'sharedAnswer', declined: 'not today' });
+    await expect.poll(() => existsSync(offered), { timeout: 5000 }).toBe(false);
+    declining.ws.close();
+    const leaving = new SharedClient(coordinator.url, map);
+    const path = (await leaving.join()).shared?.path as string;
+    leaving.ws.terminate();
+    await leaving.closed;
+    await expect.poll(() => existsSync(path), { timeout: 5000 }).toBe(false);
+  });
+});
