@@ -96,19 +96,33 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
   });
   const env = { ...process.env, GANFLEET_TOKEN: TOKEN };
   const children: ChildProcess[] = [];
-  const spawnWorker = (url: string): ChildProcess =>
+  // The coordinator's workers stand for workers on other machines: their frames go over the socket
+  // (--no-shared-memory), as over a network. A relay's stand for a machine's workers on its loopback,
+  // which take the relay's shared memory, as they would there.
+  const spawnWorker = (url: string, sharedMemory: boolean): ChildProcess =>
     spawnPeer(
       fake
         ? [...NODE_FLAGS, '--import', 'tsx', FAKE, url, TOKEN]
-        : ganfleetArgv(['worker', '--connect', url, '--backend', 'wasm', '--threads', '1', '--log-level', 'warn']),
+        : ganfleetArgv([
+            'worker',
+            '--connect',
+            url,
+            '--backend',
+            'wasm',
+            '--threads',
+            '1',
+            '--log-level',
+            'warn',
+            ...(sharedMemory ? [] : ['--no-shared-memory']),
+          ]),
       env,
     );
-  if (relays === 0) for (let i = 0; i < workers; i++) children.push(spawnWorker(coordinator.url));
+  if (relays === 0) for (let i = 0; i < workers; i++) children.push(spawnWorker(coordinator.url, false));
   for (let r = 0; r < relays; r++) {
     const relay = await startRelayProcess(coordinator.url, env);
     children.push(relay.child);
     relayPids.push(relay.child.pid as number);
-    for (let i = 0; i < workers / relays; i++) children.push(spawnWorker(relay.url));
+    for (let i = 0; i < workers / relays; i++) children.push(spawnWorker(relay.url, true));
   }
   const run = await coordinator.done;
   delay.disable();
