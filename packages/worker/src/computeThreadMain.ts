@@ -87,9 +87,8 @@ async function handle(msg: ThreadRequest): Promise<void> {
         seed: seeds[0] as number,
         ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
       };
-      // Into the region once the parent uses it, else into the buffer the last reply went out in.
+      // Written into the region once the parent uses it, else into the buffer the last reply went out in (when the connection thread had it back).
       const spare = shared?.inUse ? shared.region.up : msg.spare && new Uint8Array(msg.spare);
-      // Written into the buffer the last reply went out in, when the connection thread had it back.
       const { frame, loss, computeMs } =
         wireDtype === 'float32'
           ? await computeInPlace(trainer, preset, round, req, spare)
