@@ -28,7 +28,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { loadMapShared, useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadMapShared, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
@@ -270,7 +270,7 @@ class Relay implements ServedNode {
     if (!j) {
       this.log.info(await this.loops, 'update loops');
       const shared = await this.mapShared;
-      this.log.info('map' in shared ? { available: true } : { available: false, why: shared.why }, 'shared memory');
+      this.log.info(sharedMemoryStatus(shared), 'shared memory');
       const preset = getPreset(descriptor.preset);
       const mirror = new ParamMirror(preset);
       const poolSettings: PoolSettings = { ...this.settings.pool, wireDtype, aggregate: 'mean', minWorkers: 1, roundTimeoutS: 0, minRoundTimeoutS: 0 };

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocketServer, type WebSocket } from 'ws';
 import { GanError, type GeneratorMessage, type Hello, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
-import { loadMapShared, useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadMapShared, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
@@ -52,7 +52,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const preset = getPreset(settings.preset);
   log.info(await useFastestUpdateLoops(), 'update loops');
   const shared = await loadMapShared();
-  log.info('map' in shared ? { available: true } : { available: false, why: shared.why }, 'shared memory');
+  log.info(sharedMemoryStatus(shared), 'shared memory');
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
   const runId = randomBytes(6).toString('hex');

@@ -3,7 +3,7 @@ import { GanError, type Hello, type Phase, type RunDescriptor, type Sums, type T
 import type { Logger } from '@ganfleet/shared/log';
 import { SharedRegion } from '@ganfleet/shared/link';
 import type { MapShared } from '@ganfleet/shared/backends';
-import { type ModelPreset, batchNormStatSpecs } from '@ganfleet/shared/model';
+import { type ModelPreset, batchNormStatSpecs, countParams, sizeOf } from '@ganfleet/shared/model';
 import { isLoopback } from './authGate.js';
 import { ContributionScreen } from './contributionScreen.js';
 import type { RunEvents } from './events.js';
@@ -181,7 +181,7 @@ export class WorkerPool implements SlotComputer {
   private sharedRegion(id: string): { region: SharedRegion; nonce: Uint8Array } | undefined {
     if (!this.mapShared) return undefined;
     const { preset } = this.source;
-    const values = [...preset.params, ...batchNormStatSpecs(preset)].reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    const values = countParams(preset) + batchNormStatSpecs(preset).reduce((n, s) => n + sizeOf(s.shape), 0);
     try {
       return SharedRegion.create(this.mapShared, 4 * values + SHARED_HEADER_ROOM);
     } catch (err) {

@@ -17,7 +17,7 @@ import {
 } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
 import { type GradientRequest, type ModelPreset, Trainer, batchNormStatSpecs, getPreset, specsOf } from '@ganfleet/shared/model';
-import { type BackendChoice, type MapShared, loadMapShared, selectBackend, setNativeThreads } from '@ganfleet/shared/backends';
+import { type BackendChoice, type MapShared, loadMapShared, selectBackend, setNativeThreads, sharedMemoryStatus } from '@ganfleet/shared/backends';
 import { SharedRegion } from '@ganfleet/shared/link';
 import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
 
@@ -54,8 +54,13 @@ async function handle(msg: ThreadRequest): Promise<void> {
       dataset = await loadDataset({ split: 'train', ...(msg.dataDir ? { dir: msg.dataDir } : {}) });
       const canMap = msg.sharedMemory ? await loadMapShared() : { why: 'turned off (--no-shared-memory)' };
       mapShared = 'map' in canMap ? canMap.map : undefined;
-      const sharedMemory = 'map' in canMap ? { available: true } : { available: false, why: canMap.why };
-      reply({ kind: 'ready', id: msg.id, backend, dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint }, sharedMemory });
+      reply({
+        kind: 'ready',
+        id: msg.id,
+        backend,
+        dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint },
+        sharedMemory: sharedMemoryStatus(canMap),
+      });
       return;
     }
     case 'start': {

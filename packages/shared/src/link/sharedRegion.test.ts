@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type MapShared, loadMapShared } from '../backends/index.js';
+import { type MapShared, loadMapShared, sharedMemoryStatus } from '../backends/index.js';
 import { GanError } from '../wire/index.js';
 import { SHARED_MEMORY_DIR, SharedRegion } from './sharedRegion.js';
 
@@ -47,6 +47,15 @@ describe('SharedRegion', () => {
   ])('a worker refuses to map %s (BAD_MESSAGE), whatever an offer says', (_, path) => {
     expect(() => SharedRegion.open(map, path, 64)).toThrow(GanError);
     expect(() => SharedRegion.open(map, path, 64)).toThrow(/not a region's name/);
+  });
+
+  it('without the addon, or with a module that cannot map, shared memory is off and the log says why', async () => {
+    const missing = await loadMapShared(() => Promise.reject(new Error('no binary\nmore')));
+    expect(missing).toEqual({ why: 'no binary' });
+    expect(sharedMemoryStatus(missing)).toEqual({ available: false, why: 'no binary' });
+    const other = await loadMapShared(async () => ({ isa: () => 'portable' }));
+    expect(sharedMemoryStatus(other)).toEqual({ available: false, why: expect.stringMatching(/cannot map memory$/) });
+    expect(sharedMemoryStatus({ map })).toEqual({ available: true });
   });
 
   it('a region whose file is shorter than offered cannot be mapped', () => {

@@ -49,15 +49,26 @@ export function nativeThreads(): number {
   return wantedThreads;
 }
 
+/**
+ * The addon's module, its entry points still to be checked by the caller, or why it cannot be
+ * imported (the error's first line): the one import behind the probe, the update loops and
+ * shared memory.
+ */
+export async function importNativeAddon(importer: Importer = (spec) => import(spec)): Promise<{ addon: Partial<NativeAddon> } | { why: string }> {
+  try {
+    return { addon: (await importer(NATIVE_ADDON_SPEC)) as Partial<NativeAddon> };
+  } catch (err) {
+    return { why: err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err) };
+  }
+}
+
 /** Whether the addon can be loaded here; why not when it cannot (for tests and diagnostics). */
 export async function probeNativeAddon(
   importer: Importer = (spec) => import(spec),
 ): Promise<{ available: true; isa: string } | { available: false; why: string }> {
-  try {
-    const mod = (await importer(NATIVE_ADDON_SPEC)) as Partial<NativeAddon>;
-    if (typeof mod.isa !== 'function') return { available: false, why: `the module at ${NATIVE_ADDON_SPEC} is not the addon` };
-    return { available: true, isa: mod.isa() };
-  } catch (err) {
-    return { available: false, why: err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err) };
-  }
+  const imported = await importNativeAddon(importer);
+  if ('why' in imported) return { available: false, why: imported.why };
+  const { isa } = imported.addon;
+  if (typeof isa !== 'function') return { available: false, why: `the module at ${NATIVE_ADDON_SPEC} is not the addon` };
+  return { available: true, isa: isa() };
 }

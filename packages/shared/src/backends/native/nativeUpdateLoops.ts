@@ -1,6 +1,6 @@
 import { type UpdateLoops, jsUpdateLoops, useUpdateLoops } from '../../model/updateLoops.js';
 import type { Importer } from '../selectBackend.js';
-import { NATIVE_ADDON_SPEC, type NativeAddon } from './addon.js';
+import { NATIVE_ADDON_SPEC, type NativeAddon, importNativeAddon } from './addon.js';
 
 /** The update loops of the native addon. */
 export function nativeUpdateLoops(addon: NativeAddon): UpdateLoops {
@@ -20,9 +20,9 @@ export function nativeUpdateLoops(addon: NativeAddon): UpdateLoops {
  * the native ones when it is not them.
  */
 export async function useFastestUpdateLoops(importer: Importer = (spec) => import(spec)): Promise<{ loops: string; why?: string }> {
-  let why: string | undefined;
-  try {
-    const addon = (await importer(NATIVE_ADDON_SPEC)) as Partial<NativeAddon>;
+  const imported = await importNativeAddon(importer);
+  if ('addon' in imported) {
+    const { addon } = imported;
     if (
       typeof addon.adamUpdate === 'function' &&
       typeof addon.emaFold === 'function' &&
@@ -34,10 +34,7 @@ export async function useFastestUpdateLoops(importer: Importer = (spec) => impor
       useUpdateLoops(loops);
       return { loops: loops.name };
     }
-    why = `the module at ${NATIVE_ADDON_SPEC} has no update loops`;
-  } catch (err) {
-    why = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
   }
   useUpdateLoops(jsUpdateLoops);
-  return { loops: jsUpdateLoops.name, why };
+  return { loops: jsUpdateLoops.name, why: 'why' in imported ? imported.why : `the module at ${NATIVE_ADDON_SPEC} has no update loops` };
 }
