@@ -1,62 +1,14 @@
 import { pack } from 'msgpackr';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type CoordinatorToWorker,
-  type Message,
-  PROTOCOL_VERSION,
-  type Round,
-  encodeMessage,
-  encodeTensors,
-  parseCoordinatorMessage,
-} from '@ganfleet/shared/wire';
+import { type Message, PROTOCOL_VERSION, type Round, encodeMessage, encodeTensors } from '@ganfleet/shared/wire';
 import { selectBackend } from '@ganfleet/shared/backends';
 import { getPreset, specsOf } from '@ganfleet/shared/model';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
+import { RawClient } from './helpers/rawClient.js';
 import { filledGradients } from './helpers/scriptedWorker.js';
 import { exited, loopback, memoryLogger, spawnWorker, testRun } from './helpers/cluster.js';
-
-/** A hand-driven client: the test decides every frame it sends. */
-class RawClient {
-  readonly ws: WebSocket;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private readonly inbox: CoordinatorToWorker[] = [];
-  private waiter: (() => void) | undefined;
-
-  constructor(url: string) {
-    this.ws = new WebSocket(url, { maxPayload: 0 });
-    this.ws.on('message', (data, isBinary) => {
-      this.inbox.push(parseCoordinatorMessage(data, isBinary));
-      this.waiter?.();
-    });
-    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  }
-
-  opened(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-  }
-
-  async next(): Promise<CoordinatorToWorker> {
-    while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.waiter = resolve));
-    return this.inbox.shift() as CoordinatorToWorker;
-  }
-
-  /** Joins and returns the first round it is asked to compute. */
-  async join(): Promise<Round> {
-    await this.opened();
-    this.ws.send(
-      encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities: { wireDtypes: ['float32'] } }),
-    );
-    expect((await this.next()).type).toBe('welcome');
-    const round = await this.next();
-    if (round.type !== 'round') throw new Error(`expected a round, got ${round.type}`);
-    return round;
-  }
-}
 
 function gradientsFor(round: Round, edit?: (values: Float32Array, i: number) => void) {
   return filledGradients('mlp', round, 0.01, edit);

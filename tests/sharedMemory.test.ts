@@ -1,19 +1,11 @@
 import { existsSync } from 'node:fs';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type CoordinatorToWorker,
-  type Message,
-  PROTOCOL_VERSION,
-  type Round,
-  type Welcome,
-  encodeMessage,
-  parseCoordinatorMessage,
-} from '@ganfleet/shared/wire';
+import { type Message, PROTOCOL_VERSION, type Round, type Welcome, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
 import { type MapShared, loadMapShared, selectBackend } from '@ganfleet/shared/backends';
 import { SharedRegion } from '@ganfleet/shared/link';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
+import { RawClient } from './helpers/rawClient.js';
 import { filledGradients } from './helpers/scriptedWorker.js';
 import { loopback, memoryLogger, testRun } from './helpers/cluster.js';
 
@@ -21,36 +13,22 @@ import { loopback, memoryLogger, testRun } from './helpers/cluster.js';
  * A worker on the coordinator's machine that the test drives by hand: it offers to map shared
  * memory in its hello, and reads what comes through the region itself.
  */
-class SharedClient {
-  readonly ws: WebSocket;
-  readonly closed: Promise<{ code: number; reason: string }>;
+class SharedClient extends RawClient {
   region: SharedRegion | undefined;
-  private readonly inbox: CoordinatorToWorker[] = [];
-  private waiter: (() => void) | undefined;
 
   constructor(
     url: string,
     private readonly map: MapShared,
   ) {
-    this.ws = new WebSocket(url, { maxPayload: 0 });
-    this.ws.on('message', (data, isBinary) => {
-      this.inbox.push(parseCoordinatorMessage(data, isBinary));
-      this.waiter?.();
-    });
+    super(url);
     this.ws.on('error', () => undefined);
-    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  }
-
-  async next(): Promise<CoordinatorToWorker> {
-    while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.waiter = resolve));
-    return this.inbox.shift() as CoordinatorToWorker;
   }
 
   /** Hello (with the capability, or without), the welcome, and the region it offers mapped. */
-  async join(sharedMemory = true): Promise<Welcome> {
-    await new Promise((resolve) => this.ws.once('open', resolve));
+  async joinOffered(sharedMemory = true): Promise<Welcome> {
+    await this.opened();
     const capabilities = { wireDtypes: ['float32' as const], ...(sharedMemory ? { sharedMemory: true } : {}) };
-    this.ws.send(encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities }));
+    this.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities });
     const welcome = await this.next();
     if (welcome.type !== 'welcome') throw new Error(`expected a welcome, got ${welcome.type}`);
     if (welcome.shared) this.region = SharedRegion.open(this.map, welcome.shared.path, welcome.shared.bytes);
@@ -105,7 +83,7 @@ describe('round frames through shared memory with a worker on the coordinator’
   /** A client that took the offer: its first round (over the socket: the offer was not yet taken) answered, the second come through the region. */
   async function sharing(): Promise<{ client: SharedClient; round: Round }> {
     const client = new SharedClient(coordinator.url, map);
-    const welcome = await client.join();
+    const welcome = await client.joinOffered();
     expect(welcome.shared?.path).toMatch(/^\/dev\/shm\/ganfleet-[0-9a-f]{32}$/);
     client.send({ type: 'sharedAnswer', nonce: (client.region as SharedRegion).nonce() });
     const first = await client.round();
@@ -153,7 +131,7 @@ describe('round frames through shared memory with a worker on the coordinator’
 
   it('a wrong nonce: the offer lapses, rounds stay on the socket, and a notice is then refused (BAD_MESSAGE)', async () => {
     const client = new SharedClient(coordinator.url, map);
-    const welcome = await client.join();
+    const welcome = await client.joinOffered();
     client.send({ type: 'sharedAnswer', nonce: new Uint8Array(16) });
     const first = await client.round();
     client.send(filledGradients('mlp', first.round, 0.01));
@@ -174,7 +152,7 @@ describe('round frames through shared memory with a worker on the coordinator’
       { type: 'sharedFrame', bytes: 64 },
     ] as const) {
       const client = new SharedClient(coordinator.url, map);
-      const welcome = await client.join(false);
+      const welcome = await client.joinOffered(false);
       expect(welcome.shared).toBeUndefined();
       const before = snapshot();
       client.send(msg);
@@ -186,13 +164,13 @@ describe('round frames through shared memory with a worker on the coordinator’
 
   it('a worker that declines, or leaves before answering, leaves no file behind', async () => {
     const declining = new SharedClient(coordinator.url, map);
-    const offered = (await declining.join()).shared?.path as string;
+    const offered = (await declining.joinOffered()).shared?.path as string;
     expect(existsSync(offered)).toBe(true);
     declining.send({ type: 'sharedAnswer', declined: 'not today' });
     await expect.poll(() => existsSync(offered), { timeout: 5000 }).toBe(false);
     declining.ws.close();
     const leaving = new SharedClient(coordinator.url, map);
-    const path = (await leaving.join()).shared?.path as string;
+    const path = (await leaving.joinOffered()).shared?.path as string;
     leaving.ws.terminate();
     await leaving.closed;
     await expect.poll(() => existsSync(path), { timeout: 5000 }).toBe(false);
