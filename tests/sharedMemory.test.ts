@@ -1,7 +1,15 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Message, PROTOCOL_VERSION, type Round, type Welcome, encodeMessage, parseCoordinatorMessage } from '@ganfleet/shared/wire';
-import { type MapShared, loadMapShared, selectBackend } from '@ganfleet/shared/backends';
+import {
+  type CoordinatorToWorker,
+  type Message,
+  PROTOCOL_VERSION,
+  type Round,
+  type Welcome,
+  encodeMessage,
+  parseCoordinatorMessage,
+} from '@ganfleet/shared/wire';
+import { type SharedMemoryCalls, loadSharedMemory, selectBackend } from '@ganfleet/shared/backends';
 import { SharedRegion } from '@ganfleet/shared/link';
 import { type CoordinatorHandle, startCoordinator } from '@ganfleet/coordinator';
 import { sameBytes } from './helpers/bytes.js';
@@ -11,17 +19,21 @@ import { loopback, memoryLogger, testRun } from './helpers/cluster.js';
 
 /**
  * A worker on the coordinator's machine that the test drives by hand: it offers to map shared
- * memory in its hello, and reads what comes through the region itself.
+ * memory in its hello, and reads what is rung through the region itself.
  */
 class SharedClient extends RawClient {
   region: SharedRegion | undefined;
+  /** Messages that came through the region (rung), not the socket. */
+  private readonly rung = new WeakSet<CoordinatorToWorker>();
+  private stopWatch: (() => void) | undefined;
 
   constructor(
     url: string,
-    private readonly map: MapShared,
+    private readonly calls: SharedMemoryCalls,
   ) {
     super(url);
     this.ws.on('error', () => undefined);
+    void this.closed.then(() => this.stopWatch?.());
   }
 
   /** Hello (with the capability, or without), the welcome, and the region it offers mapped. */
@@ -31,7 +43,15 @@ class SharedClient extends RawClient {
     this.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'worker', backend: 'fake', device: 'test', capabilities });
     const welcome = await this.next();
     if (welcome.type !== 'welcome') throw new Error(`expected a welcome, got ${welcome.type}`);
-    if (welcome.shared) this.region = SharedRegion.open(this.map, welcome.shared.path, welcome.shared.bytes);
+    if (welcome.shared) {
+      const region = SharedRegion.open(this.calls, welcome.shared.path, welcome.shared.bytes);
+      this.region = region;
+      this.stopWatch = region.watch('down', () => {
+        const msg = parseCoordinatorMessage(region.announced('down'));
+        this.rung.add(msg);
+        this.deliver(msg);
+      });
+    }
     return welcome;
   }
 
@@ -41,31 +61,30 @@ class SharedClient extends RawClient {
 
   /** The next round, and whether it came through the region. */
   async round(): Promise<{ round: Round; shared: boolean }> {
-    const msg = await this.next();
-    const shared = msg.type === 'sharedFrame';
-    const round = shared ? parseCoordinatorMessage((this.region as SharedRegion).down.subarray(0, msg.bytes)) : msg;
+    const round = await this.next();
     if (round.type !== 'round') throw new Error(`expected a round, got ${round.type}`);
-    return { round, shared };
+    return { round, shared: this.rung.has(round) };
   }
 
-  /** Writes `msg` into the region's worker half and sends the notice (`claim` bytes, default the frame's). */
+  /** Writes `msg` into the region's worker half and rings (announcing `claim` bytes, default the frame's). */
   sendShared(msg: Message, claim?: number): void {
     const frame = encodeMessage(msg);
-    (this.region as SharedRegion).up.set(frame);
-    this.send({ type: 'sharedFrame', bytes: claim ?? frame.byteLength });
+    const region = this.region as SharedRegion;
+    region.up.set(frame);
+    region.announce('up', claim ?? frame.byteLength);
   }
 }
 
 describe('round frames through shared memory with a worker on the coordinator’s machine', () => {
   let coordinator: CoordinatorHandle;
-  let map: MapShared;
+  let calls: SharedMemoryCalls;
   const { log, lines } = memoryLogger('info');
 
   beforeAll(async () => {
     await selectBackend('wasm');
-    const loaded = await loadMapShared();
-    if (!('map' in loaded)) throw new Error(`the native addon is needed here: ${loaded.why}`);
-    map = loaded.map;
+    const loaded = await loadSharedMemory();
+    if (!('calls' in loaded)) throw new Error(`the native addon is needed here: ${loaded.why}`);
+    calls = loaded.calls;
     coordinator = await startCoordinator({ settings: testRun({ seed: 4, batchSize: 8, steps: 40 }), server: loopback({ exitWhenDone: false }), log });
   });
 
@@ -82,7 +101,7 @@ describe('round frames through shared memory with a worker on the coordinator’
 
   /** A client that took the offer: its first round (over the socket: the offer was not yet taken) answered, the second come through the region. */
   async function sharing(): Promise<{ client: SharedClient; round: Round }> {
-    const client = new SharedClient(coordinator.url, map);
+    const client = new SharedClient(coordinator.url, calls);
     const welcome = await client.joinOffered();
     expect(welcome.shared?.path).toMatch(/^\/dev\/shm\/ganfleet-[0-9a-f]{32}$/);
     client.send({ type: 'sharedAnswer', nonce: (client.region as SharedRegion).nonce() });
@@ -108,13 +127,14 @@ describe('round frames through shared memory with a worker on the coordinator’
 
   const hostile: [string, (client: SharedClient, round: Round) => void, number, string][] = [
     [
-      'a notice for more bytes than the region holds',
+      'a ring for more bytes than the region holds',
       (c, r) => c.sendShared(filledGradients('mlp', r, 0.01), (c.region as SharedRegion).bytes + 1),
       1002,
       'BAD_FRAME',
     ],
+    ['a ring for a fraction of a byte', (c, r) => c.sendShared(filledGradients('mlp', r, 0.01), 100.5), 1002, 'BAD_FRAME'],
     ['NaN gradients through the region', (c, r) => c.sendShared(filledGradients('mlp', r, 0.01, (v) => (v[0] = Number.NaN))), 1008, 'NON_FINITE'],
-    ['a notice that points at a notice', (c) => c.sendShared({ type: 'sharedFrame', bytes: 8 }), 1002, 'BAD_MESSAGE'],
+    ['a frame in the region that is not a reply', (c) => c.sendShared({ type: 'sharedAnswer', declined: 'in the region' }), 1002, 'BAD_MESSAGE'],
     ['a second answer', (c) => c.send({ type: 'sharedAnswer', nonce: (c.region as SharedRegion).nonce() }), 1002, 'BAD_MESSAGE'],
   ];
   for (const [what, send, closeCode, code] of hostile) {
@@ -129,8 +149,8 @@ describe('round frames through shared memory with a worker on the coordinator’
     });
   }
 
-  it('a wrong nonce: the offer lapses, rounds stay on the socket, and a notice is then refused (BAD_MESSAGE)', async () => {
-    const client = new SharedClient(coordinator.url, map);
+  it('a wrong nonce: the offer lapses, rounds stay on the socket, and a ring changes nothing', async () => {
+    const client = new SharedClient(coordinator.url, calls);
     const welcome = await client.joinOffered();
     client.send({ type: 'sharedAnswer', nonce: new Uint8Array(16) });
     const first = await client.round();
@@ -141,35 +161,39 @@ describe('round frames through shared memory with a worker on the coordinator’
     expect(lines.some((l) => String(l.msg).startsWith('shared memory declined'))).toBe(true);
     const before = snapshot();
     client.sendShared(filledGradients('mlp', second.round, 0.01));
-    const closed = await client.closed;
-    expect(closed.reason.startsWith('BAD_MESSAGE')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     unchanged(before);
+    // Still a member: the same reply over the socket is applied.
+    client.send(filledGradients('mlp', second.round, 0.01));
+    await expect.poll(() => coordinator.run.store.version, { timeout: 20_000 }).toBeGreaterThan(before.version);
+    client.ws.close();
+    await client.closed;
   });
 
-  it('no offer without the capability; an answer or a notice from such a worker is refused (BAD_MESSAGE)', async () => {
-    for (const msg of [
-      { type: 'sharedAnswer', declined: 'no' },
-      { type: 'sharedFrame', bytes: 64 },
+  it('no offer without the capability; an answer (BAD_MESSAGE), or protocol 5’s notice (UNKNOWN_TYPE), from such a worker is refused', async () => {
+    for (const [msg, code] of [
+      [{ type: 'sharedAnswer', declined: 'no' }, 'BAD_MESSAGE'],
+      [{ type: 'sharedFrame', bytes: 64 } as unknown as Message, 'UNKNOWN_TYPE'],
     ] as const) {
-      const client = new SharedClient(coordinator.url, map);
+      const client = new SharedClient(coordinator.url, calls);
       const welcome = await client.joinOffered(false);
       expect(welcome.shared).toBeUndefined();
       const before = snapshot();
       client.send(msg);
       const closed = await client.closed;
-      expect(closed.reason.startsWith('BAD_MESSAGE')).toBe(true);
+      expect(closed.reason.startsWith(code)).toBe(true);
       unchanged(before);
     }
   });
 
   it('a worker that declines, or leaves before answering, leaves no file behind', async () => {
-    const declining = new SharedClient(coordinator.url, map);
+    const declining = new SharedClient(coordinator.url, calls);
     const offered = (await declining.joinOffered()).shared?.path as string;
     expect(existsSync(offered)).toBe(true);
     declining.send({ type: 'sharedAnswer', declined: 'not today' });
     await expect.poll(() => existsSync(offered), { timeout: 5000 }).toBe(false);
     declining.ws.close();
-    const leaving = new SharedClient(coordinator.url, map);
+    const leaving = new SharedClient(coordinator.url, calls);
     const path = (await leaving.joinOffered()).shared?.path as string;
     leaving.ws.terminate();
     await leaving.closed;

@@ -11,10 +11,7 @@ export class RawClient {
 
   constructor(url: string) {
     this.ws = new WebSocket(url, { maxPayload: 0 });
-    this.ws.on('message', (data, isBinary) => {
-      this.inbox.push(parseCoordinatorMessage(data, isBinary));
-      this.waiter?.();
-    });
+    this.ws.on('message', (data, isBinary) => this.deliver(parseCoordinatorMessage(data, isBinary)));
     this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
@@ -23,6 +20,12 @@ export class RawClient {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
+  }
+
+  /** Puts a message in the inbox, for next(). */
+  protected deliver(msg: CoordinatorToWorker): void {
+    this.inbox.push(msg);
+    this.waiter?.();
   }
 
   async next(): Promise<CoordinatorToWorker> {

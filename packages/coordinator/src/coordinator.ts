@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Hello } from '@ganfleet/shared/wire';
 import type { Dataset } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
-import type { MapShared } from '@ganfleet/shared/backends';
+import type { SharedMemoryCalls } from '@ganfleet/shared/backends';
 import type { GeneratorArtifacts, ModelPreset } from '@ganfleet/shared/model';
 import type { Checkpoint } from './checkpoint.js';
 import type { RunEvents } from './events.js';
@@ -40,8 +40,8 @@ export class Coordinator {
     resumed: Checkpoint | undefined,
     runId: string,
     log: Logger,
-    /** Maps memory shared with workers on this machine; without it, sockets only. */
-    mapShared?: MapShared,
+    /** Memory shared with workers on this machine (mapping, doorbells); without it, sockets only. */
+    sharedMemory?: SharedMemoryCalls,
   ) {
     const clog = log.child({ component: 'coordinator' });
     this.loop = new RunLoop(settings, preset, data, resumed, resumed?.runId ?? runId, clog);
@@ -52,7 +52,7 @@ export class Coordinator {
       dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint },
     };
     const run = this.loop.run;
-    this.pool = new WorkerPool(settings, { preset, store: run.store, round: () => run.round }, () => descriptor, this.loop.events, clog, mapShared);
+    this.pool = new WorkerPool(settings, { preset, store: run.store, round: () => run.round }, () => descriptor, this.loop.events, clog, sharedMemory);
     this.done = this.loop.train(this.pool);
     // The loop's failure is reported through `done`; avoid an unhandled rejection before anyone awaits it.
     this.done.catch(() => undefined);

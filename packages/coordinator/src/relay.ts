@@ -28,7 +28,7 @@ import {
   encodeMessage,
   parseCoordinatorMessage,
 } from '@ganfleet/shared/wire';
-import { loadMapShared, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadSharedMemory, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, sendFragmented } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, getPreset, sizeOf, specsOf, sumTerms } from '@ganfleet/shared/model';
@@ -127,7 +127,7 @@ class Relay implements ServedNode {
   /** The update loops in use (native where the addon loads), chosen while the relay connects. */
   private readonly loops = useFastestUpdateLoops();
   /** Memory shared with children on this machine, where the addon loads. */
-  private readonly mapShared = loadMapShared();
+  private readonly sharedMemory = loadSharedMemory();
 
   constructor(
     private readonly settings: RelaySettings,
@@ -269,14 +269,14 @@ class Relay implements ServedNode {
       throw new GanError('CONFIG_INVALID', `the parent now trains ${descriptor.preset}, this relay served ${j.preset.name}`);
     if (!j) {
       this.log.info(await this.loops, 'update loops');
-      const shared = await this.mapShared;
+      const shared = await this.sharedMemory;
       this.log.info(sharedMemoryStatus(shared), 'shared memory');
       const preset = getPreset(descriptor.preset);
       const mirror = new ParamMirror(preset);
       const poolSettings: PoolSettings = { ...this.settings.pool, wireDtype, aggregate: 'mean', minWorkers: 1, roundTimeoutS: 0, minRoundTimeoutS: 0 };
       const source = { preset, store: mirror, round: () => this.round };
       const describe = () => (this.joined as NonNullable<Relay['joined']>).descriptor;
-      const pool = new WorkerPool(poolSettings, source, describe, this.events, this.log, 'map' in shared ? shared.map : undefined);
+      const pool = new WorkerPool(poolSettings, source, describe, this.events, this.log, 'calls' in shared ? shared.calls : undefined);
       pool.onChange = () => this.reportLeaves();
       j = { preset, mirror, pool, descriptor, relayId: msg.workerId };
     }

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type RawData, WebSocketServer, type WebSocket } from 'ws';
 import { GanError, type GeneratorMessage, type Hello, closeCodeFor, encodeMessage, isGanError, parseWorkerMessage } from '@ganfleet/shared/wire';
-import { loadMapShared, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
+import { loadSharedMemory, sharedMemoryStatus, useFastestUpdateLoops } from '@ganfleet/shared/backends';
 import { loadDataset, meanImage } from '@ganfleet/shared/data';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset } from '@ganfleet/shared/model';
@@ -51,12 +51,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   }
   const preset = getPreset(settings.preset);
   log.info(await useFastestUpdateLoops(), 'update loops');
-  const shared = await loadMapShared();
+  const shared = await loadSharedMemory();
   log.info(sharedMemoryStatus(shared), 'shared memory');
   const dataset = await loadDataset({ split: 'train', ...(settings.dataDir ? { dir: settings.dataDir } : {}) });
   const data = { count: dataset.count, meanImage: meanImage(dataset) };
   const runId = randomBytes(6).toString('hex');
-  const coordinator = new Coordinator(settings, preset, dataset, data, resumed, runId, opts.log, 'map' in shared ? shared.map : undefined);
+  const coordinator = new Coordinator(settings, preset, dataset, data, resumed, runId, opts.log, 'calls' in shared ? shared.calls : undefined);
   const edge = await startEdge(server, coordinatorNode(coordinator), opts.log);
   if (server.exitWhenDone)
     void coordinator.done.then(

@@ -23,6 +23,12 @@ export interface SharedBody {
 /** Where a body goes as it is written: its bytes piece by piece, in order, `last` on the final piece. */
 export type BodySink = (piece: Uint8Array, last: boolean) => void;
 
+/** A body's consumer: its sink, and memory the body may be written straight into when it is the only one (a worker's shared region). */
+interface Destination {
+  sink: BodySink;
+  into?: Uint8Array;
+}
+
 /**
  * Encodes each round's parameter update once per (store version a worker last synced at, wire
  * dtype), instead of once per worker: in a steady run every worker is at the same version, so the
@@ -49,18 +55,18 @@ export class UpdateBroadcast {
    */
   round(store: ParamSource): {
     bodyFor(syncedVersion: number, dtype: WireDtype): SharedBody | undefined;
-    to(body: SharedBody, sink: BodySink): void;
+    to(body: SharedBody, sink: BodySink, into?: Uint8Array): void;
     stream(): Promise<void>;
   } {
     const made = new Map<string, SharedBody | undefined>();
-    const sinks = new Map<SharedBody, BodySink[]>();
+    const sinks = new Map<SharedBody, Destination[]>();
     return {
       bodyFor: (syncedVersion, dtype) => {
         const key = `${syncedVersion}/${dtype}`;
         if (!made.has(key)) made.set(key, this.layout(store, syncedVersion, dtype));
         return made.get(key);
       },
-      to: (body, sink) => sinks.set(body, [...(sinks.get(body) ?? []), sink]),
+      to: (body, sink, into) => sinks.set(body, [...(sinks.get(body) ?? []), { sink, ...(into ? { into } : {}) }]),
       stream: async () => {
         for (const body of made.values()) {
           if (!body) continue;
@@ -91,13 +97,17 @@ export class UpdateBroadcast {
 
   /**
    * Hands the body to `sinks` in frames of frameBytesFor its size, letting the sockets send between
-   * them. A float32 body is written here, each frame's values once the store has settled them; a
-   * float16 one was written whole by layout().
+   * them. A float32 body is written here, each frame's values once the store has settled them
+   * (straight into its only destination's memory when it has some: one copy fewer); a float16 one
+   * was written whole by layout().
    */
-  private async write(store: ParamSource, body: SharedBody, sinks: readonly BodySink[]): Promise<void> {
-    const { bytes, manifest } = body;
-    const pieceBytes = frameBytesFor(bytes.byteLength);
+  private async write(store: ParamSource, body: SharedBody, destinations: readonly Destination[]): Promise<void> {
+    const { manifest } = body;
     const prewritten = manifest[0]?.dtype === 'float16';
+    const only = destinations.length === 1 ? destinations[0] : undefined;
+    const bytes = !prewritten && only?.into && only.into.byteLength === body.bytes.byteLength ? only.into : body.bytes;
+    const sinks = destinations.map((d) => d.sink);
+    const pieceBytes = frameBytesFor(bytes.byteLength);
     let written = prewritten ? bytes.byteLength : 0;
     let sent = 0;
     // Every whole frame written so far but the body's last, which goes with `last` set.

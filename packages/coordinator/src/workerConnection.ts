@@ -17,6 +17,7 @@ import {
   parseWorkerMessage,
   type CoordinatorToWorker,
   type WireDtype,
+  type WorkerToCoordinator,
 } from '@ganfleet/shared/wire';
 import { FrameJoiner, type SharedRegion } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
@@ -42,9 +43,11 @@ export interface Reply extends Contribution {
 
 /**
  * Whether this connection's round frames go through shared memory (link/sharedRegion.ts): none
- * (the socket carries them), offered in the welcome (awaiting the worker's answer), or in use.
+ * (the socket carries them), offered in the welcome (awaiting the worker's answer), or in use
+ * (with the watch on the worker's doorbell, stopped when the connection ends).
  */
-type SharedMemoryState = { state: 'none' } | { state: 'offered'; region: SharedRegion; nonce: Uint8Array } | { state: 'in use'; region: SharedRegion };
+type SharedMemoryState =
+  { state: 'none' } | { state: 'offered'; region: SharedRegion; nonce: Uint8Array } | { state: 'in use'; region: SharedRegion; stopWatch: () => void };
 
 /** How a connection's round frames travel, for /status and the dashboard. */
 export type Transport = 'websocket' | 'shared memory';
@@ -224,7 +227,7 @@ export class WorkerConnection {
     /** For a relay: how long it has to answer. */
     deadlineMs: number,
     onSent: (body: SharedBody) => void,
-  ): { bytesSent: number; reply: Promise<Reply>; sink?: BodySink } {
+  ): { bytesSent: number; reply: Promise<Reply>; sink?: BodySink; into?: Uint8Array } {
     if (this.closed) return { bytesSent: 0, reply: Promise.reject(new GanError('WORKER_LOST', `worker ${this.id} is gone`)) };
     const reply = new Promise<Reply>((resolve, reject) => (this.pending = { tasks, resolve, reject }));
     const first = tasks[0] as SlotTask;
@@ -255,24 +258,31 @@ export class WorkerConnection {
 
   /**
    * The round's frame into the region's first half (the worker has read the last one: it replied),
-   * the body as UpdateBroadcast writes it; then the notice on the socket.
+   * the body as UpdateBroadcast writes it; then the doorbell.
    */
-  private requestShared(region: SharedRegion, head: Uint8Array, update: SharedBody | undefined, onSent: (body: SharedBody) => void): { sink?: BodySink } {
+  private requestShared(
+    region: SharedRegion,
+    head: Uint8Array,
+    update: SharedBody | undefined,
+    onSent: (body: SharedBody) => void,
+  ): { sink?: BodySink; into?: Uint8Array } {
     region.down.set(head);
     if (!update) {
-      this.send({ type: 'sharedFrame', bytes: head.byteLength });
+      region.announce('down', head.byteLength);
       return {};
     }
     update.inFlight += 1;
     let at = head.byteLength;
+    const into = region.down.subarray(at, at + update.bytes.byteLength);
     const sink: BodySink = (piece, last) => {
-      region.down.set(piece, at);
+      // A body written straight into the region (its only destination) is there already.
+      if (piece.buffer !== into.buffer || piece.byteOffset !== into.byteOffset + (at - head.byteLength)) region.down.set(piece, at);
       at += piece.byteLength;
       if (!last) return;
-      this.send({ type: 'sharedFrame', bytes: at });
+      region.announce('down', at);
       onSent(update);
     };
-    return { sink };
+    return { sink, into };
   }
 
   /** The worker mapped the offered region (its nonce matches) or declined: the file's name goes either way. */
@@ -280,21 +290,13 @@ export class WorkerConnection {
     if (this.shared.state !== 'offered') throw new GanError('BAD_MESSAGE', 'sharedAnswer without an offer');
     const { region, nonce } = this.shared;
     region.unlink();
-    const matches = msg.nonce !== undefined && Buffer.compare(msg.nonce, nonce) === 0;
-    this.shared = matches ? { state: 'in use', region } : { state: 'none' };
-    if (matches) this.log.info({ path: region.path, bytes: region.bytes }, 'round frames through shared memory');
-    else this.log.info({ reason: msg.declined ?? 'its nonce is not the region’s' }, 'shared memory declined: round frames over the socket');
-  }
-
-  /**
-   * The frame a sharedFrame notice stands for, copied out of the region first: the worker can still
-   * write there, and what is checked must be what is used.
-   */
-  private sharedFrame(bytes: number): Uint8Array {
-    if (this.shared.state !== 'in use') throw new GanError('BAD_MESSAGE', 'sharedFrame without shared memory in use');
-    const { region } = this.shared;
-    if (bytes > region.bytes) throw new GanError('BAD_FRAME', `sharedFrame of ${bytes} bytes in a region of ${region.bytes}`);
-    return this.joiner.copy(region.up.subarray(0, bytes));
+    if (msg.nonce === undefined || Buffer.compare(msg.nonce, nonce) !== 0) {
+      this.shared = { state: 'none' };
+      this.log.info({ reason: msg.declined ?? 'its nonce is not the region’s' }, 'shared memory declined: round frames over the socket');
+      return;
+    }
+    this.shared = { state: 'in use', region, stopWatch: region.watch('up', () => this.onSharedReply(region)) };
+    this.log.info({ path: region.path, bytes: region.bytes }, 'round frames through shared memory');
   }
 
   /** The wire dtype agreed with this worker. */
@@ -310,22 +312,33 @@ export class WorkerConnection {
   }
 
   private onMessage(data: unknown, isBinary: boolean): void {
+    this.receive(false, () => ({ msg: parseWorkerMessage(this.joiner.join(data), isBinary), bytes: frameSize(data) }));
+  }
+
+  /**
+   * The worker rang: its reply is in the region's second half. Copied out first: the worker can
+   * still write there, and what is checked must be what is used.
+   */
+  private onSharedReply(region: SharedRegion): void {
+    this.receive(true, () => {
+      const frame = this.joiner.copy(region.announced('up'));
+      const msg = parseWorkerMessage(frame);
+      if (msg.type !== 'gradients' && msg.type !== 'sums') throw new GanError('BAD_MESSAGE', `${msg.type} in shared memory`);
+      return { msg, bytes: frame.byteLength };
+    });
+  }
+
+  /** One message from the worker, as `read` takes and parses it: any error closes the connection with its code. */
+  private receive(viaSharedMemory: boolean, read: () => { msg: WorkerToCoordinator; bytes: number }): void {
+    if (this.closed) return;
     const receivedAt = performance.now();
     /** A reply the round uses keeps its buffer until the next request; anything else gives it back at once. */
     let kept = false;
     try {
-      let msg = parseWorkerMessage(this.joiner.join(data), isBinary);
-      let bytes = frameSize(data);
-      const viaSharedMemory = msg.type === 'sharedFrame';
+      const { msg, bytes } = read();
       if (msg.type === 'sharedAnswer') {
         this.onSharedAnswer(msg);
         return;
-      }
-      if (msg.type === 'sharedFrame') {
-        const frame = this.sharedFrame(msg.bytes);
-        msg = parseWorkerMessage(frame);
-        bytes = frame.byteLength;
-        if (msg.type === 'sharedFrame' || msg.type === 'sharedAnswer') throw new GanError('BAD_MESSAGE', `${msg.type} in shared memory`);
       }
       if (msg.type === 'bye') {
         this.log.info({ reason: msg.reason }, 'worker said bye');
@@ -425,6 +438,7 @@ export class WorkerConnection {
     if (this.closed) return;
     this.closed = true;
     if (this.shared.state === 'offered') this.shared.region.unlink();
+    if (this.shared.state === 'in use') this.shared.stopWatch();
     this.shared = { state: 'none' };
     this.stopHeartbeat();
     clearTimeout(this.stragglerTimer);

@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { GanError, type Hello, type Phase, type RunDescriptor, type Sums, type TreeNode, type WireDtype, encodeTensors } from '@ganfleet/shared/wire';
 import type { Logger } from '@ganfleet/shared/log';
 import { SharedRegion } from '@ganfleet/shared/link';
-import type { MapShared } from '@ganfleet/shared/backends';
+import type { SharedMemoryCalls } from '@ganfleet/shared/backends';
 import { type ModelPreset, batchNormStatSpecs, countParams, sizeOf } from '@ganfleet/shared/model';
 import { isLoopback } from './authGate.js';
 import { ContributionScreen } from './contributionScreen.js';
@@ -90,8 +90,8 @@ export class WorkerPool implements SlotComputer {
     private readonly descriptor: () => Omit<RunDescriptor, 'wireDtype'>,
     private readonly events: RunEvents,
     private readonly log: Logger,
-    /** Maps memory shared with workers on this machine (the native addon's); without it, sockets only. */
-    private readonly mapShared?: MapShared,
+    /** Memory shared with workers on this machine (the native addon's mapping and doorbells); without it, sockets only. */
+    private readonly sharedMemory?: SharedMemoryCalls,
   ) {
     this.screen = new ContributionScreen(settings.outlierRatio);
     this.broadcast = new UpdateBroadcast(source.preset);
@@ -179,11 +179,11 @@ export class WorkerPool implements SlotComputer {
    * and the batch-norm statistics, plus room for the header; a larger frame goes over the socket.
    */
   private sharedRegion(id: string): { region: SharedRegion; nonce: Uint8Array } | undefined {
-    if (!this.mapShared) return undefined;
+    if (!this.sharedMemory) return undefined;
     const { preset } = this.source;
     const values = countParams(preset) + batchNormStatSpecs(preset).reduce((n, s) => n + sizeOf(s.shape), 0);
     try {
-      return SharedRegion.create(this.mapShared, 4 * values + SHARED_HEADER_ROOM);
+      return SharedRegion.create(this.sharedMemory, 4 * values + SHARED_HEADER_ROOM);
     } catch (err) {
       this.log.info({ worker: id, err: err instanceof Error ? err.message : String(err) }, 'no shared memory for this worker: round frames over the socket');
       return undefined;
@@ -230,7 +230,7 @@ export class WorkerPool implements SlotComputer {
       const body = bodies.bodyFor(w.syncedVersion, w.dtype);
       // A relay below gets its share of this deadline, less what its own reply takes to come back.
       const r = w.request(mine, body, store.version, RELAY_SHARE * deadlineMs, (b) => this.broadcast.sent(b));
-      if (body && r.sink) bodies.to(body, r.sink);
+      if (body && r.sink) bodies.to(body, r.sink, r.into);
       bytesOut += r.bytesSent;
       return r.reply;
     });

@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/api_conv.cc",
+        "src/api_doorbell.cc",
         "src/api_sgemm.cc",
         "src/api_shared.cc",
         "src/api_update.cc",

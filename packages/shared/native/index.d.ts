@@ -204,3 +204,23 @@ export function sumOfSquares(values: Float32Array | Float64Array): { squares: nu
  * when the file cannot be opened or mapped, or is shorter than `bytes`; not on Windows.
  */
 export function mapShared(path: string, bytes: number): ArrayBuffer;
+
+/**
+ * Doorbells (Linux only: a futex): the 32-bit counter at byte `offset` (a multiple of 4) of
+ * `buffer`, a mapShared buffer that another process maps too. ring() increments it and wakes its
+ * waiters, after the frame it announces is written; returns the new value.
+ */
+export function ring(buffer: ArrayBuffer, offset: number): number;
+
+/**
+ * Blocks this thread until the counter differs from `seen` or `timeoutMs` (at most 60000) has
+ * passed, and returns its value (`seen` when nothing rang; a wake-up may also be spurious).
+ */
+export function waitRing(buffer: ArrayBuffer, offset: number, seen: number, timeoutMs: number): number;
+
+/**
+ * Calls `callback` on this thread's event loop after the counter changes (once for several rings
+ * that come before it runs), from a thread of its own, until the returned function is called; it
+ * does not keep the process alive.
+ */
+export function watchRing(buffer: ArrayBuffer, offset: number, callback: () => void): () => void;

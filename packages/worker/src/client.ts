@@ -5,6 +5,7 @@ import { type Outcome, UpstreamLink, type UpstreamOptions, dial, keepConnected, 
 import type { Logger } from '@ganfleet/shared/log';
 import type { BackendChoice } from '@ganfleet/shared/backends';
 import { ComputeThread } from './computeThread.js';
+import type { ThreadReport } from './computeThreadMessages.js';
 
 /** The coordinator's (or a relay's) address, --token, --ca and --random-mask, and the worker's own settings. */
 export interface WorkerConfig extends UpstreamOptions {
@@ -103,6 +104,7 @@ class WorkerSession {
       () => this.log,
       (data, isBinary) => this.onMessage(data, isBinary),
     );
+    thread.onReport = (r) => this.onReport(r);
   }
 
   private async onMessage(data: unknown, isBinary: boolean): Promise<void> {
@@ -129,8 +131,6 @@ class WorkerSession {
       }
       case 'round':
         return this.onRound(data);
-      case 'sharedFrame':
-        return this.onRound(undefined, msg.bytes);
       case 'bye':
         this.log.info({ rounds: this.rounds, reason: msg.reason }, 'coordinator said bye');
         this.link.finish(msg.reason);
@@ -144,28 +144,39 @@ class WorkerSession {
   }
 
   /**
-   * The round's frame goes to the compute thread as it came (or, `sharedBytes` long, stays in the
-   * shared region, which the thread maps); the gradients frame it returns goes out as it is (or
-   * is in the region: then only the notice goes).
+   * A round over the socket: its frame goes to the compute thread as it came; the gradients frame
+   * it returns goes out as it is.
    */
-  private async onRound(data: unknown, sharedBytes?: number): Promise<void> {
+  private async onRound(data: unknown): Promise<void> {
     if (!this.link.joined) throw new GanError('BAD_MESSAGE', 'round before welcome');
     const spare = this.spare;
     this.spare = undefined;
-    const bytes = data as Uint8Array | undefined;
-    const frame = bytes && (this.link.joiner.owns(bytes) ? (bytes.buffer as ArrayBuffer) : ownedBuffer(data));
-    const r = await this.thread.round(frame, bytes?.byteLength ?? (sharedBytes as number), spare);
-    if (r.received) this.link.joiner.adopt(r.received);
+    const bytes = data as Uint8Array;
+    const frame = this.link.joiner.owns(bytes) ? (bytes.buffer as ArrayBuffer) : ownedBuffer(data);
+    const r = await this.thread.round(frame, bytes.byteLength, spare);
+    this.link.joiner.adopt(r.received);
+    this.sendReply(r.frame, r.byteLength);
+    this.roundDone(r, false);
+  }
+
+  /** A round the compute thread answered through shared memory (or one there that failed). */
+  private onReport(r: ThreadReport): void {
+    if (r.kind === 'sharedFailed') return this.link.fail(new GanError(r.code, r.message));
+    if (r.frame) this.sendReply(r.frame, r.byteLength);
+    this.roundDone(r, !r.frame);
+  }
+
+  private sendReply(out: ArrayBuffer, byteLength: number): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    const out = r.frame;
-    if (out)
-      // Back to the compute thread for the next reply once the socket is done with it.
-      sendFragmented(this.ws, [new Uint8Array(out, 0, r.byteLength)], (err) => {
-        if (!err) this.spare = out;
-      });
-    else this.ws.send(encodeMessage({ type: 'sharedFrame', bytes: r.byteLength }));
+    // Back to the compute thread for the next reply once the socket is done with it.
+    sendFragmented(this.ws, [new Uint8Array(out, 0, byteLength)], (err) => {
+      if (!err) this.spare = out;
+    });
+  }
+
+  private roundDone(r: { round: number; loss: number; computeMs: number }, shared: boolean): void {
     this.rounds += 1;
-    this.log.debug({ round: r.round, loss: r.loss, computeMs: r.computeMs, shared: !out }, 'round done');
+    this.log.debug({ round: r.round, loss: r.loss, computeMs: r.computeMs, shared }, 'round done');
   }
 }
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { GanError, type SharedAnswer, type WireDtype } from '@ganfleet/shared/wire';
-import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
+import type { ThreadReply, ThreadReport, ThreadRequest } from './computeThreadMessages.js';
 
 type Body<K extends ThreadRequest['kind']> = Omit<Extract<ThreadRequest, { kind: K }>, 'id' | 'kind'>;
 
@@ -9,12 +9,15 @@ export class ComputeThread {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (r: ThreadReply) => void; reject: (e: Error) => void }>();
+  /** Where the thread's reports on rounds through shared memory go (the connection of the moment). */
+  onReport: (r: ThreadReport) => void = () => undefined;
 
   constructor() {
     const url = new URL(import.meta.url.endsWith('.ts') ? './computeThreadMain.ts' : './computeThreadMain.js', import.meta.url);
     // Under vitest the sources are TypeScript: the thread needs the same loader.
     this.worker = new Worker(url, import.meta.url.endsWith('.ts') ? { execArgv: ['--import', 'tsx'] } : {});
-    this.worker.on('message', (msg: ThreadReply) => {
+    this.worker.on('message', (msg: ThreadReply | ThreadReport) => {
+      if (!('id' in msg)) return this.onReport(msg);
       const w = this.waiting.get(msg.id);
       this.waiting.delete(msg.id);
       if (msg.kind === 'error') w?.reject(new GanError(msg.code, msg.message));
@@ -40,14 +43,12 @@ export class ComputeThread {
   }
 
   /**
-   * One round: its frame (the first `frameLength` bytes of `frame`, handed over, or of the shared
-   * region without `frame`) in, the gradients frame out, ready to send (or in the region), with
-   * `frame` handed back; `spare` is a buffer a previous reply went out in, for the thread to write
-   * this one into.
+   * One round that came over the socket: its frame (the first `frameLength` bytes of `frame`,
+   * handed over) in, the gradients frame out, ready to send, with `frame` handed back; `spare` is a
+   * buffer a previous reply went out in, for the thread to write this one into.
    */
-  async round(frame: ArrayBuffer | undefined, frameLength: number, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
-    const transfer = [frame, spare].filter((b): b is ArrayBuffer => b !== undefined);
-    const r = await this.call('round', { frameLength, ...(frame ? { frame } : {}), ...(spare ? { spare } : {}) }, transfer);
+  async round(frame: ArrayBuffer, frameLength: number, spare?: ArrayBuffer): Promise<Extract<ThreadReply, { kind: 'gradients' }>> {
+    const r = await this.call('round', { frame, frameLength, ...(spare ? { spare } : {}) }, spare ? [frame, spare] : [frame]);
     if (r.kind !== 'gradients') throw new GanError('INTERNAL', `unexpected ${r.kind} from compute thread`);
     return r;
   }

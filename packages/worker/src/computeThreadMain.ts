@@ -3,6 +3,7 @@
  * they run on for a whole step; running them here keeps the connection thread free to answer
  * heartbeats, so the coordinator can tell a busy worker from a dead one.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import {
   GanError,
@@ -17,9 +18,9 @@ import {
 } from '@ganfleet/shared/wire';
 import { type Dataset, loadDataset } from '@ganfleet/shared/data';
 import { type GradientRequest, type ModelPreset, Trainer, batchNormStatSpecs, getPreset, specsOf } from '@ganfleet/shared/model';
-import { type BackendChoice, type MapShared, loadMapShared, selectBackend, setNativeThreads, sharedMemoryStatus } from '@ganfleet/shared/backends';
+import { type BackendChoice, type SharedMemoryCalls, loadSharedMemory, selectBackend, setNativeThreads, sharedMemoryStatus } from '@ganfleet/shared/backends';
 import { SharedRegion } from '@ganfleet/shared/link';
-import type { ThreadReply, ThreadRequest } from './computeThreadMessages.js';
+import type { ThreadReply, ThreadReport, ThreadRequest } from './computeThreadMessages.js';
 
 const port = parentPort;
 if (!port) throw new Error('computeThread must run in a worker thread');
@@ -28,10 +29,13 @@ let dataset: Dataset | undefined;
 /** The joined run: its replica, and how its gradients travel. */
 let run: { trainer: Trainer; preset: ModelPreset; wireDtype: WireDtype } | undefined;
 let queue: Promise<void> = Promise.resolve();
-/** Maps a parent's region, where asked for and the addon loads. */
-let mapShared: MapShared | undefined;
-/** The region the parent offered and this thread mapped; in use once a round came through it (the parent then uses it too). */
-let shared: { region: SharedRegion; inUse: boolean } | undefined;
+/** Maps a parent's region and rings its doorbells, where asked for and possible here. */
+let sharedMemory: SharedMemoryCalls | undefined;
+/** The region the parent offered and this thread mapped: its rounds are served from it (serveRegion) while it is this one. */
+let shared: SharedRegion | undefined;
+
+/** How long this thread blocks on the region's doorbell before it looks at its messages again. */
+const WAIT_SLICE_MS = 20;
 
 port.on('message', (msg: ThreadRequest) => {
   queue = queue
@@ -41,7 +45,7 @@ port.on('message', (msg: ThreadRequest) => {
     );
 });
 
-function reply(msg: ThreadReply, transfer: ArrayBuffer[] = []): void {
+function reply(msg: ThreadReply | ThreadReport, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
 }
 
@@ -52,8 +56,8 @@ async function handle(msg: ThreadRequest): Promise<void> {
       if (msg.threads !== undefined) setNativeThreads(msg.threads);
       const backend = await selectBackend(msg.backend as BackendChoice);
       dataset = await loadDataset({ split: 'train', ...(msg.dataDir ? { dir: msg.dataDir } : {}) });
-      const canMap = msg.sharedMemory ? await loadMapShared() : { why: 'turned off (--no-shared-memory)' };
-      mapShared = 'map' in canMap ? canMap.map : undefined;
+      const canMap = msg.sharedMemory ? await loadSharedMemory() : { why: 'turned off (--no-shared-memory)' };
+      sharedMemory = 'calls' in canMap ? canMap.calls : undefined;
       reply({
         kind: 'ready',
         id: msg.id,
@@ -75,35 +79,14 @@ async function handle(msg: ThreadRequest): Promise<void> {
       shared = undefined;
       const offer = welcome.shared;
       reply({ kind: 'started', id: msg.id, wireDtype: run.wireDtype, ...(offer ? { shared: answerOffer(offer.path, offer.bytes) } : {}) });
+      if (shared) void serveRegion(shared);
       return;
     }
     case 'round': {
-      if (!run) throw new GanError('INTERNAL', 'round before start');
-      const round = parseCoordinatorMessage(roundFrame(msg.frame, msg.frameLength));
-      if (round.type !== 'round') throw new GanError('INTERNAL', `round with a ${round.type} message`);
-      const { trainer, preset, wireDtype } = run;
-      // The update's values are views of the received frame; the backend copies them into its tensors.
-      if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
-      const seeds = decodeIndices(round.seeds);
-      if (seeds.length !== 1) throw new GanError('BAD_MESSAGE', `a worker computes one slot per round, got ${seeds.length}`);
-      const req: GradientRequest = {
-        phase: round.phase,
-        batchSize: round.batchSize,
-        seed: seeds[0] as number,
-        ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
-      };
-      // Written into the region once the parent uses it, else into the buffer the last reply went out in (when the connection thread had it back).
-      const spare = shared?.inUse ? shared.region.up : msg.spare && new Uint8Array(msg.spare);
-      const { frame, loss, computeMs } =
-        wireDtype === 'float32'
-          ? await computeInPlace(trainer, preset, round, req, spare)
-          : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
+      // Into the buffer the last reply went out in, when the connection thread had it back.
+      const { frame, round, loss, computeMs } = await computeRound(new Uint8Array(msg.frame, 0, msg.frameLength), msg.spare && new Uint8Array(msg.spare));
       const buffer = frame.buffer as ArrayBuffer;
-      const fields = { round: round.round, loss, computeMs, byteLength: frame.byteLength, ...(msg.frame ? { received: msg.frame } : {}) };
-      const received = msg.frame ? [msg.frame] : [];
-      if (shared?.inUse && frame.byteOffset === shared.region.up.byteOffset && buffer === shared.region.up.buffer)
-        reply({ kind: 'gradients', id: msg.id, ...fields }, received);
-      else reply({ kind: 'gradients', id: msg.id, frame: buffer, ...fields }, [buffer, ...received]);
+      reply({ kind: 'gradients', id: msg.id, frame: buffer, byteLength: frame.byteLength, received: msg.frame, round, loss, computeMs }, [buffer, msg.frame]);
       return;
     }
   }
@@ -111,23 +94,70 @@ async function handle(msg: ThreadRequest): Promise<void> {
 
 /** Maps the region a welcome offers: the nonce it starts with, or why not. */
 function answerOffer(path: string, bytes: number): { nonce: Uint8Array } | { declined: string } {
-  if (!mapShared) return { declined: 'this worker does not map shared memory' };
+  if (!sharedMemory) return { declined: 'this worker does not map shared memory' };
   try {
-    const region = SharedRegion.open(mapShared, path, bytes);
-    shared = { region, inUse: false };
-    return { nonce: region.nonce() };
+    shared = SharedRegion.open(sharedMemory, path, bytes);
+    return { nonce: shared.nonce() };
   } catch (err) {
     return { declined: err instanceof Error ? err.message : String(err) };
   }
 }
 
-/** A round's frame: as it came off the socket, or without `frame` in the shared region (which is then in use both ways). */
-function roundFrame(frame: ArrayBuffer | undefined, length: number): Uint8Array {
-  if (frame) return new Uint8Array(frame, 0, length);
-  if (!shared) throw new GanError('BAD_MESSAGE', 'sharedFrame without shared memory');
-  if (length > shared.region.bytes) throw new GanError('BAD_FRAME', `sharedFrame of ${length} bytes in a region of ${shared.region.bytes}`);
-  shared.inUse = true;
-  return shared.region.down.subarray(0, length);
+/**
+ * Answers the rounds the parent rings in `region` while it is this thread's region: waits on the
+ * doorbell itself (no trip through the connection thread), in slices so that the connection
+ * thread's messages still get in, reads the round in place, writes the gradients straight into the
+ * region's second half and rings back; the connection thread hears of each round afterwards. A
+ * round that fails ends it: the connection thread closes the connection with the error's code.
+ */
+async function serveRegion(region: SharedRegion): Promise<void> {
+  while (shared === region) {
+    if (!region.wait('down', WAIT_SLICE_MS)) {
+      await nextTurn();
+      continue;
+    }
+    const done = queue.then(() => sharedRound(region));
+    queue = done.catch(() => undefined);
+    try {
+      await done;
+    } catch (err) {
+      if (shared === region) shared = undefined;
+      reply({ kind: 'sharedFailed', code: isGanError(err) ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
+
+async function sharedRound(region: SharedRegion): Promise<void> {
+  const { frame, round, loss, computeMs } = await computeRound(region.announced('down'), region.up);
+  const report = { kind: 'sharedRound', round, loss, computeMs, byteLength: frame.byteLength } as const;
+  if (frame.buffer === region.up.buffer && frame.byteOffset === region.up.byteOffset) {
+    region.announce('up', frame.byteLength);
+    reply(report);
+  } else {
+    // Larger than the region (it is sized for every gradient, so this should not happen): the socket carries it.
+    const buffer = frame.buffer as ArrayBuffer;
+    reply({ ...report, frame: buffer }, [buffer]);
+  }
+}
+
+/** One round: its frame parsed (the update's values are views of it, copied into the backend's tensors), the gradients computed into a reply frame, written into `spare` where it fits. */
+async function computeRound(bytes: Uint8Array, spare?: Uint8Array): Promise<ReplyFrame & { round: number }> {
+  if (!run) throw new GanError('INTERNAL', 'round before start');
+  const round = parseCoordinatorMessage(bytes);
+  if (round.type !== 'round') throw new GanError('BAD_MESSAGE', `expected a round, got a ${round.type} message`);
+  const { trainer, preset, wireDtype } = run;
+  if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
+  const seeds = decodeIndices(round.seeds);
+  if (seeds.length !== 1) throw new GanError('BAD_MESSAGE', `a worker computes one slot per round, got ${seeds.length}`);
+  const req: GradientRequest = {
+    phase: round.phase,
+    batchSize: round.batchSize,
+    seed: seeds[0] as number,
+    ...(round.indices ? { indices: decodeIndices(round.indices) } : {}),
+  };
+  const r =
+    wireDtype === 'float32' ? await computeInPlace(trainer, preset, round, req, spare) : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
+  return { ...r, round: round.round };
 }
 
 /** A reply frame and what the connection thread logs of it. */

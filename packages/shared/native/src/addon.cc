@@ -113,6 +113,9 @@ NAPI_MODULE_INIT() {
       {"sumTerms", ApiSumTerms},
       {"sumOfSquares", ApiSumOfSquares},
       {"mapShared", ApiMapShared},
+      {"ring", ApiRing},
+      {"waitRing", ApiWaitRing},
+      {"watchRing", ApiWatchRing},
   };
   for (const auto& m : methods) {
     napi_value fn;

@@ -15,5 +15,8 @@ napi_value ApiMeanOfTwo(napi_env env, napi_callback_info info);
 napi_value ApiSumTerms(napi_env env, napi_callback_info info);
 napi_value ApiSumOfSquares(napi_env env, napi_callback_info info);
 napi_value ApiMapShared(napi_env env, napi_callback_info info);
+napi_value ApiRing(napi_env env, napi_callback_info info);
+napi_value ApiWaitRing(napi_env env, napi_callback_info info);
+napi_value ApiWatchRing(napi_env env, napi_callback_info info);
 
 }  // namespace ganfleet

@@ -5,4 +5,4 @@ export { type WebGpuKernelSet, useWebGpuKernels } from './webgpu/webgpuKernels.j
 export { recordPrograms } from './webgpu/program.js';
 export { MAX_NATIVE_THREADS, NATIVE_ADDON_SPEC, nativeThreads, probeNativeAddon, setNativeThreads } from './native/addon.js';
 export { nativeUpdateLoops, useFastestUpdateLoops } from './native/nativeUpdateLoops.js';
-export { type MapShared, loadMapShared, sharedMemoryStatus } from './native/sharedMapping.js';
+export { type SharedMemoryCalls, loadSharedMemory, sharedMemoryStatus } from './native/sharedMapping.js';

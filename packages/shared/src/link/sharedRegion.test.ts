@@ -1,22 +1,22 @@
 import { existsSync, statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type MapShared, loadMapShared, sharedMemoryStatus } from '../backends/index.js';
+import { type SharedMemoryCalls, loadSharedMemory, sharedMemoryStatus } from '../backends/index.js';
 import { GanError } from '../wire/index.js';
-import { SHARED_MEMORY_DIR, SharedRegion } from './sharedRegion.js';
+import { CONTROL_BYTES, SHARED_MEMORY_DIR, SharedRegion } from './sharedRegion.js';
 
 describe('SharedRegion', () => {
-  let map: MapShared;
+  let map: SharedMemoryCalls;
   beforeAll(async () => {
-    const loaded = await loadMapShared();
-    if (!('map' in loaded)) throw new Error(`the native addon is needed here: ${loaded.why}`);
-    map = loaded.map;
+    const loaded = await loadSharedMemory();
+    if (!('calls' in loaded)) throw new Error(`the native addon is needed here: ${loaded.why}`);
+    map = loaded.calls;
   });
 
   it('the parent creates an owner-only file with a nonce; the worker maps the same memory; the name can go while both keep it', () => {
     const { region, nonce } = SharedRegion.create(map, 4096);
     try {
       expect(statSync(region.path).mode & 0o777).toBe(0o600);
-      expect(statSync(region.path).size).toBe(8192);
+      expect(statSync(region.path).size).toBe(CONTROL_BYTES + 8192);
       const worker = SharedRegion.open(map, region.path, 4096);
       expect(worker.nonce()).toEqual(new Uint8Array(nonce));
       region.unlink();
@@ -29,6 +29,44 @@ describe('SharedRegion', () => {
     } finally {
       region.unlink();
     }
+  });
+
+  it('a frame announced on one side is the frame the other side takes: wait() wakes for it, watch() calls back for it', async () => {
+    const { region: parent } = SharedRegion.create(map, 4096);
+    const worker = SharedRegion.open(map, parent.path, 4096);
+    parent.unlink();
+    expect(worker.wait('down', 0)).toBe(false);
+    parent.down.set([5, 6, 7]);
+    parent.announce('down', 3);
+    expect(worker.wait('down', 1000)).toBe(true);
+    expect([...worker.announced('down')]).toEqual([5, 6, 7]);
+    expect(worker.wait('down', 10)).toBe(false);
+
+    let calls = 0;
+    const keepAlive = setTimeout(() => undefined, 10_000);
+    const stop = parent.watch('up', () => (calls += 1));
+    worker.up.set([1, 2], 0);
+    worker.announce('up', 2);
+    await expect.poll(() => calls, { timeout: 5000 }).toBe(1);
+    expect([...parent.announced('up')]).toEqual([1, 2]);
+    stop();
+    worker.announce('up', 2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls).toBe(1);
+    clearTimeout(keepAlive);
+  });
+
+  it.each([
+    ['zero bytes', 0],
+    ['more than the half holds', 4097],
+    ['a fraction', 1.5],
+    ['NaN', Number.NaN],
+  ])('a frame announced as %s is refused (BAD_FRAME)', (_, length) => {
+    const { region } = SharedRegion.create(map, 4096);
+    region.unlink();
+    region.announce('up', length);
+    expect(() => region.announced('up')).toThrow(GanError);
+    expect(() => region.announced('up')).toThrow(/announced in a region of 4096/);
   });
 
   it('two regions have different names and nonces', () => {
@@ -49,19 +87,21 @@ describe('SharedRegion', () => {
     expect(() => SharedRegion.open(map, path, 64)).toThrow(/not a region's name/);
   });
 
-  it('without the addon, or with a module that cannot map, shared memory is off and the log says why', async () => {
-    const missing = await loadMapShared(() => Promise.reject(new Error('no binary\nmore')));
+  it('without the addon, with a module that cannot map, or off Linux, shared memory is off and the log says why', async () => {
+    const missing = await loadSharedMemory(() => Promise.reject(new Error('no binary\nmore')));
     expect(missing).toEqual({ why: 'no binary' });
     expect(sharedMemoryStatus(missing)).toEqual({ available: false, why: 'no binary' });
-    const other = await loadMapShared(async () => ({ isa: () => 'portable' }));
+    const other = await loadSharedMemory(async () => ({ isa: () => 'portable', mapShared: () => new ArrayBuffer(8) }));
     expect(sharedMemoryStatus(other)).toEqual({ available: false, why: expect.stringMatching(/cannot map memory$/) });
-    expect(sharedMemoryStatus({ map })).toEqual({ available: true });
+    const elsewhere = await loadSharedMemory(undefined, 'darwin');
+    expect(sharedMemoryStatus(elsewhere)).toEqual({ available: false, why: 'shared memory needs Linux (this is darwin)' });
+    expect(sharedMemoryStatus({ calls: map })).toEqual({ available: true });
   });
 
   it('a region whose file is shorter than offered cannot be mapped', () => {
     const { region } = SharedRegion.create(map, 64);
     try {
-      expect(() => SharedRegion.open(map, region.path, 65)).toThrow(/at least 130 bytes/);
+      expect(() => SharedRegion.open(map, region.path, 65)).toThrow(new RegExp(`at least ${CONTROL_BYTES + 130} bytes`));
     } finally {
       region.unlink();
     }

@@ -167,7 +167,8 @@ export class UpstreamLink {
     this.ws.close(1000, reason);
   }
 
-  private fail(err: unknown): void {
+  /** Closes the connection for `err`, sent to the parent first with its code (as when `handle` fails). */
+  fail(err: unknown): void {
     const e = isGanError(err) ? err : new GanError('INTERNAL', String(err));
     this.log().error({ code: e.code }, e.message);
     if (FATAL.includes(e.code)) this.fatal = e;

@@ -18,7 +18,7 @@ export {
   type TreeNode,
 } from './round.js';
 export type { FetchGenerator, GeneratorMessage } from './fetch.js';
-export { MAX_SHARED_BYTES, NONCE_BYTES, type SharedAnswer, type SharedFrame, type SharedOffer } from './sharedMemory.js';
+export { MAX_SHARED_BYTES, NONCE_BYTES, type SharedAnswer, type SharedOffer } from './sharedMemory.js';
 export type { Bye, ErrorMessage } from './control.js';
 export {
   TENSOR_SETS,

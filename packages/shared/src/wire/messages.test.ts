@@ -101,7 +101,6 @@ const toCoordinator: WorkerToCoordinator[] = [
   { ...hello, capabilities: { wireDtypes: ['float32'], sharedMemory: true } },
   { type: 'sharedAnswer', nonce: Uint8Array.from({ length: 16 }, (_, i) => 255 - i) },
   { type: 'sharedAnswer', declined: 'cannot open /dev/shm/ganfleet-…' },
-  { type: 'sharedFrame', bytes: 2 ** 33 },
   gradients,
   { ...gradients, phase: 'D', stats: undefined },
   sums,
@@ -122,7 +121,6 @@ const toCoordinator: WorkerToCoordinator[] = [
 const toWorker: CoordinatorToWorker[] = [
   welcome,
   { ...welcome, shared: { path: '/dev/shm/ganfleet-0123456789abcdef0123456789abcdef', bytes: 4 * 1024 * 1024 } },
-  { type: 'sharedFrame', bytes: 4160 },
   { type: 'refuse', code: 'UNAUTHORIZED', reason: 'bad token' },
   round,
   { type: 'round', round: 12, phase: 'G', batchSize: 1, seeds: encodeIndices([0, 7]), deadlineMs: 8000 },
@@ -299,10 +297,11 @@ describe('malformed frames', () => {
   });
 
   it('rejects unknown and wrong-direction types with UNKNOWN_TYPE', () => {
-    for (const type of ['nope', 'constructor', 'toString', '__proto__', 'welcome', 'round', 'generator']) {
+    // sharedFrame: protocol 5's notice, now a doorbell in the region.
+    for (const type of ['nope', 'constructor', 'toString', '__proto__', 'welcome', 'round', 'generator', 'sharedFrame']) {
       expectGanError(() => parseWorkerMessage(raw({ type })), 'UNKNOWN_TYPE', /worker-to-coordinator/);
     }
-    for (const type of ['hello', 'gradients', 'fetchGenerator', 'hasOwnProperty']) {
+    for (const type of ['hello', 'gradients', 'fetchGenerator', 'hasOwnProperty', 'sharedFrame']) {
       expectGanError(() => parseCoordinatorMessage(raw({ type })), 'UNKNOWN_TYPE', /coordinator-to-worker/);
     }
   });
@@ -333,9 +332,6 @@ describe('malformed fields', () => {
     ['a sharedAnswer with neither nonce nor reason', { type: 'sharedAnswer' }, /sharedAnswer: expected either nonce or declined/],
     ['a sharedAnswer with both', { type: 'sharedAnswer', nonce: new Uint8Array(16), declined: 'x' }, /sharedAnswer: expected either nonce or declined/],
     ['a short nonce', { type: 'sharedAnswer', nonce: new Uint8Array(15) }, /sharedAnswer\.nonce: expected 16 bytes, got 15/],
-    ['a sharedFrame of 0 bytes', { type: 'sharedFrame', bytes: 0 }, /sharedFrame\.bytes/],
-    ['a sharedFrame beyond any region', { type: 'sharedFrame', bytes: 2 ** 34 + 1 }, /sharedFrame\.bytes/],
-    ['a fractional sharedFrame', { type: 'sharedFrame', bytes: 64.5 }, /sharedFrame\.bytes/],
   ];
 
   it.each(badWorker)('worker message with %s → BAD_MESSAGE', (_, msg, message) => {

@@ -14,12 +14,12 @@ import { readFetchGenerator, readGenerator, type FetchGenerator, type GeneratorM
 import { badMessage, readMap, type Fields } from './fields.js';
 import { encodeFrameOf, isTensorFrame, packr, splitFrame } from './frame.js';
 import { readHello, readRefuse, readWelcome, type Hello, type Refuse, type Welcome } from './handshake.js';
-import { readSharedAnswer, readSharedFrame, type SharedAnswer, type SharedFrame } from './sharedMemory.js';
+import { readSharedAnswer, type SharedAnswer } from './sharedMemory.js';
 import { readGradients, readLeaves, readRound, readSums, type Gradients, type Leaves, type Round, type Sums } from './round.js';
 
-export type CoordinatorToWorker = Welcome | Refuse | Round | SharedFrame | GeneratorMessage | Bye | ErrorMessage;
+export type CoordinatorToWorker = Welcome | Refuse | Round | GeneratorMessage | Bye | ErrorMessage;
 
-export type WorkerToCoordinator = Hello | Gradients | Sums | Leaves | SharedAnswer | SharedFrame | FetchGenerator | Bye | ErrorMessage;
+export type WorkerToCoordinator = Hello | Gradients | Sums | Leaves | SharedAnswer | FetchGenerator | Bye | ErrorMessage;
 
 export type Message = CoordinatorToWorker | WorkerToCoordinator;
 
@@ -29,7 +29,6 @@ const COORDINATOR_TO_WORKER: Readers<CoordinatorToWorker> = {
   welcome: readWelcome,
   refuse: readRefuse,
   round: readRound,
-  sharedFrame: readSharedFrame,
   generator: readGenerator,
   bye: readBye,
   error: readError,
@@ -41,7 +40,6 @@ const WORKER_TO_COORDINATOR: Readers<WorkerToCoordinator> = {
   sums: readSums,
   leaves: readLeaves,
   sharedAnswer: readSharedAnswer,
-  sharedFrame: readSharedFrame,
   fetchGenerator: readFetchGenerator,
   bye: readBye,
   error: readError,

@@ -1,6 +1,7 @@
 /*
  * Frames through memory shared with a worker on the parent's machine (link/sharedRegion.ts): the
- * welcome's offer, the worker's answer, and the notice that stands in for a frame on the socket.
+ * welcome's offer and the worker's answer. From then on the frames are announced by doorbells in
+ * the region itself, not on the socket.
  */
 import { MAX_NAME_LENGTH, MAX_TEXT_LENGTH, badMessage, type Fields } from './fields.js';
 
@@ -19,12 +20,6 @@ export interface SharedAnswer {
   declined?: string;
 }
 
-/** Either way, once the region is in use: the sender's next frame is the first `bytes` bytes of its half. */
-export interface SharedFrame {
-  type: 'sharedFrame';
-  bytes: number;
-}
-
 /** Bytes of the nonce an offer's region starts with. */
 export const NONCE_BYTES = 16;
 
@@ -41,8 +36,4 @@ export function readSharedAnswer(f: Fields): SharedAnswer {
   if ((nonce === undefined) === (declined === undefined)) throw badMessage(f.path, 'expected either nonce or declined');
   if (nonce && nonce.byteLength !== NONCE_BYTES) throw badMessage(f.at('nonce'), `expected ${NONCE_BYTES} bytes, got ${nonce.byteLength}`);
   return { type: 'sharedAnswer', ...(nonce ? { nonce } : { declined }) };
-}
-
-export function readSharedFrame(f: Fields): SharedFrame {
-  return { type: 'sharedFrame', bytes: f.integer('bytes', 1, MAX_SHARED_BYTES) };
 }
