@@ -79,6 +79,35 @@ describe('UpdateBroadcast', () => {
     expect(Buffer.from(pieces[0]?.piece ?? []).equals(Buffer.from(whole.data))).toBe(true);
   });
 
+  it.each([
+    ['mlp', 'one piece'],
+    ['conv', 'pieces'],
+  ] as const)(
+    "writes a float32 body (%s: %s) straight into its only destination's memory; with a second destination, into its own buffer",
+    async (name, _pieces) => {
+      const preset = getPreset(name);
+      const whole = encodedWhole(preset, storeAfterRound(preset), 'float32');
+      for (const destinations of [1, 2]) {
+        const store = storeAfterRound(preset);
+        const round = new UpdateBroadcast(preset).round(store);
+        const body = round.bodyFor(0, 'float32');
+        if (!body) throw new Error('expected a body');
+        const into = new Uint8Array(body.bytes.byteLength + 64).subarray(64);
+        const pieces: Uint8Array[] = [];
+        round.to(body, (piece) => pieces.push(piece), into);
+        if (destinations === 2) round.to(body, () => undefined);
+        await round.stream();
+        const memory = destinations === 1 ? into : body.bytes;
+        expect(
+          pieces.every((p) => p.buffer === memory.buffer),
+          `pieces are views of the ${destinations === 1 ? 'destination' : 'body'}`,
+        ).toBe(true);
+        expect(Buffer.from(memory).equals(Buffer.from(whole.data))).toBe(true);
+        if (destinations === 2) expect(into.every((v) => v === 0)).toBe(true);
+      }
+    },
+  );
+
   it('writes a float16 body whole before its header (the scales go in it), then sends it in pieces as a float32 one', async () => {
     const preset = getPreset('conv');
     const store = storeAfterRound(preset);
