@@ -34,7 +34,7 @@ interface Destination {
  * dtype), instead of once per worker: in a steady run every worker is at the same version, so the
  * parameters are copied once per round however many workers there are, and every socket sends
  * the same bytes. A body goes in the frames sendFragmented would use (frameBytesFor: 1 MiB pieces
- * above 8 MiB, else whole), and a float32 one is written frame by frame, each once the store has
+ * above 4 MiB, else whole), and a float32 one is written frame by frame, each once the store has
  * carried out the round's Adam step on its values (ParamStore.settled), so that the workers receive
  * the first frames while Adam computes the rest. Buffers are reused once every socket has finished
  * sending them.

@@ -10,10 +10,11 @@ export const FRAGMENT_BYTES = 1024 * 1024;
 
 /**
  * Messages up to this size go as they are, a frame per part: the heap gives ws's buffers for them
- * back round after round already, and cutting them up only adds the receiver's join (measured on
- * the README's main command, `mlp`, 2-4 MB messages: docs/benchmarks.md).
+ * back round after round already, and cutting them up only adds the receiver's join (measured with
+ * `mlp`'s 2.2 MB messages); a relay's 4.4 MB float64 sums already cost its parent more whole than
+ * cut up (docs/benchmarks.md).
  */
-export const FRAGMENT_ABOVE = 8 * 1024 * 1024;
+export const FRAGMENT_ABOVE = 4 * 1024 * 1024;
 
 /** The largest frame of a message of `total` bytes: FRAGMENT_BYTES above FRAGMENT_ABOVE, else the whole message. */
 export function frameBytesFor(total: number): number {
