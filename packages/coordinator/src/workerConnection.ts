@@ -276,7 +276,7 @@ export class WorkerConnection {
     const into = region.down.subarray(at, at + update.bytes.byteLength);
     const sink: BodySink = (piece, last) => {
       // A body written straight into the region (its only destination) is there already.
-      if (piece.buffer !== into.buffer || piece.byteOffset !== into.byteOffset + (at - head.byteLength)) region.down.set(piece, at);
+      if (piece.buffer !== into.buffer) region.down.set(piece, at);
       at += piece.byteLength;
       if (!last) return;
       region.announce('down', at);

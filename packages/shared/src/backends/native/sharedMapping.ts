@@ -1,10 +1,10 @@
 import type { Importer } from '../selectBackend.js';
 import { NATIVE_ADDON_SPEC, type NativeAddon, importNativeAddon } from './addon.js';
 
-/** What shared memory takes from the native addon: mapping a file, and the doorbells that announce frames in it. */
-export type SharedMemoryCalls = Pick<NativeAddon, 'mapShared' | 'ring' | 'waitRing' | 'watchRing'>;
-
 const CALLS = ['mapShared', 'ring', 'waitRing', 'watchRing'] as const;
+
+/** What shared memory takes from the native addon: mapping a file, and the doorbells that announce frames in it. */
+export type SharedMemoryCalls = Pick<NativeAddon, (typeof CALLS)[number]>;
 
 /** The addon's shared-memory calls where they work here (Linux, the addon loads), else why not: shared memory then stays off. */
 export async function loadSharedMemory(
