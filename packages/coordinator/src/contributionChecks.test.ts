@@ -18,6 +18,26 @@ describe('contribution checks', () => {
     ).toBeCloseTo(expected, 9);
   });
 
+  it('with copyOut, checks each tensor as it copies it out, and the copy takes its place', () => {
+    const rng = new Rng(6);
+    const source = rng.fillNormal(new Float32Array(1003));
+    const room = new Float32Array(1003).fill(9);
+    const grads = [{ name: 'a', shape: [1003], values: source }];
+    const norm = gradientNorm(grads, (values) => (values === source ? (room as typeof values) : undefined));
+    expect(norm).toBe(gradientNorm([{ name: 'a', shape: [1003], values: source.slice() }]));
+    expect(grads[0]?.values).toBe(room);
+    expect(room).toEqual(source);
+    // The sender writes its memory afterwards: what the round uses does not change.
+    source.fill(Number.NaN);
+    expect(Number.isNaN(room[0] as number)).toBe(false);
+    // A value refused is named from the copy, where it was read.
+    source.fill(1);
+    source[700] = Number.POSITIVE_INFINITY;
+    expect(() => gradientNorm([{ name: 'a', shape: [1003], values: source }], () => room as never)).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/index 700 /) }),
+    );
+  });
+
   it('refuses NaN and infinities (NON_FINITE) and finite values beyond ±1e15 (OUT_OF_RANGE), naming the tensor and index', () => {
     expect(() => gradientNorm([tensor('ok', [1, 2]), tensor('w', [0, NaN])])).toThrow(
       expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/"w" has NaN at index 1/) }),

@@ -14,23 +14,43 @@ export const MAX_LOSS = 1e6;
 /** Largest batch-norm mean magnitude, and variance, accepted. */
 export const MAX_STAT = 1e15;
 
-/** Finite, within ±MAX_GRADIENT, and the L2 norm of all of them, in one pass. */
-export function gradientNorm(tensors: readonly NamedTensor[]): number {
-  return Math.sqrt(tensors.reduce((sum, { name, values }) => sum + checkedSquares(`gradients: tensor "${name}"`, values, MAX_GRADIENT), 0));
+/**
+ * Where values read from memory their sender can still write (a reply in shared memory) are
+ * copied to be checked and used: a view of their type and length in memory of this process, or
+ * undefined for values already there (converted on decoding).
+ */
+export type CopyOut = <A extends Float32Array | Float64Array>(values: A) => A | undefined;
+
+/**
+ * Finite, within ±MAX_GRADIENT, and the L2 norm of all of them, in one pass. With `copyOut` each
+ * tensor is copied out in that pass and the copy, which is what was checked, takes its place.
+ */
+export function gradientNorm(tensors: NamedTensor[], copyOut?: CopyOut): number {
+  let sum = 0;
+  for (const t of tensors) {
+    const into = copyOut?.(t.values);
+    sum += checkedSquares(`gradients: tensor "${t.name}"`, t.values, MAX_GRADIENT, into);
+    if (into) t.values = into;
+  }
+  return Math.sqrt(sum);
 }
 
-/** A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound). Returns their sum of squares. */
-export function checkSums(name: string, values: Float64Array, limit: number): number {
-  return checkedSquares(`sums of ${name}`, values, limit);
+/**
+ * A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound).
+ * Returns their sum of squares; with `into`, the values copied there in the same pass (see gradientNorm).
+ */
+export function checkSums(name: string, values: Float64Array, limit: number, into?: Float64Array): number {
+  return checkedSquares(`sums of ${name}`, values, limit, into);
 }
 
-/** Σv² over `values`, each checked finite and within ±limit in the same pass; `what` names them in the error. */
-function checkedSquares(what: string, values: Float32Array | Float64Array, limit: number): number {
-  const { squares, worst } = updateLoops().sumOfSquares(values);
+/** Σv² over `values`, each checked finite and within ±limit in the same pass (and copied `into`); `what` names them in the error. */
+function checkedSquares<A extends Float32Array | Float64Array>(what: string, values: A, limit: number, into?: A): number {
+  const { squares, worst } = updateLoops().sumOfSquares(values, into);
   // worst is NaN if any value is NaN, and an infinity is the largest magnitude: either fails the test.
   if (!(worst <= limit)) {
-    const at = values.findIndex((v) => !(Math.abs(v) <= limit));
-    const v = values[at] as number;
+    const checked = into ?? values;
+    const at = checked.findIndex((v) => !(Math.abs(v) <= limit));
+    const v = checked[at] as number;
     throw new GanError(Number.isFinite(v) ? 'OUT_OF_RANGE' : 'NON_FINITE', `${what} has ${v} at index ${at} (limit ±${limit})`);
   }
   return squares;

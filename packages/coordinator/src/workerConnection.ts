@@ -22,7 +22,7 @@ import {
 import { FrameJoiner, type SharedRegion } from '@ganfleet/shared/link';
 import type { Logger } from '@ganfleet/shared/log';
 import { type ModelPreset, type SumTerm, batchNormStatSpecs, specsOf } from '@ganfleet/shared/model';
-import { MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
+import { type CopyOut, MAX_GRADIENT, MAX_STAT, checkBatchNormStats, checkLoss, checkSums, gradientNorm } from './contributionChecks.js';
 import { type Contribution, batchContribution } from './paramStore.js';
 import type { BodySink, SharedBody } from './updateBroadcast.js';
 import type { SlotTask } from './trainingRun.js';
@@ -316,26 +316,31 @@ export class WorkerConnection {
   }
 
   /**
-   * The worker rang: its reply is in the region's second half. Copied out first: the worker can
-   * still write there, and what is checked must be what is used.
+   * The worker rang: its reply is in the region's second half. The worker can still write there,
+   * and what is checked must be what is used: the header is parsed in place (into objects of this
+   * process), and each tensor is copied out in the pass that checks it (copyOut), to the same
+   * offset in a lent buffer.
    */
   private onSharedReply(region: SharedRegion): void {
     this.receive(true, () => {
-      const frame = this.joiner.copy(region.announced('up'));
+      const frame = region.announced('up');
       const msg = parseWorkerMessage(frame);
       if (msg.type !== 'gradients' && msg.type !== 'sums') throw new GanError('BAD_MESSAGE', `${msg.type} in shared memory`);
-      return { msg, bytes: frame.byteLength };
+      return { msg, bytes: frame.byteLength, copyOut: sameOffsetIn(frame, this.joiner.reserve(frame.byteLength)) };
     });
   }
 
-  /** One message from the worker, as `read` takes and parses it: any error closes the connection with its code. */
-  private receive(viaSharedMemory: boolean, read: () => { msg: WorkerToCoordinator; bytes: number }): void {
+  /**
+   * One message from the worker, as `read` takes and parses it (with copyOut where its tensors are
+   * still in memory the worker writes): any error closes the connection with its code.
+   */
+  private receive(viaSharedMemory: boolean, read: () => { msg: WorkerToCoordinator; bytes: number; copyOut?: CopyOut }): void {
     if (this.closed) return;
     const receivedAt = performance.now();
     /** A reply the round uses keeps its buffer until the next request; anything else gives it back at once. */
     let kept = false;
     try {
-      const { msg, bytes } = read();
+      const { msg, bytes, copyOut } = read();
       if (msg.type === 'sharedAnswer') {
         this.onSharedAnswer(msg);
         return;
@@ -367,7 +372,8 @@ export class WorkerConnection {
       const pending = this.pending;
       if (!pending) throw new GanError('STALE_REPLY', `reply for round ${msg.round} while no round is pending`);
       const arrival = { receivedAt, bytes, viaSharedMemory };
-      const reply = msg.type === 'gradients' ? this.validate(msg, pending.tasks[0] as SlotTask, arrival) : this.validateSums(msg, pending.tasks, arrival);
+      const reply =
+        msg.type === 'gradients' ? this.validate(msg, pending.tasks[0] as SlotTask, arrival, copyOut) : this.validateSums(msg, pending.tasks, arrival, copyOut);
       this.pending = undefined;
       this.missedInARow = 0;
       this.lastRoundMs = reply.computeMs;
@@ -381,7 +387,7 @@ export class WorkerConnection {
     }
   }
 
-  private validate(msg: Gradients, task: SlotTask, arrival: Arrival): Reply {
+  private validate(msg: Gradients, task: SlotTask, arrival: Arrival, copyOut?: CopyOut): Reply {
     if (msg.round !== task.round || msg.phase !== task.phase) {
       throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
     }
@@ -390,12 +396,15 @@ export class WorkerConnection {
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
     // Views of the received frame, not copies: its buffer is not reused before the next request (see FrameJoiner).
     const grads = decodeTensors(msg.grads, { expected });
-    const norm = gradientNorm(grads);
+    const norm = gradientNorm(grads, copyOut);
     let stats: Map<string, Float32Array> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm statistics');
       const decoded = decodeTensors(msg.stats, { expected: batchNormStatSpecs(this.preset) });
-      for (const t of decoded) checkBatchNormStats(t.name, t.values);
+      for (const t of decoded) {
+        if (copyOut) t.values = copied(t.values, copyOut);
+        checkBatchNormStats(t.name, t.values);
+      }
       stats = new Map(decoded.map((t) => [t.name, t.values]));
     }
     const batch = { samples: msg.samples, loss: msg.loss, grads: new Map(grads.map((t) => [t.name, t.values])), ...(stats ? { stats } : {}) };
@@ -403,7 +412,7 @@ export class WorkerConnection {
   }
 
   /** A relay's sums: for tasks it was given, each within the range its samples allow, its rest pointing inside the tensors. */
-  private validateSums(msg: Sums, tasks: readonly SlotTask[], arrival: Arrival): Reply {
+  private validateSums(msg: Sums, tasks: readonly SlotTask[], arrival: Arrival, copyOut?: CopyOut): Reply {
     const task = tasks[0] as SlotTask;
     if (msg.round !== task.round || msg.phase !== task.phase) {
       throw new GanError('STALE_REPLY', `reply for round ${msg.round}/${msg.phase}, expected ${task.round}/${task.phase}`);
@@ -418,12 +427,12 @@ export class WorkerConnection {
     checkLoss(msg.loss);
     const specs = specsOf(this.preset, task.phase);
     const sums = decodeSums(msg.sums as NonNullable<Sums['sums']>, { expected: specs.map((s) => ({ name: s.name, shape: s.shape })) });
-    const { terms: grads, squares } = sumsAsTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums');
+    const { terms: grads, squares } = sumsAsTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums', copyOut);
     let stats: Map<string, SumTerm> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
       if (!msg.stats) throw new GanError('BAD_MESSAGE', 'G reply without batch-norm sums');
       const decoded = decodeSums(msg.stats, { expected: batchNormStatSpecs(this.preset) });
-      stats = sumsAsTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums').terms;
+      stats = sumsAsTerms(decoded, msg.statsRest, msg.samples * MAX_STAT, 'batch-norm sums', copyOut).terms;
     }
     return { ...base, norm: Math.sqrt(squares) / msg.samples, grads, ...(stats ? { stats } : {}) };
   }
@@ -454,12 +463,37 @@ export function frameSize(data: unknown): number {
   return (data as ArrayBuffer | Uint8Array).byteLength;
 }
 
-/** Sums as terms of the round's sum (weight 1), with their rest, every value finite and within ±limit; and their sum of squares. */
+/**
+ * CopyOut for tensors read from `frame`: a view of it is copied to the same offset in `room`, so it
+ * keeps its alignment; values decoded into arrays of their own (float16) stay where they are.
+ */
+function sameOffsetIn(frame: Uint8Array, room: Uint8Array<ArrayBuffer>): CopyOut {
+  return (values) => {
+    if (values.buffer !== frame.buffer) return undefined;
+    const offset = values.byteOffset - frame.byteOffset;
+    if (offset < 0 || offset + values.byteLength > frame.byteLength) throw new GanError('INTERNAL', 'a tensor outside the frame it was read from');
+    const View = values.constructor as new (buffer: ArrayBuffer, byteOffset: number, length: number) => typeof values;
+    return new View(room.buffer, room.byteOffset + offset, values.length);
+  };
+}
+
+/** `values` copied out (see CopyOut) in one pass, for small arrays that are checked on their own. */
+function copied<A extends Float32Array | Float64Array>(values: A, copyOut: CopyOut): A {
+  const into = copyOut(values);
+  into?.set(values);
+  return into ?? values;
+}
+
+/**
+ * Sums as terms of the round's sum (weight 1), with their rest, every value finite and within
+ * ±limit (with copyOut: copied out as they are checked); and their sum of squares.
+ */
 function sumsAsTerms(
   sums: readonly { name: string; values: Float64Array }[],
   rest: RestEntry[] | undefined,
   limit: number,
   what: string,
+  copyOut?: CopyOut,
 ): { terms: Map<string, SumTerm>; squares: number } {
   const rests = sums.map(() => new Map<number, number[]>());
   for (const [t, i, ...components] of rest ?? []) {
@@ -472,9 +506,11 @@ function sumsAsTerms(
   let squares = 0;
   const terms = new Map(
     sums.map((s, k) => {
-      squares += checkSums(s.name, s.values, limit);
+      const into = copyOut?.(s.values);
+      squares += checkSums(s.name, s.values, limit, into);
+      const values = into ?? s.values;
       const r = rests[k] as Map<number, number[]>;
-      return [s.name, { values: s.values, weight: 1, ...(r.size ? { rest: r } : {}) }];
+      return [s.name, { values, weight: 1, ...(r.size ? { rest: r } : {}) }];
     }),
   );
   return { terms, squares };

@@ -193,9 +193,11 @@ export function sumTerms(params: {
 
 /**
  * Σ values[i]² in four running sums (values[i] into sum i % 4, the last length % 4 into the first),
- * added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN).
+ * added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN). With `into` (the
+ * values' type and length) each value is copied there as it is read, so what was summed is what was
+ * copied even while another process writes `values`.
  */
-export function sumOfSquares(values: Float32Array | Float64Array): { squares: number; worst: number };
+export function sumOfSquares<A extends Float32Array | Float64Array>(values: A, into?: A): { squares: number; worst: number };
 
 /**
  * An ArrayBuffer over the first `bytes` bytes of the regular file at `path` (a file in /dev/shm,

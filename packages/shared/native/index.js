@@ -117,7 +117,7 @@ export function sumTerms({ terms, acc = null, out = null, total = 1 }) {
   );
 }
 
-export const sumOfSquares = (values) => native.sumOfSquares(values);
+export const sumOfSquares = (values, into) => native.sumOfSquares(values, into);
 export const mapShared = (path, bytes) => native.mapShared(path, bytes);
 export const ring = (buffer, offset) => native.ring(buffer, offset);
 export const waitRing = (buffer, offset, seen, timeoutMs) => native.waitRing(buffer, offset, seen, timeoutMs);

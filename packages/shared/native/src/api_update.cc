@@ -2,7 +2,7 @@
 // emaFold(avg, p, from, to, beta)
 // meanOfTwo(out, x0, w0, x1, w1, total) -> largest |out[i]| (NaN if any is)
 // sumTerms(xs, ws, acc, out, total) -> { worst, redo }
-// sumOfSquares(x) -> { squares, worst }
+// sumOfSquares(x, into?) -> { squares, worst } (x copied into `into` in the same pass)
 #include <cmath>
 #include <string>
 #include <vector>
@@ -191,7 +191,18 @@ napi_value ApiSumOfSquares(napi_env env, napi_callback_info info) {
     TypeError(env, "sumOfSquares: expected a Float32Array or Float64Array");
     return nullptr;
   }
-  const Squares r = SumOfSquares(IsaOf(args), SumTerm{x.data, x.f64, 1}, static_cast<std::size_t>(x.length));
+  void* into = nullptr;
+  napi_valuetype second = napi_undefined;
+  if (args.count > 1) napi_typeof(env, args.v[1], &second);
+  if (second != napi_undefined) {
+    FloatArray copy;
+    if (!FloatArrayOf(env, args.v[1], &copy) || copy.f64 != x.f64 || copy.length != x.length) {
+      TypeError(env, "sumOfSquares: `into` must be an array of the values' type and length");
+      return nullptr;
+    }
+    into = copy.data;
+  }
+  const Squares r = SumOfSquares(IsaOf(args), SumTerm{x.data, x.f64, 1}, static_cast<std::size_t>(x.length), into);
   napi_value result, squares, worst;
   napi_create_object(env, &result);
   napi_create_double(env, r.sum, &squares);

@@ -71,18 +71,26 @@ void MeanScalar(float* out, const T0* x0, double w0, const T1* x1, double w1, do
   }
 }
 
+// x[i] read once: copied to `into` (when given) from the value that is summed.
+template <typename T>
+double Take(const T* x, T* into, std::size_t i) {
+  const T v = x[i];
+  if (into != nullptr) into[i] = v;
+  return v;
+}
+
 // From `from` (a multiple of 4) on, adding to the AVX2 loop's running sums.
 template <typename T>
-Squares SquaresScalar(const T* x, std::size_t from, std::size_t n, double s[4], Worst* worst) {
+Squares SquaresScalar(const T* x, T* into, std::size_t from, std::size_t n, double s[4], Worst* worst) {
   const std::size_t whole = n - n % 4;
   for (std::size_t i = from; i < whole; i += 4)
     for (int k = 0; k < 4; k++) {
-      const double v = x[i + k];
+      const double v = Take(x, into, i + k);
       s[k] = s[k] + v * v;
       worst->Add(v);
     }
   for (std::size_t i = whole; i < n; i++) {
-    const double v = x[i];
+    const double v = Take(x, into, i);
     s[0] = s[0] + v * v;
     worst->Add(v);
   }
@@ -125,6 +133,18 @@ void WriteMeanScalar(const SumBlock& b, float* out, double total, std::size_t fr
 
 GF_TARGET __m256d Load4(const float* x) { return _mm256_cvtps_pd(_mm_loadu_ps(x)); }
 GF_TARGET __m256d Load4(const double* x) { return _mm256_loadu_pd(x); }
+
+// Load4 that also copies the four values to `into` (when given) from the register it returns.
+GF_TARGET __m256d Take4(const float* x, float* into) {
+  const __m128 f = _mm_loadu_ps(x);
+  if (into != nullptr) _mm_storeu_ps(into, f);
+  return _mm256_cvtps_pd(f);
+}
+GF_TARGET __m256d Take4(const double* x, double* into) {
+  const __m256d d = _mm256_loadu_pd(x);
+  if (into != nullptr) _mm256_storeu_pd(into, d);
+  return d;
+}
 
 // Worst over four lanes at a time.
 struct Worst4 {
@@ -181,12 +201,12 @@ GF_TARGET std::size_t MeanAvx2(float* out, const T0* x0, double w0, const T1* x1
 }
 
 template <typename T>
-GF_TARGET std::size_t SquaresAvx2(const T* x, std::size_t n, double s[4], Worst* worst) {
+GF_TARGET std::size_t SquaresAvx2(const T* x, T* into, std::size_t n, double s[4], Worst* worst) {
   const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
   __m256d sums = _mm256_setzero_pd(), top = _mm256_setzero_pd(), unordered = _mm256_setzero_pd();
   std::size_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    const __m256d v = Load4(x + i);
+    const __m256d v = Take4(x + i, into == nullptr ? nullptr : into + i);
     sums = _mm256_add_pd(sums, _mm256_mul_pd(v, v));
     const __m256d a = _mm256_and_pd(v, abs_mask);
     unordered = _mm256_or_pd(unordered, _mm256_cmp_pd(a, a, _CMP_UNORD_Q));
@@ -234,14 +254,14 @@ GF_TARGET std::size_t WriteMeanAvx2(const SumBlock& b, float* out, double total,
 // ---- Dispatch: the AVX2 loop where the path allows, then the scalar one.
 
 template <typename T>
-Squares SquaresOf(Isa isa, const T* x, std::size_t n) {
+Squares SquaresOf(Isa isa, const T* x, T* into, std::size_t n) {
   double s[4] = {0, 0, 0, 0};
   Worst worst;
   std::size_t done = 0;
 #if GF_X86_SIMD
-  if (isa >= Isa::kAvx2) done = SquaresAvx2(x, n, s, &worst);
+  if (isa >= Isa::kAvx2) done = SquaresAvx2(x, into, n, s, &worst);
 #endif
-  return SquaresScalar(x, done, n, s, &worst);
+  return SquaresScalar(x, into, done, n, s, &worst);
 }
 
 template <typename T0, typename T1>
@@ -302,8 +322,9 @@ double MeanOfTwo(Isa isa, float* out, const SumTerm& a, const SumTerm& b, double
   return worst.Result();
 }
 
-Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n) {
-  return x.f64 ? SquaresOf(isa, static_cast<const double*>(x.x), n) : SquaresOf(isa, static_cast<const float*>(x.x), n);
+Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n, void* into) {
+  return x.f64 ? SquaresOf(isa, static_cast<const double*>(x.x), static_cast<double*>(into), n)
+               : SquaresOf(isa, static_cast<const float*>(x.x), static_cast<float*>(into), n);
 }
 
 double SumTerms(Isa isa, const SumTerm* terms, std::size_t k, std::size_t n, double* acc, float* out, double total, std::vector<uint32_t>* redo) {

@@ -37,11 +37,13 @@ double MeanOfTwo(Isa isa, float* out, const SumTerm& a, const SumTerm& b, double
 
 // Σ x[i]² in four running sums (x[i] goes to sum i % 4; the tail's to the
 // first), added as (s0 + s1) + (s2 + s3); and the largest |x[i]| (NaN if any
-// is NaN).
+// is NaN). With `into` (n values of x's type) each value is copied there as
+// it is read: what was summed is what was copied, however x changes meanwhile
+// (memory another process writes).
 struct Squares {
   double sum, worst;
 };
-Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n);
+Squares SumOfSquares(Isa isa, const SumTerm& x, std::size_t n, void* into = nullptr);
 
 // s[i] = w0 x0[i] + w1 x1[i] + ... added in that order in float64, every
 // addition checked with TwoSum; the indices where one was not exact go to

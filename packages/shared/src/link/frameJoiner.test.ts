@@ -33,15 +33,19 @@ describe('FrameJoiner', () => {
     expect(joiner.join([])).toEqual([]);
   });
 
-  it('copies a frame read from shared memory into its reused buffer: later writes there do not reach the copy', () => {
+  it('reserves room in its reused buffer, lent like a joined message, for a frame copied out of shared memory', () => {
     const joiner = new FrameJoiner();
     const first = joiner.join(fragments(800, 0, [300])) as Uint8Array;
     joiner.release();
-    const region = expected(600, 5);
-    const copy = joiner.copy(region);
-    expect(copy.buffer).toBe(first.buffer);
-    region.fill(0);
-    expect(copy).toEqual(expected(600, 5));
+    const room = joiner.reserve(600);
+    expect(room.buffer).toBe(first.buffer);
+    expect(room.byteLength).toBe(600);
+    expect(joiner.owns(room)).toBe(true);
+    // Lent until released: a message meanwhile goes elsewhere.
+    const meanwhile = joiner.join(fragments(500, 3, [200])) as Uint8Array;
+    expect(meanwhile.buffer).not.toBe(first.buffer);
+    joiner.release();
+    expect(joiner.reserve(900).buffer).not.toBe(first.buffer);
   });
 
   it('reuses its buffer once a message is released, for messages of that size or smaller', () => {

@@ -24,21 +24,23 @@ export class FrameJoiner {
     return this.into(data as Uint8Array[]);
   }
 
-  /** A copy of `bytes` in the reused buffer, lent like a joined message (a frame read from memory its sender can still write). */
-  copy(bytes: Uint8Array): Uint8Array {
-    return this.into([bytes]);
-  }
-
-  private into(chunks: readonly Uint8Array[]): Uint8Array {
-    const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  /**
+   * `byteLength` bytes of the reused buffer, lent like a joined message, their content left as it
+   * was: room for a frame read from memory its sender can still write, copied out piece by piece.
+   */
+  reserve(byteLength: number): Uint8Array<ArrayBuffer> {
     let buffer: ArrayBuffer;
-    if (this.lent) buffer = new ArrayBuffer(total);
+    if (this.lent) buffer = new ArrayBuffer(byteLength);
     else {
-      buffer = this.idle && this.idle.byteLength >= total ? this.idle : new ArrayBuffer(total);
+      buffer = this.idle && this.idle.byteLength >= byteLength ? this.idle : new ArrayBuffer(byteLength);
       this.idle = undefined;
       this.lent = buffer;
     }
-    return concat(chunks, new Uint8Array(buffer, 0, total));
+    return new Uint8Array(buffer, 0, byteLength);
+  }
+
+  private into(chunks: readonly Uint8Array[]): Uint8Array {
+    return concat(chunks, this.reserve(chunks.reduce((n, c) => n + c.byteLength, 0)));
   }
 
   /** Whether `bytes` is a message this joiner joined and still lends (its buffer may be handed to another thread, then adopted back). */

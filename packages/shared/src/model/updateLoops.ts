@@ -43,9 +43,11 @@ export interface UpdateLoops {
   sumTerms(terms: readonly WeightedValues[], acc: Float64Array, mean?: { out: Float32Array; total: number }): { redo: number[]; worst: number };
   /**
    * Σ values[i]² in four running sums (values[i] into sum i % 4, the last length % 4 into the
-   * first), added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN).
+   * first), added as (s0 + s1) + (s2 + s3), and the largest |values[i]| (NaN if any is NaN). With
+   * `into` (the values' type and length) each value is copied there as it is read: what was summed
+   * is what was copied, even while another process writes `values` (a reply in shared memory).
    */
-  sumOfSquares(values: Float32Array | Float64Array): { squares: number; worst: number };
+  sumOfSquares<A extends Float32Array | Float64Array>(values: A, into?: A): { squares: number; worst: number };
 }
 
 /** Terms added in one pass over the coordinates: their arrays in locals, which a loop over an array of arrays cannot match. */
@@ -133,7 +135,9 @@ export const jsUpdateLoops: UpdateLoops = {
     }
     return worst;
   },
-  sumOfSquares(values) {
+  sumOfSquares(values, into) {
+    if (into && (into.length !== values.length || into.constructor !== values.constructor))
+      throw new TypeError("sumOfSquares: `into` must be an array of the values' type and length");
     // Four running sums, not one: a single sum waits on each addition before the next.
     let s0 = 0;
     let s1 = 0;
@@ -146,6 +150,12 @@ export const jsUpdateLoops: UpdateLoops = {
       const b = values[i + 1] as number;
       const c = values[i + 2] as number;
       const d = values[i + 3] as number;
+      if (into) {
+        into[i] = a;
+        into[i + 1] = b;
+        into[i + 2] = c;
+        into[i + 3] = d;
+      }
       s0 += a * a;
       s1 += b * b;
       s2 += c * c;
@@ -154,6 +164,7 @@ export const jsUpdateLoops: UpdateLoops = {
     }
     for (let i = whole; i < values.length; i++) {
       const v = values[i] as number;
+      if (into) into[i] = v;
       s0 += v * v;
       worst = Math.max(worst, Math.abs(v));
     }

@@ -29,7 +29,7 @@ function spread(rng: Rng, n: number, scale = 1): Float32Array {
   return out;
 }
 
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+const bits = (a: Float32Array | Float64Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.byteLength / 4));
 
 const constants: AdamStepConstants[] = [
   { beta1: 0.5, beta2: 0.999, epsilon: 1e-7, rate: 2e-4 / (1 - 0.5), invC2: 1 / (1 - 0.999) },
@@ -93,7 +93,16 @@ describe.skipIf(!addon)(title, () => {
           expect(native.meanOfTwo(out, a, w0, b, w1, total)).toBe(jsUpdateLoops.meanOfTwo(outJs, a, w0, b, w1, total));
           expect(bits(out)).toEqual(bits(outJs));
         }
-        for (const values of [x0, x1, s0, s1]) expect(native.sumOfSquares(values)).toEqual(jsUpdateLoops.sumOfSquares(values));
+        for (const values of [x0, x1, s0, s1]) {
+          const squares = jsUpdateLoops.sumOfSquares(values);
+          expect(native.sumOfSquares(values)).toEqual(squares);
+          // Copying in the same pass sums the same values: the same result, and the copy is the values bit for bit.
+          const [copy, copyJs] = [values.slice().fill(7), values.slice().fill(7)];
+          expect(native.sumOfSquares(values, copy)).toEqual(squares);
+          expect(jsUpdateLoops.sumOfSquares(values, copyJs)).toEqual(squares);
+          expect(bits(copy)).toEqual(bits(values));
+          expect(bits(copyJs)).toEqual(bits(values));
+        }
       });
     }
 
@@ -160,6 +169,10 @@ describe.skipIf(!addon)(title, () => {
     expect(() => a.sumTerms({ terms: [{ values: new Float32Array(4), weight: 1 }], out: new Float32Array(5) })).toThrow(RangeError);
     expect(() => a.sumTerms({ terms: [{ values: buf.subarray(0, 4), weight: 1 }], out: buf.subarray(3, 7) })).toThrow(RangeError);
     expect(() => a.sumTerms({ terms: [], acc: new Float64Array(4) })).toThrow(TypeError);
+    for (const loops of [nativeUpdateLoops(a), jsUpdateLoops]) {
+      expect(() => loops.sumOfSquares(new Float32Array(4), buf.subarray(0, 5))).toThrow(TypeError);
+      expect(() => loops.sumOfSquares(new Float64Array(4), buf.subarray(0, 4) as unknown as Float64Array)).toThrow(TypeError);
+    }
     expect(bits(buf).every((b) => b === 0)).toBe(true);
   });
 

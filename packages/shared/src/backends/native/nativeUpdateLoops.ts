@@ -9,7 +9,7 @@ export function nativeUpdateLoops(addon: NativeAddon): UpdateLoops {
     adam: (c, p, g, m, v, from, to) => addon.adamUpdate({ ...c, p, g, m, v, from, to }),
     emaFold: (avg, p, beta, from, to) => addon.emaFold({ avg, p, beta, from, to }),
     meanOfTwo: (out, x0, w0, x1, w1, total) => addon.meanOfTwo({ out, x0, w0, x1, w1, total }),
-    sumOfSquares: (values) => addon.sumOfSquares(values),
+    sumOfSquares: (values, into) => addon.sumOfSquares(values, into),
     sumTerms: (terms, acc, mean) => addon.sumTerms({ terms, acc, out: mean?.out ?? null, total: mean?.total ?? 1 }),
   };
 }
