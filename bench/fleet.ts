@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger } from '@ganfleet/shared/log';
 import { type ModelPreset, countParams, getPreset, specsOf, sizeOf } from '@ganfleet/shared/model';
-import type { Phase } from '@ganfleet/shared/wire';
+import type { Phase, RelaySums } from '@ganfleet/shared/wire';
 import { readFileSync } from 'node:fs';
 import { applyMs } from './stepTimes.js';
 import { NODE_FLAGS, ganfleetArgv } from 'ganfleet';
@@ -54,7 +54,15 @@ export function minimumBytes(preset: ModelPreset, phase: Phase): number {
  * evenly among `relays` relay processes, and the coordinator's (and the relays') costs per round
  * in steady state.
  */
-export async function fleetRun(emit: Emit, presetName: string, workers: number, steps: number, fake: boolean, relays = 0): Promise<void> {
+export async function fleetRun(
+  emit: Emit,
+  presetName: string,
+  workers: number,
+  steps: number,
+  fake: boolean,
+  relays = 0,
+  relaySums: RelaySums = 'exact',
+): Promise<void> {
   const preset = getPreset(presetName);
   const settings = runSettings({
     preset: presetName,
@@ -65,6 +73,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
     minWorkers: workers,
     // Up to 40 processes start on 2 cores: a worker's first seconds must not cost it its place.
     heartbeatMs: HEARTBEAT_MS,
+    relaySums,
   });
   const coordinator = await startCoordinator({
     settings,
@@ -141,7 +150,7 @@ export async function fleetRun(emit: Emit, presetName: string, workers: number, 
     bench: 'fleet',
     model: presetName,
     workers: fake ? `${workers} fake` : workers,
-    ...(relays ? { relays, relayCpuMsPerRound: round(relayCpuMs), relayCpuMsPerChildPerRound: round(relayCpuMs / workers, 2) } : {}),
+    ...(relays ? { relays, relaySums, relayCpuMsPerRound: round(relayCpuMs), relayCpuMsPerChildPerRound: round(relayCpuMs / workers, 2) } : {}),
     bytesPerConnectionPerRound: Math.round(bytes / connections),
     rounds: rounds.length,
     roundsLost: lost,
@@ -166,7 +175,7 @@ export async function fleetBench(emit: Emit, quick: boolean): Promise<void> {
   for (const workers of quick ? [1, 4] : [1, 2, 4, 8]) await fleetRun(emit, 'conv', workers, quick ? 5 : 20, true);
 }
 
-/** Relays against flat: 2 relays × 4 workers beside 2 and 8 flat workers, `mlp` real and `conv` fake. */
+/** Relays against flat: 2 relays × 4 workers (sums exact, and rounded to float32) beside 2 and 8 flat workers, `mlp` real and `conv` fake. */
 export async function relayBench(emit: Emit, quick: boolean): Promise<void> {
   for (const [preset, steps, fake] of [
     ['mlp', quick ? 20 : 60, false],
@@ -175,6 +184,7 @@ export async function relayBench(emit: Emit, quick: boolean): Promise<void> {
     await fleetRun(emit, preset, 2, steps, fake);
     await fleetRun(emit, preset, 8, steps, fake);
     await fleetRun(emit, preset, 8, steps, fake, 2);
+    await fleetRun(emit, preset, 8, steps, fake, 2, 'float32');
   }
 }
 

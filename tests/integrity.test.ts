@@ -120,6 +120,16 @@ describe('a dishonest or hung worker among honest ones', () => {
     });
   });
 
+  it('a relay that rounds its sums to float32 in a run that keeps them exact is refused as BAD_TENSOR; the run equals the honest slots alone', async () => {
+    const settings = { ...testRun({ seed: 36, batchSize: 8, steps: 20 }), minWorkers: 2 };
+    await withHonestPair(settings, async ({ coordinator, rounds }) => {
+      await waitFor(() => rounds.length >= 4, 60_000, 'four honest rounds');
+      const attacker = new ScriptedWorker(coordinator.url, (round) => filledSums('mlp', round, 0.01, [], 'float32'), {}, 'relay');
+      expect((await attacker.closed).reason).toMatch(/^BAD_TENSOR: tensor "[^"]+": sums travel as float64, got float32/);
+      await expectHonestResult(settings, coordinator, rounds);
+    });
+  });
+
   it('a relay whose rest points outside the tensors is refused as BAD_MESSAGE; the run equals the honest slots alone', async () => {
     const settings = { ...testRun({ seed: 35, batchSize: 8, steps: 20 }), minWorkers: 2 };
     await withHonestPair(settings, async ({ coordinator, rounds }) => {

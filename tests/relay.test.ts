@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '@ganfleet/shared/backends';
-import { type RoundLog, startCoordinator } from '@ganfleet/coordinator';
+import { type RoundLog, startCoordinator, trainInProcess } from '@ganfleet/coordinator';
+import { getPreset, sizeOf, specsOf } from '@ganfleet/shared/model';
 import { exited, freePort, loopback, memoryLogger, spawnRelay, spawnTree, spawnWorker, testRun, waitFor } from './helpers/cluster.js';
-import { expectDistributedEqualsInProcess } from './helpers/equivalence.js';
+import { equivalenceRun, expectDistributedEqualsInProcess } from './helpers/equivalence.js';
 import { selfSignedCert } from './helpers/tls.js';
 
 /**
@@ -36,6 +37,41 @@ describe('a tree of relays equals the in-process trainer (and so the flat run) b
 
   it('conv, depth 2: relay → (relay of one worker, a worker)', async () => {
     await expectDistributedEqualsInProcess('conv', 4, [[['worker'], 'worker']], 'wasm');
+  });
+});
+
+describe('relays that round their sums (--relay-sums float32)', () => {
+  it('mlp, a relay of two workers and one worker directly: the relay sends float32 sums (the bytes of one worker), the parameters stay within float32 roundings of the exact run', async () => {
+    const settings = { ...equivalenceRun('mlp', 16), minWorkers: 3 };
+    const { log } = memoryLogger('warn');
+    const exact = await trainInProcess({ settings, microBatches: 3, log });
+    const coordinator = await startCoordinator({ settings: { ...settings, relaySums: 'float32' }, server: loopback(), log });
+    const rounds: RoundLog[] = [];
+    coordinator.events.on('round', (r) => rounds.push(r));
+    const processes: ChildProcess[] = [];
+    try {
+      await spawnTree(coordinator.url, [['worker', 'worker'], 'worker'], processes, 'wasm');
+      const run = await coordinator.done;
+      expect(rounds.map((r) => r.used?.length)).toEqual(rounds.map(() => 3));
+      // Two connections of float32 gradients each (exact sums would make the relay's twice a worker's).
+      const preset = getPreset('mlp');
+      for (const r of rounds) {
+        const float32Bytes = specsOf(preset, r.phase).reduce((n, s) => n + 4 * sizeOf(s.shape), 0);
+        expect(r.bytesIn, `round ${r.round}`).toBeGreaterThan(2 * float32Bytes);
+        expect(r.bytesIn, `round ${r.round}`).toBeLessThan(2.05 * float32Bytes);
+      }
+      // Twelve Adam steps move a parameter by up to ~12 lr (2.4e-3); float32 roundings of the sums by ~1e-6 (7.3e-7 measured).
+      let worst = 0;
+      for (const [name, values] of exact.store.params) {
+        const got = run.store.params.get(name) as Float32Array;
+        for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (values[i] as number)));
+      }
+      expect(worst).toBeLessThan(1e-5);
+    } finally {
+      await coordinator.close();
+      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+      await Promise.all(processes.map(exited));
+    }
   });
 });
 

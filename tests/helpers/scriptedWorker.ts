@@ -31,11 +31,12 @@ export function filledGradients(presetName: string, round: Round, value: number,
 }
 
 /** A relay's reply to `round` for one slot: sums of `value` per sample (then `edit`ed), with `rest` entries. */
-export function filledSums(presetName: string, round: Round, value: number, rest: RestEntry[] = []) {
+export function filledSums(presetName: string, round: Round, value: number, rest: RestEntry[] = [], dtype: 'float64' | 'float32' = 'float64') {
+  const Values = dtype === 'float64' ? Float64Array : Float32Array;
   const tensors = specsOf(getPreset(presetName), round.phase).map((s) => ({
     name: s.name,
     shape: s.shape,
-    values: new Float64Array(s.shape.reduce((a, b) => a * b, 1)).fill(value * round.batchSize),
+    values: new Values(s.shape.reduce((a, b) => a * b, 1)).fill(value * round.batchSize),
   }));
   return {
     type: 'sums' as const,
@@ -45,7 +46,7 @@ export function filledSums(presetName: string, round: Round, value: number, rest
     loss: 0.5,
     used: [0],
     computeMs: 1,
-    sums: encodeTensors(tensors, 'float64'),
+    sums: encodeTensors(tensors, dtype),
     ...(rest.length ? { rest } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { GanError } from '@ganfleet/shared/wire';
+import { GanError, RELAY_SUMS, type RelaySums } from '@ganfleet/shared/wire';
 import { type Logger, createLogger } from '@ganfleet/shared/log';
 import type { AdamConfig, RunEvents, RunSettings } from '@ganfleet/coordinator';
 import { DEFAULT_PRESET, TRAIN_STEPS } from '@ganfleet/coordinator/defaults';
@@ -118,6 +118,14 @@ export function buildProgram(): Command {
         .choices(['float32', 'float16'])
         .default('float32'),
     )
+    .addOption(
+      new Option(
+        '--relay-sums <mode>',
+        "how relays send their workers' gradient sums up: exact (the flat run's parameters bit for bit) or float32 (rounded: half the bytes)",
+      )
+        .choices(RELAY_SUMS)
+        .default('exact'),
+    )
     .addOption(backendOption());
   for (const o of [...serverOptions(8787), ...trainingOptions({ model: 'conv', steps: 10000, evalEvery: 0 }), ...logOptions()]) coordinator.addOption(o);
   coordinator.action(async (flags: TrainingFlags & LogFlags & CoordinatorFlags) => {
@@ -134,6 +142,7 @@ export function buildProgram(): Command {
         roundTimeoutS: flags.roundTimeout,
         heartbeatMs: flags.heartbeat,
         wireDtype: flags.wireDtype,
+        relaySums: flags.relaySums,
       }),
       server: serverSettings({ ...(await serverFrom(flags)), exitWhenDone: flags.exitWhenDone ?? false }),
       ...(flags.resume ? { resumeFrom: flags.resume } : {}),
@@ -294,6 +303,7 @@ interface CoordinatorFlags extends ServerFlags {
   resume?: string;
   roundTimeout: number;
   wireDtype: 'float32' | 'float16';
+  relaySums: RelaySums;
   backend: BackendChoice;
 }
 

@@ -39,7 +39,7 @@ export function gradientNorm(tensors: NamedTensor[], copyOut?: CopyOut): number 
  * A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound).
  * Returns their sum of squares; with `into`, the values copied there in the same pass (see gradientNorm).
  */
-export function checkSums(name: string, values: Float64Array, limit: number, into?: Float64Array): number {
+export function checkSums<A extends Float32Array | Float64Array>(name: string, values: A, limit: number, into?: A): number {
   return checkedSquares(`sums of ${name}`, values, limit, into);
 }
 

@@ -50,6 +50,7 @@ export class Coordinator {
       preset: preset.name,
       realLabel: 1 - settings.labelSmoothing,
       dataset: { name: dataset.name, count: dataset.count, fingerprint: dataset.fingerprint },
+      ...(settings.relaySums === 'float32' ? { relaySums: 'float32' as const } : {}),
     };
     const run = this.loop.run;
     this.pool = new WorkerPool(settings, { preset, store: run.store, round: () => run.round }, () => descriptor, this.loop.events, clog, sharedMemory);

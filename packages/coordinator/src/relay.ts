@@ -19,6 +19,7 @@ import {
   type RestEntry,
   type Round,
   type RunDescriptor,
+  type SetDtypes,
   type Sums,
   type TreeNode,
   type Welcome,
@@ -119,6 +120,8 @@ class Relay implements ServedNode {
   private round = 0;
   /** Float64 sums per tensor, reused round after round. */
   private readonly scratch = new Map<string, Float64Array>();
+  /** The gradient sums rounded to float32, where the run asks for that (relaySums), reused likewise. */
+  private readonly rounded = new Map<string, Float32Array>();
   /** The reply frame's buffer, reused once the socket has sent the last reply: a fresh one each round costs page faults. */
   private outgoing: { bytes: Uint8Array | undefined; sending: boolean } = { bytes: undefined, sending: false };
 
@@ -319,8 +322,10 @@ class Relay implements ServedNode {
     const combineStarted = performance.now();
     const bytesIn = computed?.timing.bytesIn ?? 0;
     const bytesOut = computed?.timing.bytesOut ?? 0;
-    const reply = computed ? this.sums(msg, j.preset, computed) : { fields: emptySums(msg), sets: {} };
-    const frame = this.replyFrame({ ...reply.fields, relay: { roundMs: performance.now() - started, bytesIn, bytesOut } }, reply.sets);
+    const round = j.descriptor.relaySums === 'float32';
+    const reply = computed ? this.sums(msg, j.preset, computed, round) : { fields: emptySums(msg), sets: {} };
+    const dtypes: SetDtypes = round ? { sums: 'float32', stats: 'float64' } : 'float64';
+    const frame = this.replyFrame({ ...reply.fields, relay: { roundMs: performance.now() - started, bytesIn, bytesOut } }, reply.sets, dtypes);
     const combineMs = performance.now() - combineStarted;
     if (this.link?.open) {
       const out = this.outgoing;
@@ -344,8 +349,17 @@ class Relay implements ServedNode {
     this.reportLeaves();
   }
 
-  /** The children's contributions as one reply: exact sums of gradients and batch-norm statistics, as the frame's fields and float64 sets. */
-  private sums(msg: Round, preset: ModelPreset, computed: ComputedRound): { fields: Omit<Sums, 'sums' | 'stats'>; sets: Record<string, NamedSums[]> } {
+  /**
+   * The children's contributions as one reply: exact sums of gradients and batch-norm statistics,
+   * as the frame's fields and float64 sets; with `round`, the gradient sums rounded to float32 (the
+   * statistics stay exact: they are few, and their pooled variance needs every digit).
+   */
+  private sums(
+    msg: Round,
+    preset: ModelPreset,
+    computed: ComputedRound,
+    round: boolean,
+  ): { fields: Omit<Sums, 'sums' | 'stats'>; sets: Record<string, NamedSums[]> } {
     const { contributions, timing } = computed;
     const samples = contributions.reduce((n, c) => n + c.samples, 0);
     const grads = specsOf(preset, msg.phase).map((s) => ({ name: s.name, shape: s.shape, terms: contributions.map((c) => c.grads.get(s.name) as SumTerm) }));
@@ -359,17 +373,26 @@ class Relay implements ServedNode {
       samples,
       loss: contributions.reduce((s, c) => s + c.samples * c.loss, 0) / samples,
       used: timing.used ?? [],
-      ...(rest.length ? { rest } : {}),
+      ...(rest.length && !round ? { rest } : {}),
       ...(statsRest.length ? { statsRest } : {}),
       computeMs: timing.computeMs,
     };
-    return { fields, sets: statSums.length ? { sums, stats: statSums } : { sums } };
+    const sent = round ? sums.map((t) => ({ ...t, values: this.toFloat32(t.name, t.values) })) : sums;
+    return { fields, sets: statSums.length ? { sums: sent, stats: statSums } : { sums: sent } };
+  }
+
+  /** `values` rounded to float32 (to nearest, from their float64 sums) in the tensor's reused array. */
+  private toFloat32(name: string, values: Float64Array | Float32Array): Float32Array {
+    let out = this.rounded.get(name);
+    if (!out) this.rounded.set(name, (out = new Float32Array(values.length)));
+    out.set(values);
+    return out;
   }
 
   /** The reply as one tensor frame (the layout encodeMessage gives it), written into the reusable buffer when the socket is done with it. */
-  private replyFrame(fields: Omit<Sums, 'sums' | 'stats'>, sets: Record<string, NamedSums[]>): Uint8Array {
+  private replyFrame(fields: Omit<Sums, 'sums' | 'stats'>, sets: Record<string, NamedSums[]>, dtypes: SetDtypes): Uint8Array {
     const out = this.outgoing;
-    const frame = encodeFrame(fields, sets, 'float64', out.sending ? undefined : out.bytes);
+    const frame = encodeFrame(fields, sets, dtypes, out.sending ? undefined : out.bytes);
     if (!out.sending && frame.buffer !== out.bytes?.buffer) out.bytes = frame;
     return frame;
   }

@@ -1,4 +1,4 @@
-import type { WireDtype } from '@ganfleet/shared/wire';
+import type { RelaySums, WireDtype } from '@ganfleet/shared/wire';
 import { getPreset } from '@ganfleet/shared/model';
 import type { AdamConfig } from './adam.js';
 import type { Aggregation } from './aggregation.js';
@@ -68,6 +68,8 @@ export interface RunSettings {
   heartbeatMs: number;
   /** Distributed runs: encoding of parameters and gradients on the wire. */
   wireDtype: WireDtype;
+  /** Distributed runs: how relays send their children's gradient sums up (see RunDescriptor.relaySums). */
+  relaySums: RelaySums;
 }
 
 /** The settings a checkpoint stores and a resumed run keeps: those that define the training itself. */
@@ -140,6 +142,7 @@ export function runSettings(input: RunSettingsInput = {}): RunSettings {
     outlierRatio: input.outlierRatio ?? 10,
     heartbeatMs: input.heartbeatMs ?? 1000,
     wireDtype: input.wireDtype ?? 'float32',
+    relaySums: input.relaySums ?? 'exact',
   };
 }
 

@@ -5,6 +5,7 @@ import {
   type PeerRole,
   type SharedAnswer,
   type RestEntry,
+  type NamedSums,
   type Sums,
   type TreeNode,
   closeCodeFor,
@@ -87,6 +88,8 @@ export interface WorkerConnectionOptions {
   onSlotsChanged: () => void;
   /** Shared memory offered in the welcome (a worker on this machine). */
   shared?: { region: SharedRegion; nonce: Uint8Array };
+  /** A relay may send its gradient sums rounded to float32 (the run's relaySums); else only exact float64 ones are accepted. */
+  roundedSums?: boolean;
 }
 
 /**
@@ -426,7 +429,10 @@ export class WorkerConnection {
     if (msg.samples === 0) return { ...base, norm: 0, grads: new Map() };
     checkLoss(msg.loss);
     const specs = specsOf(this.preset, task.phase);
-    const sums = decodeSums(msg.sums as NonNullable<Sums['sums']>, { expected: specs.map((s) => ({ name: s.name, shape: s.shape })) });
+    const sums = decodeSums(msg.sums as NonNullable<Sums['sums']>, {
+      expected: specs.map((s) => ({ name: s.name, shape: s.shape })),
+      float32: this.opts.roundedSums ?? false,
+    });
     const { terms: grads, squares } = sumsAsTerms(sums, msg.rest, msg.samples * MAX_GRADIENT, 'sums', copyOut);
     let stats: Map<string, SumTerm> | undefined;
     if (task.phase === 'G' && this.preset.batchNorms.length > 0) {
@@ -489,7 +495,7 @@ function copied<A extends Float32Array | Float64Array>(values: A, copyOut: CopyO
  * ±limit (with copyOut: copied out as they are checked); and their sum of squares.
  */
 function sumsAsTerms(
-  sums: readonly { name: string; values: Float64Array }[],
+  sums: readonly NamedSums[],
   rest: RestEntry[] | undefined,
   limit: number,
   what: string,

@@ -158,6 +158,7 @@ export class WorkerPool implements SlotComputer {
       },
       onSlotsChanged: () => this.changed(),
       ...(shared ? { shared } : {}),
+      roundedSums: this.descriptor().relaySums === 'float32',
     });
     const all = run.preset.params.map((s) => ({ name: s.name, shape: s.shape, values: store.params.get(s.name) as Float32Array }));
     worker.send({

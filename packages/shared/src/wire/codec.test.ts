@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   LOG2_SCALE_RANGE,
   assertFinite,
+  decodeSums,
   decodeTensors,
   encodeTensors,
   type EncodedTensors,
@@ -116,6 +117,23 @@ describe('encodeTensors/decodeTensors float32', () => {
     expect(mismatches(dec[1]!.values, set[1]!.values)).toBe(0);
     const half = decodeTensors(encodeTensors(set, 'float16'));
     expect(Math.abs(half[0]!.values[123_457]! - values[123_457]!)).toBeLessThan(1e-3);
+  });
+});
+
+describe('decodeSums', () => {
+  it('reads float64 sums; float32 ones only where the caller allows them (a run whose relays round their sums)', () => {
+    const sums = [{ name: 's', shape: [2], values: Float64Array.from([1 + 2 ** -40, -3]) }];
+    expect(decodeSums(encodeTensors(sums, 'float64'))).toEqual(sums);
+    const rounded = encodeTensors([{ name: 's', shape: [2], values: Float32Array.from([1, -3]) }], 'float32');
+    expect(() => decodeSums(rounded)).toThrow(
+      expect.objectContaining({ code: 'BAD_TENSOR', message: expect.stringMatching(/sums travel as float64, got float32/) }),
+    );
+    const decoded = decodeSums(rounded, { float32: true });
+    expect(decoded[0]?.values).toBeInstanceOf(Float32Array);
+    expect([...(decoded[0]?.values ?? [])]).toEqual([1, -3]);
+    expect(() => decodeSums(encodeTensors([{ name: 's', shape: [2], values: Float32Array.from([1, -3]) }], 'float16'), { float32: true })).toThrow(
+      expect.objectContaining({ code: 'BAD_TENSOR', message: expect.stringMatching(/float64 or float32, got float16/) }),
+    );
   });
 });
 

@@ -42,11 +42,11 @@ export interface NamedTensor {
   values: Float32Array;
 }
 
-/** A tensor of float64 sums (a relay's). */
+/** A tensor of sums (a relay's): float64, exact; float32 in a run that lets relays round them (RunDescriptor.relaySums). */
 export interface NamedSums {
   name: string;
   shape: number[];
-  values: Float64Array;
+  values: Float64Array | Float32Array;
 }
 
 /** A tensor set: its manifest and the bytes its offsets point into (a message's whole body on receipt). */
@@ -179,11 +179,15 @@ export function decodeTensors(enc: EncodedTensors, opts: DecodeOptions = {}): Na
   });
 }
 
-/** A relay's float64 sums, validated as decodeTensors does; views of `data` where aligned. */
-export function decodeSums(enc: EncodedTensors, opts: DecodeOptions = {}): NamedSums[] {
+/**
+ * A relay's sums, validated as decodeTensors does: float64 (or float32, rounded, see
+ * RunDescriptor.relaySums; the caller says whether it allows them); views of `data` where aligned.
+ */
+export function decodeSums(enc: EncodedTensors, opts: DecodeOptions & { float32?: boolean } = {}): NamedSums[] {
   const { specs, data } = checkSet(enc, opts);
   return specs.map((spec) => {
-    if (spec.dtype !== 'float64') throw badTensor(`tensor "${spec.name}": sums travel as float64, got ${spec.dtype}`);
+    if (spec.dtype === 'float32' && opts.float32) return { name: spec.name, shape: [...spec.shape], values: readValues(data, elements(spec), spec) };
+    if (spec.dtype !== 'float64') throw badTensor(`tensor "${spec.name}": sums travel as float64${opts.float32 ? ' or float32' : ''}, got ${spec.dtype}`);
     const count = elements(spec);
     const byteOffset = data.byteOffset + spec.offset;
     const values =

@@ -48,13 +48,18 @@ export interface BodyLayout {
   byteLength: number;
 }
 
+/** A dtype for every set, or one per set (a relay's rounded sums beside its exact statistics). */
+export type SetDtypes = TensorDtype | Readonly<Record<string, TensorDtype>>;
+
 /** Lays out `sets` one after another in one body; float16 manifests get their scales when the body is written. */
-export function layoutBody(sets: Record<string, readonly Pick<TensorSpec, 'name' | 'shape'>[]>, dtype: TensorDtype): BodyLayout {
+export function layoutBody(sets: Record<string, readonly Pick<TensorSpec, 'name' | 'shape'>[]>, dtype: SetDtypes): BodyLayout {
   let end = 0;
   const manifests: Record<string, TensorSpec[]> = {};
   const extents: Record<string, [number, number]> = {};
   for (const [field, specs] of Object.entries(sets)) {
-    const laid = layoutTensors(specs, dtype, end);
+    const setDtype = typeof dtype === 'string' ? dtype : dtype[field];
+    if (!setDtype) throw new Error(`layoutBody: no dtype for the set ${field}`);
+    const laid = layoutTensors(specs, setDtype, end);
     manifests[field] = laid.manifest;
     extents[field] = [laid.manifest[0]?.offset ?? end, laid.end];
     end = laid.end;
@@ -96,7 +101,7 @@ function writeHead(target: Uint8Array, packed: Uint8Array): void {
 export function encodeFrame(
   fields: Record<string, unknown>,
   sets: Record<string, readonly NamedTensor[]> | Record<string, readonly NamedSums[]>,
-  dtype: TensorDtype,
+  dtype: SetDtypes,
   into?: Uint8Array,
 ): Uint8Array {
   const layout = layoutBody(sets, dtype);

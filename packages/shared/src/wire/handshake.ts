@@ -37,7 +37,17 @@ export interface RunDescriptor {
   dataset: { name: string; count: number; fingerprint: string };
   /** Encoding of every tensor set on this connection, chosen from hello.capabilities.wireDtypes. */
   wireDtype: WireDtype;
+  /**
+   * How relays send their children's gradient sums up: absent, exactly (float64 and what it cannot
+   * hold), so that a tree trains the flat run's parameters bit for bit; 'float32', each sum rounded
+   * once to float32: half the bytes up, results that depend on the tree (by float32 roundings).
+   */
+  relaySums?: 'float32';
 }
+
+/** RunSettings.relaySums: how relays send sums up (see RunDescriptor.relaySums). */
+export type RelaySums = 'exact' | 'float32';
+export const RELAY_SUMS: readonly RelaySums[] = ['exact', 'float32'];
 
 /** Coordinator → worker, accepts a hello and ships the full parameter set. */
 export interface Welcome {
@@ -110,6 +120,7 @@ export function readWelcome(f: Fields): Welcome {
         fingerprint: d.string('fingerprint', MAX_NAME_LENGTH),
       })),
       wireDtype: r.oneOf('wireDtype', WIRE_DTYPES),
+      ...(r.optional('relaySums') !== undefined ? { relaySums: r.oneOf('relaySums', ['float32'] as const) } : {}),
     })),
     params: f.tensors('params'),
     round: f.integer('round', 0),

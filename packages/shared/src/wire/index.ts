@@ -1,9 +1,20 @@
 export * from './codec.js';
 export * from './errors.js';
 export { concat } from './concat.js';
-export { FRAME_MAGIC, type BodyLayout, bodyFirstFrame, type BodyFirstFrame, encodeFrame, frameHead, isTensorFrame, layoutBody, writeBody } from './frame.js';
+export {
+  FRAME_MAGIC,
+  type BodyLayout,
+  bodyFirstFrame,
+  type BodyFirstFrame,
+  encodeFrame,
+  frameHead,
+  isTensorFrame,
+  layoutBody,
+  type SetDtypes,
+  writeBody,
+} from './frame.js';
 export { PROTOCOL_VERSION } from './version.js';
-export { PEER_ROLES, type PeerRole, type Hello, type RunDescriptor, type Welcome, type Refuse } from './handshake.js';
+export { PEER_ROLES, type PeerRole, type Hello, type RunDescriptor, type Welcome, type Refuse, RELAY_SUMS, type RelaySums } from './handshake.js';
 export {
   MAX_SLOTS,
   PHASES,

@@ -8,6 +8,7 @@ import {
   TENSOR_SETS,
   decodeIndices,
   encodeIndices,
+  encodeFrame,
   encodeMessage,
   parseCoordinatorMessage,
   parseWorkerMessage,
@@ -104,6 +105,8 @@ const toCoordinator: WorkerToCoordinator[] = [
   gradients,
   { ...gradients, phase: 'D', stats: undefined },
   sums,
+  // Sums rounded to float32 (a run's relaySums), the statistics still exact.
+  { ...sums, rest: undefined, sums: encodeTensors([{ name: 'g/w', shape: [3], values: Float32Array.from([1e-30, -2.5, 1]) }], 'float32') },
   { type: 'sums', round: 3, phase: 'D', samples: 0, loss: 0, used: [], computeMs: 0, relay: { roundMs: 12.5, bytesIn: 100, bytesOut: 200 } },
   {
     type: 'leaves',
@@ -120,6 +123,7 @@ const toCoordinator: WorkerToCoordinator[] = [
 
 const toWorker: CoordinatorToWorker[] = [
   welcome,
+  { ...welcome, run: { ...welcome.run, relaySums: 'float32' } },
   { ...welcome, shared: { path: '/dev/shm/ganfleet-0123456789abcdef0123456789abcdef', bytes: 4 * 1024 * 1024 } },
   { type: 'refuse', code: 'UNAUTHORIZED', reason: 'bad token' },
   round,
@@ -222,6 +226,20 @@ describe('round trip', () => {
     expect(parseWorkerMessage(copy.buffer)).toEqual(hello);
     const chunks = [Buffer.from(bytes.subarray(0, 7)), Buffer.from(bytes.subarray(7, 20)), Buffer.from(bytes.subarray(20))];
     expect(parseWorkerMessage(chunks)).toEqual(hello);
+  });
+});
+
+describe('encodeFrame', () => {
+  it('writes each set in its own dtype where given one per set (a relay’s rounded sums beside its exact statistics)', () => {
+    const grads = [{ name: 'g/w', shape: [3], values: Float32Array.from([0.5, -2, 3]) }];
+    const stats = [{ name: 'bn', shape: [2], values: Float64Array.from([1 + 2 ** -40, 4]) }];
+    const fields = { type: 'sums', round: 11, phase: 'G', samples: 192, loss: 0.7, used: [0, 2], computeMs: 40 };
+    const frame = encodeFrame(fields, { sums: grads, stats }, { sums: 'float32', stats: 'float64' });
+    const parsed = parseWorkerMessage(frame) as Sums;
+    expect(parsed.sums?.manifest.map((m) => m.dtype)).toEqual(['float32']);
+    expect(decodeSums(parsed.sums as EncodedTensors, { float32: true })).toEqual(grads);
+    expect(decodeSums(parsed.stats as EncodedTensors)).toEqual(stats);
+    expect(() => encodeFrame(fields, { sums: grads, stats }, { sums: 'float32' })).toThrow(/no dtype for the set stats/);
   });
 });
 
@@ -410,6 +428,7 @@ describe('malformed fields', () => {
     ['an update that is not a manifest', { ...round, update: { manifest: [] } }, /round\.update: expected an array, got object/],
     ['welcome without run', { ...welcome, run: undefined }, /welcome\.run: missing/],
     ['bad wire dtype', { ...welcome, run: { ...welcome.run, wireDtype: 'bf16' } }, /welcome\.run\.wireDtype/],
+    ['relay sums as float16', { ...welcome, run: { ...welcome.run, relaySums: 'float16' } }, /welcome\.run\.relaySums/],
     ['negative dataset count', { ...welcome, run: { ...welcome.run, dataset: { ...welcome.run.dataset, count: -1 } } }, /welcome\.run\.dataset\.count/],
     ['a real label above 1', { ...welcome, run: { ...welcome.run, realLabel: 1.5 } }, /welcome\.run\.realLabel: expected at most 1/],
     ['a real label below 0.5', { ...welcome, run: { ...welcome.run, realLabel: 0.2 } }, /welcome\.run\.realLabel: expected a finite number >= 0.5/],
