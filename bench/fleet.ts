@@ -137,6 +137,7 @@ export async function fleetRun(
   delay.disable();
   gc.disconnect();
   for (const c of children) if (c.exitCode === null) c.kill();
+  const idleCpuMsPerS = await idleCpuRate();
   if (PLACEMENT) pin(process.pid, PLACEMENT.all);
   const steady = rounds.slice(4);
   const lost = run.schedule.totalRounds - rounds.length;
@@ -156,6 +157,8 @@ export async function fleetRun(
     roundsLost: lost,
     wallRoundMs: round(perRound((r) => r.log.roundMs)),
     coordinatorCpuMsPerRound: round(cpuMs),
+    coordinatorIdleCpuMsPerS: round(idleCpuMsPerS),
+    coordinatorCpuMsPerRoundLessIdle: round(cpuMs - (idleCpuMsPerS * perRound((r) => r.log.roundMs)) / 1000),
     coordinatorCpuMsPerWorkerPerRound: round(cpuMs / workers, 2),
     applyMs: round(perRound((r) => applyMs(r.log))),
     bytesPerRound: Math.round(bytes),
@@ -168,6 +171,20 @@ export async function fleetRun(
     eventLoopDelayP99Ms: round(delay.percentile(99) / 1e6),
     eventLoopDelayMaxMs: round(delay.max / 1e6),
   });
+}
+
+/**
+ * This process's CPU per second with no round running, once the run is over and its peers are
+ * gone (V8's helper threads, the module loader's, timers): a round that lasts longer (more
+ * processes sharing the cores, as with relays) counts more of it, which is not the round's cost.
+ */
+async function idleCpuRate(settleMs = 2000, windowMs = 5000): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const start = process.cpuUsage();
+  const startedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / (performance.now() - startedAt);
 }
 
 export async function fleetBench(emit: Emit, quick: boolean): Promise<void> {

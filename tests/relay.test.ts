@@ -41,38 +41,48 @@ describe('a tree of relays equals the in-process trainer (and so the flat run) b
 });
 
 describe('relays that round their sums (--relay-sums float32)', () => {
-  it('mlp, a relay of two workers and one worker directly: the relay sends float32 sums (the bytes of one worker), the parameters stay within float32 roundings of the exact run', async () => {
-    const settings = { ...equivalenceRun('mlp', 16), minWorkers: 3 };
-    const { log } = memoryLogger('warn');
-    const exact = await trainInProcess({ settings, microBatches: 3, log });
-    const coordinator = await startCoordinator({ settings: { ...settings, relaySums: 'float32' }, server: loopback(), log });
-    const rounds: RoundLog[] = [];
-    coordinator.events.on('round', (r) => rounds.push(r));
-    const processes: ChildProcess[] = [];
-    try {
-      await spawnTree(coordinator.url, [['worker', 'worker'], 'worker'], processes, 'wasm');
-      const run = await coordinator.done;
-      expect(rounds.map((r) => r.used?.length)).toEqual(rounds.map(() => 3));
-      // Two connections of float32 gradients each (exact sums would make the relay's twice a worker's).
-      const preset = getPreset('mlp');
-      for (const r of rounds) {
-        const float32Bytes = specsOf(preset, r.phase).reduce((n, s) => n + 4 * sizeOf(s.shape), 0);
-        expect(r.bytesIn, `round ${r.round}`).toBeGreaterThan(2 * float32Bytes);
-        expect(r.bytesIn, `round ${r.round}`).toBeLessThan(2.05 * float32Bytes);
+  it.each([
+    ['mlp', 16],
+    ['conv', 4],
+  ] as const)(
+    '%s, a relay of two workers and one worker directly: the relay sends float32 sums (the bytes of one worker; statistics exact), the parameters stay within float32 roundings of the exact run',
+    async (presetName, batchSize) => {
+      const settings = { ...equivalenceRun(presetName, batchSize), minWorkers: 3 };
+      const { log } = memoryLogger('warn');
+      const exact = await trainInProcess({ settings, microBatches: 3, log });
+      const coordinator = await startCoordinator({ settings: { ...settings, relaySums: 'float32' }, server: loopback(), log });
+      const rounds: RoundLog[] = [];
+      coordinator.events.on('round', (r) => rounds.push(r));
+      const processes: ChildProcess[] = [];
+      try {
+        await spawnTree(coordinator.url, [['worker', 'worker'], 'worker'], processes, 'wasm');
+        const run = await coordinator.done;
+        expect(rounds.map((r) => r.used?.length)).toEqual(rounds.map(() => 3));
+        // Two connections of float32 gradients each (exact sums would make the relay's twice a worker's).
+        const preset = getPreset(presetName);
+        for (const r of rounds) {
+          const float32Bytes = specsOf(preset, r.phase).reduce((n, s) => n + 4 * sizeOf(s.shape), 0);
+          expect(r.bytesIn, `round ${r.round}`).toBeGreaterThan(2 * float32Bytes);
+          expect(r.bytesIn, `round ${r.round}`).toBeLessThan(2.05 * float32Bytes);
+        }
+        // An Adam step moves a parameter by about the learning rate at most; the roundings move it by a
+        // small part of that (measured: mlp 7.3e-7 after 12 rounds, conv 9.8e-6 after 5, where sums that
+        // nearly cancel leave Adam's step sensitive), a wrong weighting or a lost sum by the whole of it.
+        const { adam } = settings;
+        const lr = Math.max(adam.learningRate, ...Object.values(adam.networkLearningRates ?? {}));
+        let worst = 0;
+        for (const [name, values] of exact.store.params) {
+          const got = run.store.params.get(name) as Float32Array;
+          for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (values[i] as number)));
+        }
+        expect(worst).toBeLessThan(0.05 * rounds.length * lr);
+      } finally {
+        await coordinator.close();
+        for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+        await Promise.all(processes.map(exited));
       }
-      // Twelve Adam steps move a parameter by up to ~12 lr (2.4e-3); float32 roundings of the sums by ~1e-6 (7.3e-7 measured).
-      let worst = 0;
-      for (const [name, values] of exact.store.params) {
-        const got = run.store.params.get(name) as Float32Array;
-        for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (values[i] as number)));
-      }
-      expect(worst).toBeLessThan(1e-5);
-    } finally {
-      await coordinator.close();
-      for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
-      await Promise.all(processes.map(exited));
-    }
-  });
+    },
+  );
 });
 
 describe('relay faults', () => {
