@@ -163,7 +163,9 @@ export function buildProgram(): Command {
 
   const relay = program
     .command('relay')
-    .description("join a coordinator (or relay) for the workers below it: it forwards each round to them and answers with their gradients' exact sums")
+    .description(
+      "join a coordinator (or relay) for the workers below it: it forwards each round to them and answers with their gradients' sums (exact, or float32 where the run says)",
+    )
     .requiredOption('--connect <url>', 'parent address: the coordinator or another relay, e.g. ws://host:8787')
     .addOption(new Option('--ca <file>', 'PEM CA certificate to trust (self-signed parent)'))
     .addOption(new Option('--give-up-after <s>', 'exit when the parent has been unreachable this long').argParser(int(1)).default(300))

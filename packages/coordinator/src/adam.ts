@@ -50,15 +50,18 @@ export class Adam {
     return { rate: (this.config.learningRate * lrScale) / (1 - this.config.beta1 ** this.t), invC2: 1 / (1 - this.config.beta2 ** this.t) };
   }
 
-  /** Applies `step` to values [from, to) of parameter `name`; each value changes only with its own gradient and moments. */
-  update(step: AdamStep, name: string, p: Float32Array, g: Float32Array, from: number, to: number): void {
+  /**
+   * Applies `step` to values [from, to) of parameter `name`; each value changes only with its own
+   * gradient and moments. With `copy` (to - from values) the new values are written there too.
+   */
+  update(step: AdamStep, name: string, p: Float32Array, g: Float32Array, from: number, to: number, copy?: Float32Array): void {
     let s = this.slots.get(name);
     if (!s) {
       s = { m: new Float32Array(g.length), v: new Float32Array(g.length) };
       this.slots.set(name, s);
     }
     const { beta1, beta2, epsilon } = this.config;
-    updateLoops().adam({ beta1, beta2, epsilon, ...step }, p, g, s.m, s.v, from, to);
+    updateLoops().adam({ beta1, beta2, epsilon, ...step }, p, g, s.m, s.v, from, to, copy);
   }
 }
 

@@ -32,10 +32,10 @@ export class ParamMirror implements ParamSource {
     if (all) for (const name of this.params.keys()) this.changedAt.set(name, this.version);
   }
 
-  settled(name: string): Float32Array {
+  copySettled(name: string, from: number, to: number, into: Float32Array): void {
     const values = this.params.get(name);
     if (!values) throw new Error(`no parameter ${name}`);
-    return values;
+    into.set(values.subarray(from, to));
   }
 
   changedSince(version: number): string[] {

@@ -125,6 +125,30 @@ describe("ParamStore's pending Adam step", () => {
     expect(pieces.adamMs).toBeGreaterThan(0);
   });
 
+  it('copySettled writes a range final into a copy (computing it there where the step is pending): in pieces, skipping ahead, and again', () => {
+    const eager = makeStore();
+    round(eager, 0);
+    const copies = makeStore();
+    round(copies, 0);
+    for (const s of specsOf(preset, 'G')) {
+      const want = eager.params.get(s.name) as Float32Array;
+      const n = want.length;
+      const [a, b] = [Math.floor(n / 4), Math.floor(n / 2)];
+      const into = new Float32Array(n).fill(Number.NaN);
+      copies.settled(s.name, a);
+      // [0, a) already final, [a, b) computed now, [b, n) after a piece skipped: every part lands in the copy.
+      copies.copySettled(s.name, 0, b, into.subarray(0, b));
+      copies.copySettled(s.name, b + 1, n, into.subarray(b + 1, n));
+      copies.copySettled(s.name, b, b + 1, into.subarray(b, b + 1));
+      expect(sameBytes(into, want), s.name).toBe(true);
+      const again = new Float32Array(n);
+      copies.copySettled(s.name, 0, n, again);
+      expect(sameBytes(again, want), s.name).toBe(true);
+    }
+    for (const [name, values] of eager.params) expect(sameBytes(copies.params.get(name), values), name).toBe(true);
+    for (const [name, avg] of eager.average?.values ?? []) expect(sameBytes(copies.average?.values.get(name), avg), name).toBe(true);
+  });
+
   it('a half-carried-out step is finished before the next round is combined, and before any other read', () => {
     const eager = makeStore();
     round(eager, 0);

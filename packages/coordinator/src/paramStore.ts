@@ -112,6 +112,23 @@ export class ParamStore {
    * average's update) carried out that far. The rest may still change: read no further than `end`.
    */
   settled(name: string, end: number): Float32Array {
+    return this.advance(name, end);
+  }
+
+  /**
+   * Values [from, to) of parameter `name`, final (as settled gives them), written into `into`
+   * (to - from values): those the pending Adam step computes now go there in the same pass, which
+   * saves the update's body a read of the parameters.
+   */
+  copySettled(name: string, from: number, to: number, into: Float32Array): void {
+    const p = this.advance(name, from);
+    const done = Math.min(Math.max(this.pending?.done.get(name) ?? to, from), to);
+    into.set(p.subarray(from, done));
+    if (done < to) this.advance(name, to, into.subarray(done - from));
+  }
+
+  /** settled(), writing the values it computes into `copy` too (as many as it computes). */
+  private advance(name: string, end: number, copy?: Float32Array): Float32Array {
     const p = this.values.get(name);
     if (!p) throw new Error(`no parameter ${name}`);
     const u = this.pending;
@@ -119,7 +136,7 @@ export class ParamStore {
     if (!u || from === undefined || from >= end) return p;
     const started = performance.now();
     const to = Math.min(end, p.length);
-    this.adams[u.phase].update(u.step, name, p, u.grads.get(name) as Float32Array, from, to);
+    this.adams[u.phase].update(u.step, name, p, u.grads.get(name) as Float32Array, from, to, copy);
     if (u.phase === 'G') this.generatorAverage?.fold(name, p, u.t, from, to);
     if (to < p.length) u.done.set(name, to);
     else u.done.delete(name);

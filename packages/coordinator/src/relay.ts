@@ -3,7 +3,8 @@
  * its children (workers or relays). Each round it receives the parameters once, forwards them,
  * splits its tasks among its children exactly as the coordinator would split them among that many
  * workers, and answers with one reply: the exact sums of their gradients (see sumTerms), so that a
- * tree of relays trains the same parameters as the flat run over the same workers, bit for bit.
+ * tree of relays trains the same parameters as the flat run over the same workers, bit for bit; or,
+ * where the run says so (relaySums), those sums rounded to float32: half the bytes up.
  */
 import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';

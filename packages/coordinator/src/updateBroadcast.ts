@@ -8,8 +8,8 @@ export interface ParamSource {
   readonly version: number;
   readonly params: ReadonlyMap<string, Float32Array>;
   changedSince(version: number): string[];
-  /** Parameter `name` with at least its first `end` values final (ParamStore carries out a pending Adam step that far). */
-  settled(name: string, end: number): Float32Array;
+  /** Values [from, to) of parameter `name`, final, written into `into` (ParamStore carries out a pending Adam step that far, writing them there as it goes). */
+  copySettled(name: string, from: number, to: number, into: Float32Array): void;
 }
 
 /** A round's update body, shared by every worker that needs exactly these parameters in this encoding. */
@@ -34,9 +34,9 @@ interface Destination {
  * dtype), instead of once per worker: in a steady run every worker is at the same version, so the
  * parameters are copied once per round however many workers there are, and every socket sends
  * the same bytes. A body goes in the frames sendFragmented would use (frameBytesFor: 1 MiB pieces
- * above 4 MiB, else whole), and a float32 one is written frame by frame, each once the store has
- * carried out the round's Adam step on its values (ParamStore.settled), so that the workers receive
- * the first frames while Adam computes the rest. Buffers are reused once every socket has finished
+ * above 4 MiB, else whole), and a float32 one is written frame by frame by the round's Adam step
+ * itself (ParamStore.copySettled), so that the workers receive the first frames while Adam
+ * computes the rest. Buffers are reused once every socket has finished
  * sending them.
  */
 export class UpdateBroadcast {
@@ -97,9 +97,9 @@ export class UpdateBroadcast {
 
   /**
    * Hands the body to `sinks` in frames of frameBytesFor its size, letting the sockets send between
-   * them. A float32 body is written here, each frame's values once the store has settled them
-   * (straight into its only destination's memory when it has some: one copy fewer); a float16 one
-   * was written whole by layout().
+   * them. A float32 body is written here, each frame's values by the store as it settles them (by
+   * Adam itself where its step is still pending), straight into its only destination's memory when
+   * it has some (one copy fewer); a float16 one was written whole by layout().
    */
   private async write(store: ParamSource, body: SharedBody, destinations: readonly Destination[]): Promise<void> {
     const { manifest } = body;
@@ -125,8 +125,7 @@ export class UpdateBroadcast {
         for (let from = 0; from < count;) {
           // Up to the end of the frame being written.
           const to = Math.min(count, Math.max(from + 1, Math.floor((sent + pieceBytes - spec.offset) / 4)));
-          const values = store.settled(spec.name, to);
-          bytes.set(new Uint8Array(values.buffer, values.byteOffset + 4 * from, 4 * (to - from)), spec.offset + 4 * from);
+          store.copySettled(spec.name, from, to, new Float32Array(bytes.buffer, bytes.byteOffset + spec.offset + 4 * from, to - from));
           written = spec.offset + 4 * to;
           from = to;
           await sendWritten();

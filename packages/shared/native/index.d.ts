@@ -162,6 +162,8 @@ export interface AdamUpdateParams {
   rate: number;
   /** 1 / (1 - beta2^t). */
   invC2: number;
+  /** to - from values that receive p's new values too (the update's outgoing body, written in the same pass). */
+  copy?: Float32Array;
 }
 export function adamUpdate(params: AdamUpdateParams): void;
 

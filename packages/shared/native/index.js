@@ -95,8 +95,8 @@ export function conv2dBackpropFilter(p) {
 
 // The coordinator's update loops (update_loops.h): the same IEEE double operations as
 // packages/shared/src/model/updateLoops.ts, bit for bit.
-export function adamUpdate({ p, g, m, v, from = 0, to = g.length, beta1, beta2, epsilon, rate, invC2 }) {
-  native.adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2);
+export function adamUpdate({ p, g, m, v, from = 0, to = g.length, beta1, beta2, epsilon, rate, invC2, copy }) {
+  native.adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2, copy);
 }
 
 export function emaFold({ avg, p, from = 0, to = p.length, beta }) {

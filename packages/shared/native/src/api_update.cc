@@ -1,4 +1,4 @@
-// adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2)
+// adamUpdate(p, g, m, v, from, to, beta1, beta2, epsilon, rate, invC2, copy?)
 // emaFold(avg, p, from, to, beta)
 // meanOfTwo(out, x0, w0, x1, w1, total) -> largest |out[i]| (NaN if any is)
 // sumTerms(xs, ws, acc, out, total) -> { worst, redo }
@@ -97,7 +97,22 @@ napi_value ApiAdamUpdate(napi_env env, napi_callback_info info) {
   if (!CheckDisjoint(env, p, np, g, ng, "p") || !CheckDisjoint(env, m, nm, g, ng, "m") || !CheckDisjoint(env, v, nv, g, ng, "v") ||
       !CheckDisjoint(env, p, np, m, nm, "p") || !CheckDisjoint(env, p, np, v, nv, "p") || !CheckDisjoint(env, m, nm, v, nv, "m"))
     return nullptr;
-  AdamUpdate(IsaOf(args), c, p + from, g + from, m + from, v + from, static_cast<std::size_t>(to - from));
+  // The optional 12th argument: a Float32Array of to - from values that receives p's new values.
+  float* copy = nullptr;
+  napi_valuetype twelfth = napi_undefined;
+  if (args.count > 11) napi_typeof(env, a[11], &twelfth);
+  if (twelfth != napi_undefined) {
+    long long nc;
+    if (!GetWhole(env, a[11], "copy", &copy, &nc)) return nullptr;
+    if (nc != to - from) {
+      napi_throw_range_error(env, nullptr, "adamUpdate: `copy` must hold to - from values");
+      return nullptr;
+    }
+    if (!CheckDisjoint(env, copy, nc, p, np, "copy") || !CheckDisjoint(env, copy, nc, g, ng, "copy") || !CheckDisjoint(env, copy, nc, m, nm, "copy") ||
+        !CheckDisjoint(env, copy, nc, v, nv, "copy"))
+      return nullptr;
+  }
+  AdamUpdate(IsaOf(args), c, p + from, g + from, m + from, v + from, static_cast<std::size_t>(to - from), copy);
   return Undefined(env);
 }
 

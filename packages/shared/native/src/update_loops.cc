@@ -46,7 +46,7 @@ struct SumBlock {
 
 // ---- Scalar loops, from `from` to n: the portable path, and the AVX2 path's tails.
 
-void AdamScalar(const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t from, std::size_t n) {
+void AdamScalar(const AdamConstants& c, float* p, const float* g, float* m, float* v, float* copy, std::size_t from, std::size_t n) {
   const double a1 = 1 - c.b1, a2 = 1 - c.b2;
   for (std::size_t i = from; i < n; i++) {
     const double gi = g[i];
@@ -55,6 +55,7 @@ void AdamScalar(const AdamConstants& c, float* p, const float* g, float* m, floa
     m[i] = static_cast<float>(mi);
     v[i] = static_cast<float>(vi);
     p[i] = static_cast<float>(p[i] - (c.rate * mi) / (std::sqrt(vi * c.inv_c2) + c.eps));
+    if (copy != nullptr) copy[i] = p[i];
   }
 }
 
@@ -163,7 +164,7 @@ struct Worst4 {
   }
 };
 
-GF_TARGET std::size_t AdamAvx2(const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n) {
+GF_TARGET std::size_t AdamAvx2(const AdamConstants& c, float* p, const float* g, float* m, float* v, float* copy, std::size_t n) {
   const __m256d b1 = _mm256_set1_pd(c.b1), b2 = _mm256_set1_pd(c.b2), a1 = _mm256_set1_pd(1 - c.b1), a2 = _mm256_set1_pd(1 - c.b2);
   const __m256d eps = _mm256_set1_pd(c.eps), rate = _mm256_set1_pd(c.rate), inv_c2 = _mm256_set1_pd(c.inv_c2);
   std::size_t i = 0;
@@ -174,7 +175,9 @@ GF_TARGET std::size_t AdamAvx2(const AdamConstants& c, float* p, const float* g,
     _mm_storeu_ps(m + i, _mm256_cvtpd_ps(mi));
     _mm_storeu_ps(v + i, _mm256_cvtpd_ps(vi));
     const __m256d denom = _mm256_add_pd(_mm256_sqrt_pd(_mm256_mul_pd(vi, inv_c2)), eps);
-    _mm_storeu_ps(p + i, _mm256_cvtpd_ps(_mm256_sub_pd(Load4(p + i), _mm256_div_pd(_mm256_mul_pd(rate, mi), denom))));
+    const __m128 pi = _mm256_cvtpd_ps(_mm256_sub_pd(Load4(p + i), _mm256_div_pd(_mm256_mul_pd(rate, mi), denom)));
+    _mm_storeu_ps(p + i, pi);
+    if (copy != nullptr) _mm_storeu_ps(copy + i, pi);
   }
   return i;
 }
@@ -298,12 +301,12 @@ void WriteMean(Isa isa, const SumBlock& b, float* out, double total, std::size_t
 
 }  // namespace
 
-void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n) {
+void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n, float* copy) {
   std::size_t done = 0;
 #if GF_X86_SIMD
-  if (isa >= Isa::kAvx2) done = AdamAvx2(c, p, g, m, v, n);
+  if (isa >= Isa::kAvx2) done = AdamAvx2(c, p, g, m, v, copy, n);
 #endif
-  AdamScalar(c, p, g, m, v, done, n);
+  AdamScalar(c, p, g, m, v, copy, done, n);
 }
 
 void EmaFold(Isa isa, double beta, float* avg, const float* p, std::size_t n) {

@@ -25,8 +25,9 @@ struct AdamConstants {
   double b1, b2, eps, rate, inv_c2;
 };
 
-// Values [0, n) of one parameter: m, v and p updated in place from g.
-void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n);
+// Values [0, n) of one parameter: m, v and p updated in place from g; with
+// `copy`, p's new values are also written there (the update's outgoing body).
+void AdamUpdate(Isa isa, const AdamConstants& c, float* p, const float* g, float* m, float* v, std::size_t n, float* copy = nullptr);
 
 // avg = beta * avg + (1 - beta) * p over [0, n).
 void EmaFold(Isa isa, double beta, float* avg, const float* p, std::size_t n);

@@ -28,8 +28,11 @@ export interface WeightedValues {
 export interface UpdateLoops {
   /** Which implementation this is, for the logs. */
   readonly name: string;
-  /** Adam on values [from, to): m, v and p updated in place from g. */
-  adam(c: AdamStepConstants, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number): void;
+  /**
+   * Adam on values [from, to): m, v and p updated in place from g; with `copy` (to - from values),
+   * p's new values are written there too, in the same pass (the update's outgoing body).
+   */
+  adam(c: AdamStepConstants, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number, copy?: Float32Array): void;
   /** avg[i] = beta * avg[i] + (1 - beta) * p[i] on [from, to). */
   emaFold(avg: Float32Array, p: Float32Array, beta: number, from: number, to: number): void;
   /** out[i] = float32((w0 * x0[i] + w1 * x1[i]) / total); returns the largest |out[i]|, NaN if any is NaN. */
@@ -109,7 +112,8 @@ function addGroup(terms: readonly WeightedValues[], acc: Float64Array, from: num
 
 export const jsUpdateLoops: UpdateLoops = {
   name: 'javascript',
-  adam({ beta1: b1, beta2: b2, epsilon: eps, rate, invC2 }, p, g, m, v, from, to) {
+  adam({ beta1: b1, beta2: b2, epsilon: eps, rate, invC2 }, p, g, m, v, from, to, copy) {
+    if (copy && copy.length !== to - from) throw new RangeError('adam: `copy` must hold to - from values');
     const a1 = 1 - b1;
     const a2 = 1 - b2;
     for (let i = from; i < to; i++) {
@@ -119,6 +123,7 @@ export const jsUpdateLoops: UpdateLoops = {
       m[i] = mi;
       v[i] = vi;
       p[i] = (p[i] as number) - (rate * mi) / (Math.sqrt(vi * invC2) + eps);
+      if (copy) copy[i - from] = p[i] as number;
     }
   },
   emaFold(avg, p, beta, from, to) {

@@ -71,7 +71,7 @@ export interface Sums {
   loss: number;
   /** The slots of the round's task that were computed, as indices into its seeds. */
   used: number[];
-  /** Per parameter of the phase, float64: Σ over the samples of the gradient. */
+  /** Per parameter of the phase, float64 (float32, rounded, where the run's relaySums says): Σ over the samples of the gradient. */
   sums?: EncodedTensors;
   /** What float64 could not hold: [tensor index, coordinate, components...] per such coordinate. */
   rest?: RestEntry[];

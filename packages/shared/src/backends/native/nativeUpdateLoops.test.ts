@@ -60,10 +60,17 @@ describe.skipIf(!addon)(title, () => {
           jsUpdateLoops.adam(c, pj, g, mj, vj, 0, n);
           const cut = Math.floor(n / 3);
           native.adam(c, p, g, m, v, 0, cut);
-          native.adam(c, p, g, m, v, cut, n);
+          // The second piece also writes its new values into a copy (an update's outgoing body).
+          const [copy, copyJs] = [new Float32Array(n - cut).fill(7), new Float32Array(n - cut).fill(7)];
+          const [pc, mc, vc] = [pj.slice(), mj.slice(), vj.slice()];
+          native.adam(c, p, g, m, v, cut, n, copy);
           expect(bits(p)).toEqual(bits(pj));
           expect(bits(m)).toEqual(bits(mj));
           expect(bits(v)).toEqual(bits(vj));
+          expect(bits(copy)).toEqual(bits(p.subarray(cut)));
+          // And JavaScript's copy, one more step on from its own results, is its parameters too.
+          jsUpdateLoops.adam(c, pc, g, mc, vc, cut, n, copyJs);
+          expect(bits(copyJs)).toEqual(bits(pc.subarray(cut)));
         }
       });
 
@@ -169,7 +176,14 @@ describe.skipIf(!addon)(title, () => {
     expect(() => a.sumTerms({ terms: [{ values: new Float32Array(4), weight: 1 }], out: new Float32Array(5) })).toThrow(RangeError);
     expect(() => a.sumTerms({ terms: [{ values: buf.subarray(0, 4), weight: 1 }], out: buf.subarray(3, 7) })).toThrow(RangeError);
     expect(() => a.sumTerms({ terms: [], acc: new Float64Array(4) })).toThrow(TypeError);
+    const adamArrays = () => [new Float32Array(8), new Float32Array(8), new Float32Array(8), new Float32Array(8)] as const;
+    expect(() => a.adamUpdate({ ...c, p: new Float32Array(8), g: new Float32Array(8), m: new Float32Array(8), v: new Float32Array(8), copy: buf.subarray(0, 7) })).toThrow(
+      RangeError,
+    );
+    const [p8, g8, m8, v8] = adamArrays();
+    expect(() => a.adamUpdate({ ...c, p: p8, g: g8, m: m8, v: v8, from: 4, to: 8, copy: p8.subarray(0, 4) })).toThrow(RangeError);
     for (const loops of [nativeUpdateLoops(a), jsUpdateLoops]) {
+      expect(() => loops.adam(c, ...adamArrays(), 0, 8, buf.subarray(0, 3))).toThrow(RangeError);
       expect(() => loops.sumOfSquares(new Float32Array(4), buf.subarray(0, 5))).toThrow(TypeError);
       expect(() => loops.sumOfSquares(new Float64Array(4), buf.subarray(0, 4) as unknown as Float64Array)).toThrow(TypeError);
     }

@@ -6,7 +6,7 @@ import { NATIVE_ADDON_SPEC, type NativeAddon, importNativeAddon } from './addon.
 export function nativeUpdateLoops(addon: NativeAddon): UpdateLoops {
   return {
     name: `native (${addon.isa()})`,
-    adam: (c, p, g, m, v, from, to) => addon.adamUpdate({ ...c, p, g, m, v, from, to }),
+    adam: (c, p, g, m, v, from, to, copy) => addon.adamUpdate({ ...c, p, g, m, v, from, to, ...(copy ? { copy } : {}) }),
     emaFold: (avg, p, beta, from, to) => addon.emaFold({ avg, p, beta, from, to }),
     meanOfTwo: (out, x0, w0, x1, w1, total) => addon.meanOfTwo({ out, x0, w0, x1, w1, total }),
     sumOfSquares: (values, into) => addon.sumOfSquares(values, into),
