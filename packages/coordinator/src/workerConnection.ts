@@ -397,7 +397,8 @@ export class WorkerConnection {
     if (msg.samples !== task.batchSize) throw new GanError('BAD_MESSAGE', `samples ${msg.samples}, expected ${task.batchSize}`);
     checkLoss(msg.loss);
     const expected = specsOf(this.preset, task.phase).map((s) => ({ name: s.name, shape: s.shape }));
-    // Views of the received frame, not copies: its buffer is not reused before the next request (see FrameJoiner).
+    // Views of the received frame (or, from shared memory, of the copies gradientNorm makes as it checks them): their
+    // buffer is not reused before the next request (see FrameJoiner).
     const grads = decodeTensors(msg.grads, { expected });
     const norm = gradientNorm(grads, copyOut);
     let stats: Map<string, Float32Array> | undefined;
