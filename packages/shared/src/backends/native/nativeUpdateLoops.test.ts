@@ -177,9 +177,9 @@ describe.skipIf(!addon)(title, () => {
     expect(() => a.sumTerms({ terms: [{ values: buf.subarray(0, 4), weight: 1 }], out: buf.subarray(3, 7) })).toThrow(RangeError);
     expect(() => a.sumTerms({ terms: [], acc: new Float64Array(4) })).toThrow(TypeError);
     const adamArrays = () => [new Float32Array(8), new Float32Array(8), new Float32Array(8), new Float32Array(8)] as const;
-    expect(() => a.adamUpdate({ ...c, p: new Float32Array(8), g: new Float32Array(8), m: new Float32Array(8), v: new Float32Array(8), copy: buf.subarray(0, 7) })).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      a.adamUpdate({ ...c, p: new Float32Array(8), g: new Float32Array(8), m: new Float32Array(8), v: new Float32Array(8), copy: buf.subarray(0, 7) }),
+    ).toThrow(RangeError);
     const [p8, g8, m8, v8] = adamArrays();
     expect(() => a.adamUpdate({ ...c, p: p8, g: g8, m: m8, v: v8, from: 4, to: 8, copy: p8.subarray(0, 4) })).toThrow(RangeError);
     for (const loops of [nativeUpdateLoops(a), jsUpdateLoops]) {
