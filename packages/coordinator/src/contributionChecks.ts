@@ -28,19 +28,26 @@ export type CopyOut = <A extends Float32Array | Float64Array>(values: A) => A | 
 export function gradientNorm(tensors: NamedTensor[], copyOut?: CopyOut): number {
   let sum = 0;
   for (const t of tensors) {
-    const into = copyOut?.(t.values);
-    sum += checkedSquares(`gradients: tensor "${t.name}"`, t.values, MAX_GRADIENT, into);
-    if (into) t.values = into;
+    const checked = checkedCopy(`gradients: tensor "${t.name}"`, t.values, MAX_GRADIENT, copyOut);
+    t.values = checked.values;
+    sum += checked.squares;
   }
   return Math.sqrt(sum);
 }
 
 /**
  * A relay's sums (and their rest): finite, within ±limit (its samples times the per-sample bound).
- * Returns their sum of squares; with `into`, the values copied there in the same pass (see gradientNorm).
+ * Returns the values to use (with `copyOut`, the copy made in the checking pass, as in gradientNorm)
+ * and their sum of squares.
  */
-export function checkSums<A extends Float32Array | Float64Array>(name: string, values: A, limit: number, into?: A): number {
-  return checkedSquares(`sums of ${name}`, values, limit, into);
+export function checkSums<A extends Float32Array | Float64Array>(name: string, values: A, limit: number, copyOut?: CopyOut): { values: A; squares: number } {
+  return checkedCopy(`sums of ${name}`, values, limit, copyOut);
+}
+
+/** checkedSquares of `values`, copied out in the same pass where copyOut gives them a place: the values to use, and their Σv². */
+function checkedCopy<A extends Float32Array | Float64Array>(what: string, values: A, limit: number, copyOut?: CopyOut): { values: A; squares: number } {
+  const into = copyOut?.(values);
+  return { squares: checkedSquares(what, values, limit, into), values: into ?? values };
 }
 
 /** Σv² over `values`, each checked finite and within ±limit in the same pass (and copied `into`); `what` names them in the error. */

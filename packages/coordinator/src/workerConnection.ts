@@ -513,11 +513,10 @@ function sumsAsTerms(
   let squares = 0;
   const terms = new Map(
     sums.map((s, k) => {
-      const into = copyOut?.(s.values);
-      squares += checkSums(s.name, s.values, limit, into);
-      const values = into ?? s.values;
+      const checked = checkSums(s.name, s.values, limit, copyOut);
+      squares += checked.squares;
       const r = rests[k] as Map<number, number[]>;
-      return [s.name, { values, weight: 1, ...(r.size ? { rest: r } : {}) }];
+      return [s.name, { values: checked.values, weight: 1, ...(r.size ? { rest: r } : {}) }];
     }),
   );
   return { terms, squares };

@@ -99,9 +99,7 @@ napi_value ApiAdamUpdate(napi_env env, napi_callback_info info) {
     return nullptr;
   // The optional 12th argument: a Float32Array of to - from values that receives p's new values.
   float* copy = nullptr;
-  napi_valuetype twelfth = napi_undefined;
-  if (args.count > 11) napi_typeof(env, a[11], &twelfth);
-  if (twelfth != napi_undefined) {
+  if (TypeOf(env, a[11]) != napi_undefined) {
     long long nc;
     if (!GetWhole(env, a[11], "copy", &copy, &nc)) return nullptr;
     if (nc != to - from) {
@@ -167,8 +165,7 @@ napi_value ApiSumTerms(napi_env env, napi_callback_info info) {
   float* out = nullptr;
   double* acc = nullptr;
   long long n;
-  napi_valuetype out_type;
-  napi_typeof(env, a[3], &out_type);
+  const napi_valuetype out_type = TypeOf(env, a[3]);
   if (out_type != napi_null && out_type != napi_undefined) {
     if (!GetWhole(env, a[3], "out", &out, &n)) return nullptr;
   } else if (!GetWholeF64(env, a[2], "acc (the sums go there without out)", &acc, &n))
@@ -207,9 +204,7 @@ napi_value ApiSumOfSquares(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   void* into = nullptr;
-  napi_valuetype second = napi_undefined;
-  if (args.count > 1) napi_typeof(env, args.v[1], &second);
-  if (second != napi_undefined) {
+  if (TypeOf(env, args.v[1]) != napi_undefined) {
     FloatArray copy;
     if (!FloatArrayOf(env, args.v[1], &copy) || copy.f64 != x.f64 || copy.length != x.length) {
       TypeError(env, "sumOfSquares: `into` must be an array of the values' type and length");

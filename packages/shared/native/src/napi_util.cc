@@ -25,6 +25,12 @@ bool ReadArgs(napi_env env, napi_callback_info info, std::size_t expected, CallA
   return true;
 }
 
+napi_valuetype TypeOf(napi_env env, napi_value v) {
+  napi_valuetype type = napi_undefined;
+  napi_typeof(env, v, &type);
+  return type;
+}
+
 bool GetInt(napi_env env, napi_value v, const char* name, long long min, long long max, long long* out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok) return Fail(env, name, "expected a number", false);

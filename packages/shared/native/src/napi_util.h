@@ -18,6 +18,9 @@ struct CallArgs {
 };
 bool ReadArgs(napi_env env, napi_callback_info info, std::size_t expected, CallArgs* out);
 
+// The JavaScript type of `v`: napi_undefined for an argument not passed (ReadArgs fills those with undefined).
+napi_valuetype TypeOf(napi_env env, napi_value v);
+
 bool GetInt(napi_env env, napi_value v, const char* name, long long min, long long max, long long* out);
 bool GetInt(napi_env env, napi_value v, const char* name, int min, int* out);
 bool GetDouble(napi_env env, napi_value v, const char* name, double* out);
