@@ -83,7 +83,7 @@ describe('UpdateBroadcast', () => {
     ['mlp', 'one piece'],
     ['conv', 'pieces'],
   ] as const)(
-    "writes a float32 body (%s: %s) straight into its only destination's memory; with a second destination, into its own buffer",
+    "writes a float32 body (%s: %s) straight into its only destination's memory; with a second destination, into its own buffer; the memory's sink takes each piece as soon as it is final",
     async (name, _pieces) => {
       const preset = getPreset(name);
       const whole = encodedWhole(preset, storeAfterRound(preset), 'float32');
@@ -94,9 +94,28 @@ describe('UpdateBroadcast', () => {
         if (!body) throw new Error('expected a body');
         const into = new Uint8Array(body.bytes.byteLength + 64).subarray(64);
         const pieces: Uint8Array[] = [];
-        round.to(body, (piece) => pieces.push(piece), into);
-        if (destinations === 2) round.to(body, () => undefined);
+        // Whether each piece, when handed over, already held the final bytes at its place; and which came last.
+        const final: boolean[] = [];
+        const last: boolean[] = [];
+        let at = 0;
+        round.to(
+          body,
+          (piece, isLast) => {
+            pieces.push(piece);
+            final.push(Buffer.from(piece).equals(Buffer.from(whole.data.subarray(at, at + piece.byteLength))));
+            last.push(isLast);
+            at += piece.byteLength;
+          },
+          into,
+        );
+        let socketPieces = 0;
+        if (destinations === 2) round.to(body, () => (socketPieces += 1));
         await round.stream();
+        expect(final.every(Boolean), 'every piece final when handed over').toBe(true);
+        // One piece per Adam call at least: per parameter, and per socket frame within one.
+        expect(pieces.length).toBeGreaterThanOrEqual(body.manifest.length);
+        expect(pieces.length).toBeGreaterThan(socketPieces);
+        expect(last).toEqual(pieces.map((_, i) => i === pieces.length - 1));
         const memory = destinations === 1 ? into : body.bytes;
         expect(
           pieces.every((p) => p.buffer === memory.buffer),

@@ -23,7 +23,12 @@ export interface SharedBody {
 /** Where a body goes as it is written: its bytes piece by piece, in order, `last` on the final piece. */
 export type BodySink = (piece: Uint8Array, last: boolean) => void;
 
-/** A body's consumer: its sink, and memory the body may be written straight into when it is the only one (a worker's shared region). */
+/**
+ * A body's consumer: its sink, and for a worker's shared region the region's memory, which the
+ * body is written straight into when it is the only destination. A region's sink takes each piece
+ * as soon as it is written (nothing is sent per piece, and the worker takes the first parameters
+ * while Adam computes the rest); a socket's takes whole frames.
+ */
 interface Destination {
   sink: BodySink;
   into?: Uint8Array;
@@ -106,12 +111,18 @@ export class UpdateBroadcast {
     const prewritten = manifest[0]?.dtype === 'float16';
     const only = destinations.length === 1 ? destinations[0] : undefined;
     const bytes = !prewritten && only?.into && only.into.byteLength === body.bytes.byteLength ? only.into : body.bytes;
-    const sinks = destinations.map((d) => d.sink);
+    const sinks = destinations.filter((d) => !d.into).map((d) => d.sink);
+    const regions = destinations.filter((d) => d.into).map((d) => d.sink);
     const pieceBytes = frameBytesFor(bytes.byteLength);
     let written = prewritten ? bytes.byteLength : 0;
     let sent = 0;
-    // Every whole frame written so far but the body's last, which goes with `last` set.
+    let shared = 0;
+    // Every whole frame written so far but the body's last, which goes with `last` set; to a region, all of it.
     const sendWritten = async (): Promise<void> => {
+      if (written > shared && written < bytes.byteLength) {
+        for (const sink of regions) sink(bytes.subarray(shared, written), false);
+        shared = written;
+      }
       for (; sent + pieceBytes <= written && sent + pieceBytes < bytes.byteLength; sent += pieceBytes) {
         for (const sink of sinks) sink(bytes.subarray(sent, sent + pieceBytes), false);
         await nextTurn();
@@ -133,6 +144,7 @@ export class UpdateBroadcast {
       }
     }
     for (const sink of sinks) sink(bytes.subarray(sent), true);
+    for (const sink of regions) sink(bytes.subarray(shared), true);
   }
 
   /** A free buffer of exactly `byteLength` bytes (an idle one of that size, else a new one). */

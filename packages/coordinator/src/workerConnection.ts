@@ -260,8 +260,9 @@ export class WorkerConnection {
   }
 
   /**
-   * The round's frame into the region's first half (the worker has read the last one: it replied),
-   * the body as UpdateBroadcast writes it; then the doorbell.
+   * The round's frame into the region's first half (the worker has read the last one: it replied):
+   * the header, then the doorbell, then the body as UpdateBroadcast writes it, each piece published
+   * as it lands (the worker reads no further than published: SharedRegion.waitWritten).
    */
   private requestShared(
     region: SharedRegion,
@@ -277,13 +278,13 @@ export class WorkerConnection {
     update.inFlight += 1;
     let at = head.byteLength;
     const into = region.down.subarray(at, at + update.bytes.byteLength);
+    region.announce('down', at + update.bytes.byteLength, at);
     const sink: BodySink = (piece, last) => {
       // A body written straight into the region (its only destination) is there already.
       if (piece.buffer !== into.buffer) region.down.set(piece, at);
       at += piece.byteLength;
-      if (!last) return;
-      region.announce('down', at);
-      onSent(update);
+      region.publish('down', at);
+      if (last) onSent(update);
     };
     return { sink, into };
   }

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import {
   GanError,
+  type EncodedTensors,
   type Round,
   type WireDtype,
   bodyFirstFrame,
@@ -38,6 +39,8 @@ let shared: SharedRegion | undefined;
 const WAIT_SLICE_MS = 20;
 
 port.on('message', (msg: ThreadRequest) => {
+  // A new run's region replaces the old at once: a round still waiting for its parameters in the old one gives up (writtenUpTo).
+  if (msg.kind === 'start') shared = undefined;
   queue = queue
     .then(() => handle(msg))
     .catch((err: unknown) =>
@@ -121,14 +124,16 @@ async function serveRegion(region: SharedRegion): Promise<void> {
     try {
       await done;
     } catch (err) {
-      if (shared === region) shared = undefined;
+      // Replaced by a new run's region meanwhile: nothing to report to its connection.
+      if (shared !== region) return;
+      shared = undefined;
       reply({ kind: 'sharedFailed', code: isGanError(err) ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) });
     }
   }
 }
 
 async function sharedRound(region: SharedRegion): Promise<void> {
-  const { frame, round, loss, computeMs } = await computeRound(region.announced('down'), region.up);
+  const { frame, round, loss, computeMs } = await computeRound(region.announced('down'), region.up, (end) => writtenUpTo(region, end));
   const report = { kind: 'sharedRound', round, loss, computeMs, byteLength: frame.byteLength } as const;
   if (frame.buffer === region.up.buffer && frame.byteOffset === region.up.byteOffset) {
     region.announce('up', frame.byteLength);
@@ -140,13 +145,25 @@ async function sharedRound(region: SharedRegion): Promise<void> {
   }
 }
 
-/** One round: its frame parsed (the update's values are views of it, copied into the backend's tensors), the gradients computed into a reply frame, written into `spare` where it fits. */
-async function computeRound(bytes: Uint8Array, spare?: Uint8Array): Promise<ReplyFrame & { round: number }> {
+/** Until the parent has written the first `end` bytes of the frame it announced last in `region` (it announces a round before its body is written). */
+async function writtenUpTo(region: SharedRegion, end: number): Promise<void> {
+  while (!region.waitWritten('down', end, WAIT_SLICE_MS)) {
+    await nextTurn();
+    if (shared !== region) throw new GanError('INTERNAL', 'the region was replaced while a round waited for its parameters');
+  }
+}
+
+/**
+ * One round: its frame parsed (the update's values are views of it, copied into the backend's
+ * tensors, each once `written` says the parent has written it, where it says), the gradients
+ * computed into a reply frame, written into `spare` where it fits.
+ */
+async function computeRound(bytes: Uint8Array, spare?: Uint8Array, written?: (end: number) => Promise<void>): Promise<ReplyFrame & { round: number }> {
   if (!run) throw new GanError('INTERNAL', 'round before start');
   const round = parseCoordinatorMessage(bytes);
   if (round.type !== 'round') throw new GanError('BAD_MESSAGE', `expected a round, got a ${round.type} message`);
   const { trainer, preset, wireDtype } = run;
-  if (round.update) trainer.update(new Map(decodeTensors(round.update).map((t) => [t.name, t.values])));
+  if (round.update) await takeUpdate(trainer, round.update, bytes, written);
   const seeds = decodeIndices(round.seeds);
   if (seeds.length !== 1) throw new GanError('BAD_MESSAGE', `a worker computes one slot per round, got ${seeds.length}`);
   const req: GradientRequest = {
@@ -158,6 +175,23 @@ async function computeRound(bytes: Uint8Array, spare?: Uint8Array): Promise<Repl
   const r =
     wireDtype === 'float32' ? await computeInPlace(trainer, preset, round, req, spare) : await computeThenEncode(trainer, preset, round, req, wireDtype, spare);
   return { ...r, round: round.round };
+}
+
+/**
+ * The update's parameters into the trainer, each as soon as `written` says it is in `frame`:
+ * float32 values are views of the frame (decodeTensors reads none), anything else is read while
+ * decoding, so the whole body must be there first.
+ */
+async function takeUpdate(trainer: Trainer, update: EncodedTensors, frame: Uint8Array, written?: (end: number) => Promise<void>): Promise<void> {
+  const piecewise = written && update.manifest.every((s) => s.dtype === 'float32');
+  if (written && !piecewise) await written(frame.byteLength);
+  for (const { name, values } of decodeTensors(update)) {
+    if (piecewise) {
+      if (values.buffer !== frame.buffer) throw new GanError('INTERNAL', `parameter ${name} was read before it was written`);
+      await written(values.byteOffset - frame.byteOffset + values.byteLength);
+    }
+    trainer.update(new Map([[name, values]]));
+  }
 }
 
 /** A reply frame and what the connection thread logs of it. */

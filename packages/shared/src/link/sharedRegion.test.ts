@@ -56,6 +56,31 @@ describe('SharedRegion', () => {
     clearTimeout(keepAlive);
   });
 
+  it('a frame announced before it is all written: waitWritten waits for what is published, up to its timeout', () => {
+    const { region: parent } = SharedRegion.create(map, 4096);
+    const worker = SharedRegion.open(map, parent.path, 4096);
+    parent.unlink();
+    parent.announce('down', 1000, 100);
+    expect(worker.wait('down', 1000)).toBe(true);
+    expect(worker.announced('down').byteLength).toBe(1000);
+    expect(worker.waitWritten('down', 100, 0)).toBe(true);
+    const started = performance.now();
+    expect(worker.waitWritten('down', 101, 30)).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(29);
+    parent.publish('down', 600);
+    expect(worker.waitWritten('down', 600, 1000)).toBe(true);
+    expect(worker.waitWritten('down', 1000, 0)).toBe(false);
+    parent.publish('down', 1000);
+    expect(worker.waitWritten('down', 1000, 1000)).toBe(true);
+    // The next frame starts from what its announcement says, not from the last frame's end.
+    parent.announce('down', 500, 10);
+    expect(worker.waitWritten('down', 11, 0)).toBe(false);
+    // A frame announced whole is all written; each way has its own count.
+    worker.announce('up', 800);
+    expect(parent.waitWritten('up', 800, 0)).toBe(true);
+    expect(worker.waitWritten('down', 11, 0)).toBe(false);
+  });
+
   it.each([
     ['zero bytes', 0],
     ['more than the half holds', 4097],

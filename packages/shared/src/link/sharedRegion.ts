@@ -10,7 +10,9 @@
  * its start; the worker maps it and answers with the nonce, which proves it mapped that very file;
  * the parent then removes the name (the mappings stay) and from then on writes its frames in the
  * first half and rings `down`; the worker answers a frame that came that way in the second half
- * and rings `up`.
+ * and rings `up`. A frame may be announced before all of it is written: the sender then publishes
+ * how much is, as it writes the rest, and the receiver reads no further (waitWritten), so that the
+ * worker takes the first parameters of a round while the parent's Adam step computes the others.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, rmSync } from 'node:fs';
@@ -32,14 +34,17 @@ export type Side = 'down' | 'up';
 
 /** Each doorbell: its counter (uint32, at this byte) and, 8 bytes on, the announced frame's length (float64). */
 const BELL: Record<Side, number> = { down: 64, up: 128 };
+/** Each way's progress through the announced frame: a counter rung as more is written and, 8 bytes on, the bytes written so far. */
+const WRITTEN: Record<Side, number> = { down: 192, up: 256 };
 
 export class SharedRegion {
   /** The parent's frames. */
   readonly down: Uint8Array;
   /** The worker's frames. */
   readonly up: Uint8Array;
+  /** The control block as counters (uint32) and as numbers (float64: lengths, bytes written). */
   private readonly counters: Uint32Array;
-  private readonly lengths: Float64Array;
+  private readonly number: Float64Array;
   /** Each doorbell's value when this side last took a frame from it. */
   private readonly seen: Record<Side, number> = { down: 0, up: 0 };
 
@@ -51,7 +56,7 @@ export class SharedRegion {
     private readonly memory: ArrayBuffer,
   ) {
     this.counters = new Uint32Array(memory, 0, CONTROL_BYTES / 4);
-    this.lengths = new Float64Array(memory, 0, CONTROL_BYTES / 8);
+    this.number = new Float64Array(memory, 0, CONTROL_BYTES / 8);
     this.down = new Uint8Array(memory, CONTROL_BYTES, bytes);
     this.up = new Uint8Array(memory, CONTROL_BYTES + bytes, bytes);
   }
@@ -87,18 +92,41 @@ export class SharedRegion {
     return new Uint8Array(this.memory.slice(0, NONCE_BYTES));
   }
 
-  /** Announces the first `length` bytes of `side`'s half as the sender's next frame: the peer's wait or watch wakes. */
-  announce(side: Side, length: number): void {
-    this.lengths[BELL[side] / 8 + 1] = length;
+  /**
+   * Announces the first `length` bytes of `side`'s half as the sender's next frame, of which the
+   * first `written` are written (the rest follow through publish()): the peer's wait or watch wakes.
+   */
+  announce(side: Side, length: number, written = length): void {
+    this.setValue(WRITTEN[side], written);
+    this.setValue(BELL[side], length);
     this.calls.ring(this.memory, BELL[side]);
+  }
+
+  /** The first `written` bytes of the frame announced last on `side` are final: the peer's waitWritten wakes. */
+  publish(side: Side, written: number): void {
+    this.setValue(WRITTEN[side], written);
+    this.calls.ring(this.memory, WRITTEN[side]);
   }
 
   /** The frame last announced on `side`, checked: a coded error for a length that is not a frame of this region. */
   announced(side: Side): Uint8Array {
-    const length = this.lengths[BELL[side] / 8 + 1] as number;
+    const length = this.value(BELL[side]);
     if (!Number.isInteger(length) || length < 1 || length > this.bytes)
       throw new GanError('BAD_FRAME', `a frame of ${length} bytes announced in a region of ${this.bytes}`);
     return this[side].subarray(0, length);
+  }
+
+  /** Blocks this thread until the first `end` bytes of the frame last announced on `side` are written, or `timeoutMs` passes: whether they are. */
+  waitWritten(side: Side, end: number, timeoutMs: number): boolean {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      // The counter before the count: a publish between the two changes the counter, and the wait returns at once.
+      const rung = this.counter(WRITTEN[side]);
+      if (this.value(WRITTEN[side]) >= end) return true;
+      const left = Math.ceil(deadline - performance.now());
+      if (left <= 0) return false;
+      this.calls.waitRing(this.memory, WRITTEN[side], rung, left);
+    }
   }
 
   /** Blocks this thread until the peer rings `side` or `timeoutMs` passes: whether it rang since the last frame taken. */
@@ -112,13 +140,27 @@ export class SharedRegion {
    */
   watch(side: Side, onRing: () => void): () => void {
     return this.calls.watchRing(this.memory, BELL[side], () => {
-      if (this.take(side, this.counters[BELL[side] / 4] as number)) onRing();
+      if (this.take(side, this.counter(BELL[side]))) onRing();
     });
   }
 
   /** Removes the file's name; the memory stays mapped until both sides drop it. */
   unlink(): void {
     rmSync(this.path, { force: true });
+  }
+
+  /** The float64 8 bytes after the counter at byte `bell`: the frame's length, or its bytes written. */
+  private value(bell: number): number {
+    return this.number[bell / 8 + 1] as number;
+  }
+
+  private setValue(bell: number, value: number): void {
+    this.number[bell / 8 + 1] = value;
+  }
+
+  /** The doorbell counter at byte `offset`, as the peer last rang it. */
+  private counter(offset: number): number {
+    return Atomics.load(this.counters, offset / 4);
   }
 
   private take(side: Side, value: number): boolean {
