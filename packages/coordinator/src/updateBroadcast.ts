@@ -125,7 +125,8 @@ export class UpdateBroadcast {
       }
       for (; sent + pieceBytes <= written && sent + pieceBytes < bytes.byteLength; sent += pieceBytes) {
         for (const sink of sinks) sink(bytes.subarray(sent, sent + pieceBytes), false);
-        await nextTurn();
+        // The sockets send between frames; regions need no turn.
+        if (sinks.length > 0) await nextTurn();
       }
     };
     await sendWritten();
