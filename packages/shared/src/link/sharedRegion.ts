@@ -42,9 +42,9 @@ export class SharedRegion {
   readonly down: Uint8Array;
   /** The worker's frames. */
   readonly up: Uint8Array;
-  /** The control block as counters (uint32) and as numbers (float64: lengths, bytes written). */
+  /** The control block as counters (uint32) and as float64s (frame lengths, bytes written). */
   private readonly counters: Uint32Array;
-  private readonly number: Float64Array;
+  private readonly float64s: Float64Array;
   /** Each doorbell's value when this side last took a frame from it. */
   private readonly seen: Record<Side, number> = { down: 0, up: 0 };
 
@@ -56,7 +56,7 @@ export class SharedRegion {
     private readonly memory: ArrayBuffer,
   ) {
     this.counters = new Uint32Array(memory, 0, CONTROL_BYTES / 4);
-    this.number = new Float64Array(memory, 0, CONTROL_BYTES / 8);
+    this.float64s = new Float64Array(memory, 0, CONTROL_BYTES / 8);
     this.down = new Uint8Array(memory, CONTROL_BYTES, bytes);
     this.up = new Uint8Array(memory, CONTROL_BYTES + bytes, bytes);
   }
@@ -151,11 +151,11 @@ export class SharedRegion {
 
   /** The float64 8 bytes after the counter at byte `bell`: the frame's length, or its bytes written. */
   private value(bell: number): number {
-    return this.number[bell / 8 + 1] as number;
+    return this.float64s[bell / 8 + 1] as number;
   }
 
   private setValue(bell: number, value: number): void {
-    this.number[bell / 8 + 1] = value;
+    this.float64s[bell / 8 + 1] = value;
   }
 
   /** The doorbell counter at byte `offset`, as the peer last rang it. */
