@@ -36,7 +36,7 @@ export interface AggregationSettings {
   trim: number;
 }
 
-/** A round applied but for its Adam step, which is carried out value by value as the values are read (ParamStore.settled). */
+/** A round applied but for its Adam step, which is carried out value by value as the values are read (ParamStore.copySettled, settled). */
 interface PendingStep {
   phase: Phase;
   step: AdamStep;
@@ -54,8 +54,8 @@ interface PendingStep {
  * parameter so each worker is sent only what changed since it last synchronised. A round's
  * combined gradient is formed and checked first; one that is not finite, or too large for Adam's
  * state to stay finite, is refused and nothing changes. Its Adam step is then carried out when the
- * values are next read: piece by piece through settled(), as the next round's parameters are sent
- * (UpdateBroadcast), so that sending overlaps Adam; all at once on any other read (`params`,
+ * values are next read: piece by piece through copySettled(), which writes them into the next
+ * round's outgoing body (UpdateBroadcast), so that sending overlaps Adam; all at once on any other read (`params`,
  * `adam`, `average`), so that nothing else ever sees a half-applied step.
  */
 export class ParamStore {
